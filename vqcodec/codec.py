@@ -1,0 +1,102 @@
+"""Encode images to .vqc bytes and decode them back: the library layer the CLI calls."""
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import blocks, container, images
+from .container import DEFAULT_MAX_PIXELS, MAX_BLOCK, Header
+from .errors import FormatError, OptionsError, VQCodecWarning
+from .metrics import psnr
+from .train import check_algo, check_k, check_seed, train_codebook
+
+DEFAULT_K = 256
+DEFAULT_BLOCK = 4
+DEFAULT_ALGO = "kmeans"
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A finished .vqc: its bytes, its header, and how close its decoded image is to the input."""
+
+    data: bytes
+    header: Header
+    psnr: float
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return 8 * len(self.data) / (self.header.width * self.header.height)
+
+    @property
+    def raw_size(self) -> int:
+        """Bytes of the uncompressed 8-bit pixels."""
+        return self.header.width * self.header.height * self.header.channels
+
+
+def encode(
+    image,
+    *,
+    k: int = DEFAULT_K,
+    block: int = DEFAULT_BLOCK,
+    algo: str = DEFAULT_ALGO,
+    seed: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Encoded:
+    """Encode a path, file object, PIL image or uint8 array (H x W or H x W x C)."""
+    check_k(k)
+    check_algo(algo)
+    check_seed(seed)
+    if not isinstance(block, (int, np.integer)) or not 1 <= block <= MAX_BLOCK:
+        raise OptionsError(f"block size must be an integer from 1 to {MAX_BLOCK}, got {block!r}")
+    pixels = images.load(image, max_pixels)
+    height, width, channels = pixels.shape
+    vectors = blocks.to_vectors(pixels, block)
+    codebook = np.clip(np.rint(train_codebook(vectors, k, algo, seed)), 0, 255).astype(np.uint8)
+    if len(codebook) < k:
+        warnings.warn(
+            f"the image has only {len(codebook)} distinct blocks, so the codebook has {len(codebook)} entries, not {k}",
+            VQCodecWarning,
+            stacklevel=2,
+        )
+    from .nearest import nearest  # the final assignment is against the rounded codebook that is stored
+
+    indices, _ = nearest(vectors, codebook)
+    header = Header(width, height, channels, block, len(codebook), k, algo)
+    data = container.build(header, codebook, indices)
+    decoded = blocks.from_vectors(codebook[indices], height, width, block)
+    return Encoded(data, header, psnr(pixels, decoded))
+
+
+def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode .vqc bytes or a path to a uint8 array: H x W for grey, H x W x C otherwise."""
+    data = read_vqc(source, max_pixels)
+    header, codebook, indices = container.parse(data, max_pixels)
+    image = blocks.from_vectors(codebook[indices], header.height, header.width, header.block)
+    return image[:, :, 0] if header.channels == 1 else image
+
+
+def info(source, *, max_pixels: int | None = None) -> Header:
+    """The validated header of a .vqc (bytes or path), checksum included."""
+    return container.read_header(read_vqc(source, max_pixels), max_pixels)
+
+
+def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of a .vqc; from a path, the header is checked before the rest is read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    name = os.fspath(source)
+    try:
+        with open(name, "rb") as f:
+            head = f.read(container.HEADER.size)
+            header = container.parse_header(head, max_pixels)
+            container.check_length(header, os.fstat(f.fileno()).st_size)
+            return head + f.read()
+    except FormatError as exc:
+        raise FormatError(f"{name}: {exc}") from None
+    except FileNotFoundError:
+        raise FormatError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise FormatError(f"{name}: is a directory") from None
+    except OSError as exc:
+        raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None

@@ -1,0 +1,29 @@
+"""Exceptions raised by the library; the CLI turns each into `Error: ...` and an exit code."""
+
+
+class VQCodecError(Exception):
+    """Base class: anything vqcodec refuses to do, with a message fit for one line."""
+
+
+class OptionsError(VQCodecError, ValueError):
+    """A parameter is out of range (K, block size, trainer name, ...)."""
+
+
+class ImageError(VQCodecError):
+    """The input image cannot be read or is of a kind vqcodec does not encode."""
+
+
+class FormatError(VQCodecError):
+    """A .vqc file is truncated, corrupted, of another version or not a .vqc at all."""
+
+
+class TooManyPixelsError(VQCodecError):
+    """An image is larger than the pixel cap (a guard against decompression bombs)."""
+
+
+class OutputError(VQCodecError):
+    """The output cannot be written: it exists (and overwriting was not asked for), or the folder refuses."""
+
+
+class VQCodecWarning(UserWarning):
+    """Something worked but the user should know (precision lost, codebook shrank, epoch cap hit)."""

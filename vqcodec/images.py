@@ -1,0 +1,116 @@
+"""Read images into 8-bit arrays and write them back, through Pillow.
+
+vqcodec codes 8-bit samples in one of four layouts, named by Pillow mode:
+L, LA, RGB and RGBA. Other inputs are converted, and every conversion that
+loses information says so through a VQCodecWarning.
+"""
+import io
+import os
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from .container import check_pixels
+from .errors import ImageError, OutputError, VQCodecWarning
+
+NATIVE = ("L", "LA", "RGB", "RGBA")
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+_PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
+
+
+def _to_native(im: Image.Image, name: str) -> Image.Image:
+    """Convert any Pillow mode to a native one, warning where precision is lost."""
+    mode = im.mode
+    if mode in NATIVE:
+        return im
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if has_alpha else "RGB")
+    if mode in _SIXTEEN_BIT or mode == "I":
+        values = np.asarray(im, dtype=np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ImageError(f"{name}: 32-bit integer samples outside 0..65535 are not supported; convert to 8-bit first")
+        if values.size and values.max() <= 255 and mode == "I":
+            return Image.fromarray(values.astype(np.uint8), "L")
+        warnings.warn(f"{name}: 16-bit samples reduced to 8 bits (the high byte is kept)", VQCodecWarning, stacklevel=3)
+        return Image.fromarray((values >> 8).astype(np.uint8), "L")
+    if mode == "F":
+        raise ImageError(f"{name}: floating-point images are not supported; convert to 8-bit first")
+    if mode in ("La", "RGBa"):
+        return im.convert(mode.upper())
+    if mode == "CMYK":
+        warnings.warn(f"{name}: CMYK converted to RGB without colour management", VQCodecWarning, stacklevel=3)
+    try:
+        return im.convert("RGBA" if "A" in mode else "RGB")
+    except ValueError as exc:
+        raise ImageError(f"{name}: image mode {mode} is not supported ({exc})") from None
+
+
+def _from_array(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise ImageError(f"array images must be uint8, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or 0 in array.shape:
+        raise ImageError(f"array images must be H x W or H x W x C with C in 1..4, got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
+def load(source, max_pixels: int | None) -> np.ndarray:
+    """Return an (H, W, C) uint8 array from a path, a file object, a PIL image or an array."""
+    if isinstance(source, np.ndarray):
+        check_pixels(source.shape[1] if source.ndim > 1 else 0, source.shape[0], max_pixels)
+        return _from_array(source)
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
+    try:
+        im = source if isinstance(source, Image.Image) else _open(source, max_pixels)
+        check_pixels(im.width, im.height, max_pixels)
+        if getattr(im, "n_frames", 1) > 1:
+            warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
+        im.load()
+        return _from_array(np.asarray(_to_native(im, name)))
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory") from None
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image Pillow can read") from None
+    except _PILLOW_ERRORS as exc:
+        raise ImageError(f"{name}: cannot read image ({exc})") from None
+
+
+def _open(source, max_pixels: int | None) -> Image.Image:
+    """Open lazily; Pillow's own bomb guard defers to our cap, which is checked next."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(max_pixels, limit or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(source)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def to_pil(array: np.ndarray) -> Image.Image:
+    """(H, W, C) uint8 array -> PIL image of the matching native mode."""
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, NATIVE[array.shape[2] - 1])
+
+
+def encode_as(array: np.ndarray, path) -> bytes:
+    """The bytes of `array` saved in the format that `path`'s suffix names (PNG if none)."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    fmt = Image.registered_extensions().get(suffix or ".png")
+    if fmt is None:
+        raise OutputError(f"{path}: unknown image suffix {suffix!r}; use .png, .webp, .tif, .bmp, ...")
+    out = io.BytesIO()
+    try:
+        to_pil(array).save(out, format=fmt)
+    except (OSError, ValueError, KeyError) as exc:
+        raise OutputError(f"{path}: cannot save this image as {fmt} ({exc}); try .png") from None
+    return out.getvalue()

@@ -1,0 +1,132 @@
+"""K-Means: greedy k-means++ seeding, then Lloyd iterations.
+
+Randomness enters only through the `seed` argument (NumPy's generator draws the
+uniform numbers; the kernels consume them), so a seed fixes the codebook.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .nearest import nearest
+
+MAX_ITERATIONS = 300
+TOLERANCE = 1e-4  # on the total squared centre shift, relative to the data's mean variance
+SEEDING_SAMPLE = 1 << 16  # vectors seen by k-means++; Lloyd then uses them all
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def _distances_to(vectors, point, out):
+    n, d = vectors.shape
+    for i in prange(n):
+        s = np.float32(0.0)
+        for t in range(d):
+            diff = np.float32(vectors[i, t]) - point[t]
+            s += diff * diff
+        out[i] = s
+
+
+@njit(cache=True, parallel=True)
+def _kmeanspp_kernel(vectors, k, uniforms):
+    """Greedy k-means++: each new centre is the best of several D^2-weighted draws.
+
+    Stops early when every vector coincides with a centre (fewer distinct
+    vectors than k); returns the chosen row numbers.
+    """
+    n, d = vectors.shape
+    trials = uniforms.shape[1]
+    chosen = np.empty(k, dtype=np.int64)
+    chosen[0] = min(int(uniforms[0, 0] * n), n - 1)
+    point = np.empty(d, dtype=np.float32)
+    dist = np.empty(n, dtype=np.float32)
+    for t in range(d):
+        point[t] = vectors[chosen[0], t]
+    _distances_to(vectors, point, dist)
+    closest = dist.astype(np.float64)
+    candidate_closest = np.empty(n, dtype=np.float64)
+    best_closest = np.empty(n, dtype=np.float64)
+    for c in range(1, k):
+        cumulative = np.cumsum(closest)
+        total = cumulative[-1]
+        if total <= 0.0:
+            return chosen[:c]
+        best_potential = np.inf
+        for trial in range(trials):
+            idx = min(np.searchsorted(cumulative, uniforms[c, trial] * total, side="right"), n - 1)
+            while closest[idx] == 0.0:  # only reachable through rounding at the very end
+                idx -= 1
+            for t in range(d):
+                point[t] = vectors[idx, t]
+            _distances_to(vectors, point, dist)
+            for i in prange(n):
+                candidate_closest[i] = min(closest[i], np.float64(dist[i]))
+            potential = 0.0
+            for i in range(n):  # sequential sum: the same rounding on any thread count
+                potential += candidate_closest[i]
+            if potential < best_potential:
+                best_potential = potential
+                chosen[c] = idx
+                best_closest[:] = candidate_closest
+        closest[:] = best_closest
+    return chosen
+
+
+@njit(cache=True)
+def _cluster_sums(vectors, labels, k):
+    n, d = vectors.shape
+    sums = np.zeros((k, d), dtype=np.float64)
+    counts = np.zeros(k, dtype=np.int64)
+    for i in range(n):
+        j = labels[i]
+        counts[j] += 1
+        for t in range(d):
+            sums[j, t] += vectors[i, t]
+    return sums, counts
+
+
+def seed_kmeanspp(vectors: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeds (at most k, fewer if there are fewer distinct vectors) as float32 rows."""
+    sample = vectors
+    if len(vectors) > SEEDING_SAMPLE:
+        sample = vectors[np.sort(rng.choice(len(vectors), SEEDING_SAMPLE, replace=False))]
+    trials = 2 + int(math.log(k))  # as scikit-learn does
+    uniforms = rng.random((k, trials))
+    rows = _kmeanspp_kernel(np.ascontiguousarray(sample), k, uniforms)
+    return sample[rows].astype(np.float32)
+
+
+def _mean_variance(vectors: np.ndarray) -> float:
+    """Mean per-coordinate variance, in chunks so no float64 copy of the data is made."""
+    total = np.zeros(vectors.shape[1])
+    squares = np.zeros(vectors.shape[1])
+    for start in range(0, len(vectors), 1 << 16):
+        chunk = vectors[start : start + (1 << 16)].astype(np.float64)
+        total += chunk.sum(axis=0)
+        squares += (chunk * chunk).sum(axis=0)
+    mean = total / len(vectors)
+    return float(np.mean(squares / len(vectors) - mean * mean))
+
+
+def kmeans(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Train a codebook of at most k codewords (float32 rows) with k-means++ and Lloyd."""
+    rng = np.random.default_rng(seed)
+    centres = seed_kmeanspp(vectors, k, rng)
+    k = len(centres)
+    tolerance = TOLERANCE * _mean_variance(vectors)
+    previous = None
+    for _ in range(MAX_ITERATIONS):
+        labels, distances = nearest(vectors, centres)
+        if previous is not None and np.array_equal(labels, previous):
+            break
+        previous = labels
+        sums, counts = _cluster_sums(vectors, labels, k)
+        updated = sums / np.maximum(counts, 1)[:, None]
+        empty = np.flatnonzero(counts == 0)
+        if empty.size:  # re-seed on the vectors that fit worst
+            worst = np.argsort(-distances, kind="stable")[: empty.size]
+            updated[empty] = vectors[worst]
+        shift = float(np.sum((updated - centres) ** 2))
+        centres = updated.astype(np.float32)
+        if shift <= tolerance and not empty.size:
+            break
+    return centres

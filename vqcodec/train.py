@@ -1,0 +1,65 @@
+"""Codebook training: one entry point that validates its input and picks a trainer.
+
+The Numba trainers are imported only when training starts, so decoding and
+`--help` never load Numba.
+"""
+import warnings
+
+import numpy as np
+
+from .errors import OptionsError, VQCodecWarning
+
+ALGORITHMS = ("kmeans", "centnn")
+MAX_K = 1 << 16
+
+
+def check_k(k: int) -> None:
+    if not isinstance(k, (int, np.integer)) or not 2 <= k <= MAX_K:
+        raise OptionsError(f"codebook size K must be an integer from 2 to {MAX_K}, got {k!r}")
+
+
+def check_algo(algo: str) -> None:
+    if algo not in ALGORITHMS:
+        raise OptionsError(f"unknown trainer {algo!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+def check_seed(seed: int) -> None:
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int = 0) -> np.ndarray:
+    """Learn at most k codewords (float32 rows) for the rows of `vectors`.
+
+    Fewer than k come back only when `vectors` has fewer than k distinct rows.
+    uint8 input is used as is; anything else is converted to float32. CentNN is
+    deterministic and ignores the seed.
+    """
+    check_k(k)
+    check_algo(algo)
+    check_seed(seed)
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or 0 in vectors.shape:
+        raise OptionsError(f"vectors must be a non-empty 2-D array, got shape {vectors.shape}")
+    if vectors.dtype != np.uint8:
+        if not np.issubdtype(vectors.dtype, np.number) or np.iscomplexobj(vectors):
+            raise OptionsError(f"vectors must be real numbers, got {vectors.dtype}")
+        vectors = vectors.astype(np.float32)
+        if not np.all(np.isfinite(vectors)):
+            raise OptionsError("vectors contain NaN or infinity")
+    vectors = np.ascontiguousarray(vectors)
+    if algo == "kmeans":
+        from .kmeans import kmeans
+
+        return kmeans(vectors, k, seed)
+    from .centnn import MAX_EPOCHS_PER_STAGE, centnn
+
+    codebook, _, capped = centnn(vectors, k)
+    if capped:
+        warnings.warn(
+            f"CentNN: {capped} growth stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
+            "before converging; the codebook is complete but may be slightly worse",
+            VQCodecWarning,
+            stacklevel=2,
+        )
+    return codebook
