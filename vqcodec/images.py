@@ -98,8 +98,10 @@ def _open(source, max_pixels: int | None) -> Image.Image:
 
 
 def to_pil(array: np.ndarray) -> Image.Image:
-    """(H, W, C) uint8 array -> PIL image of the matching native mode."""
-    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, NATIVE[array.shape[2] - 1])
+    """uint8 array (H x W, or H x W x C with C in 1..4) -> PIL image of the matching native mode."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(array))
 
 
 def encode_as(array: np.ndarray, path) -> bytes:
