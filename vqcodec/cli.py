@@ -7,13 +7,15 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
-from . import __version__, codec, files, images
+from . import __version__, bench, codec, files, images
 from .container import CRC, DEFAULT_MAX_PIXELS, HEADER
 from .errors import VQCodecError
-from .train import ALGORITHMS
+from .codec import check_block
+from .train import ALGORITHMS, check_k
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -119,6 +121,91 @@ def decode(input, output, force, max_pixels):
             raise files.exists_error(output)
         pixels = codec.decode(input, max_pixels=_max_pixels(max_pixels))
         files.write_file(output, images.encode_as(pixels, output), force)
+
+
+def _int_list(ctx, param, value):
+    try:
+        return [int(v) for v in value.split(",") if v.strip()] or None
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _algo_list(ctx, param, value):
+    algos = [v.strip() for v in value.split(",") if v.strip()]
+    for algo in algos:
+        if algo not in ALGORITHMS:
+            raise click.BadParameter(f"unknown trainer {algo!r}; choose from {', '.join(ALGORITHMS)}")
+    return algos
+
+
+@main.command("bench")
+@click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("-k", "ks", default="256", show_default=True, callback=_int_list, help="Codebook sizes, comma-separated.")
+@click.option("-b", "--block", "block_sizes", default="4", show_default=True, callback=_int_list, help="Block sides, comma-separated.")
+@click.option("--algo", "algos", default=",".join(ALGORITHMS), show_default=True, callback=_algo_list, help="Trainers, comma-separated.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per setting; the median and spread are reported.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--preset", type=click.Choice(["paper"]), help="paper: the two experiments of the CentNN article on camera-128.png.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the records as JSON (docs/BENCH.md).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the records as CSV.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False), help="Fail (exit 1) if a record regressed against this JSON.")
+@click.option("--save-baseline", type=click.Path(dir_okay=False), help="Write the records as a baseline JSON.")
+@click.option("--psnr-tolerance", type=float, default=bench.DEFAULT_PSNR_TOLERANCE, show_default=True, help="dB a record's PSNR may drop below the baseline.")
+@click.option("--time-tolerance", type=float, default=bench.DEFAULT_TIME_TOLERANCE, show_default=True, help="Fraction by which encode time relative to the reference workload may grow.")
+@click.option("--no-timing-check", is_flag=True, help="Compare only PSNR and size with the baseline, not time.")
+@click.option("--montage", "montage_dir", type=click.Path(file_okay=False), help="Write side-by-side PNGs of original and reconstructions here.")
+def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_path, csv_path, baseline,
+                  save_baseline, psnr_tolerance, time_tolerance, no_timing_check, montage_dir):
+    """Compare trainers and settings on real encode/decode runs.
+
+    \b
+      vqcodec bench                                  # bundled samples
+      vqcodec bench photo.png -k 64,256,512 -b 2,4 --repeat 3
+      vqcodec bench --preset paper                   # the CentNN article's experiments
+      vqcodec bench --baseline bench/baseline.json --no-timing-check
+    """
+    with _reporting():
+        paths = [Path(p) for p in images] or bench.bundled_samples()
+        if preset == "paper":
+            paths = [p for p in bench.bundled_samples() if p.name == bench.PAPER_IMAGE]
+            settings = list(bench.PAPER)
+        else:
+            settings = bench.grid(ks or [codec.DEFAULT_K], block_sizes or [codec.DEFAULT_BLOCK])
+        for k, block in settings:
+            check_k(k)
+            check_block(block)
+        if montage_dir:
+            Path(montage_dir).mkdir(parents=True, exist_ok=True)
+        jit = bench.warm_up(algos)
+        reference = bench.reference_seconds()
+        records = bench.run(paths, settings, algos, seed, repeat, reference, progress=_progress, montage_dir=montage_dir)
+        options = {"k": [r.k for r in records], "block": [r.block for r in records], "algo": algos,
+                   "repeat": repeat, "seed": seed, "preset": preset}
+        doc = bench.document(records, reference, jit, repeat, options)
+        click.echo(bench.table(records))
+        if preset == "paper":
+            click.echo("\n" + bench.paper_table(records))
+        click.echo(
+            "\nJIT warm-up, excluded from the timings: "
+            + ", ".join(f"{algo} {seconds:.2f} s" for algo, seconds in jit.items())
+            + f"; reference workload {1000 * reference:.1f} ms"
+        )
+        for path, write in ((json_path, bench.write_json), (save_baseline, bench.write_json), (csv_path, bench.write_csv)):
+            if path:
+                write(path, doc)
+        if baseline:
+            problems = bench.compare(records, reference, bench.load_baseline(baseline), psnr_tolerance,
+                                     None if no_timing_check else time_tolerance)
+            for line in problems:
+                click.echo(f"Regression: {line}", err=True)
+            if problems:
+                click.echo(f"Error: {len(problems)} regression(s) against {baseline}", err=True)
+                sys.exit(EXIT_ERROR)
+            click.echo(f"Baseline {baseline}: no regression in {len(records)} records", err=True)
+
+
+def _progress(i: int, total: int, text: str) -> None:
+    click.echo(f"[{i}/{total}] {text}", err=True)
 
 
 @main.command()

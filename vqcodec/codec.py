@@ -16,6 +16,11 @@ DEFAULT_BLOCK = 4
 DEFAULT_ALGO = "kmeans"
 
 
+def check_block(block: int) -> None:
+    if not isinstance(block, (int, np.integer)) or not 1 <= block <= MAX_BLOCK:
+        raise OptionsError(f"block size must be an integer from 1 to {MAX_BLOCK}, got {block!r}")
+
+
 @dataclass(frozen=True)
 class Encoded:
     """A finished .vqc: its bytes, its header, and how close its decoded image is to the input."""
@@ -47,8 +52,7 @@ def encode(
     check_k(k)
     check_algo(algo)
     check_seed(seed)
-    if not isinstance(block, (int, np.integer)) or not 1 <= block <= MAX_BLOCK:
-        raise OptionsError(f"block size must be an integer from 1 to {MAX_BLOCK}, got {block!r}")
+    check_block(block)
     pixels = images.load(image, max_pixels)
     height, width, channels = pixels.shape
     vectors = blocks.to_vectors(pixels, block)

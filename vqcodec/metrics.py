@@ -16,3 +16,34 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB for 8-bit samples; inf when identical."""
     error = mse(a, b)
     return math.inf if error == 0 else 10 * math.log10(255.0**2 / error)
+
+
+_SSIM_RADIUS = 5  # 11 x 11 Gaussian window with sigma 1.5, as in Wang et al. (2004)
+_SSIM_WEIGHTS = np.exp(-0.5 * (np.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1) / 1.5) ** 2)
+_SSIM_WEIGHTS /= _SSIM_WEIGHTS.sum()
+
+
+def _blur(a: np.ndarray) -> np.ndarray:
+    """Separable Gaussian filter over axes 0 and 1, keeping only the fully covered ('valid') part."""
+    width = len(_SSIM_WEIGHTS)
+    for axis in (0, 1):
+        n = a.shape[axis] - width + 1
+        a = sum(w * np.take(a, np.arange(i, i + n), axis=axis) for i, w in enumerate(_SSIM_WEIGHTS))
+    return a
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Mean structural similarity (Wang et al. 2004) over all channels; None below 11 x 11 pixels."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
+    if min(a.shape[:2]) < len(_SSIM_WEIGHTS):
+        return None
+    x = a.astype(np.float64).reshape(a.shape[0], a.shape[1], -1)
+    y = b.astype(np.float64).reshape(x.shape)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = _blur(x), _blur(y)
+    vx = _blur(x * x) - mx * mx
+    vy = _blur(y * y) - my * my
+    cov = _blur(x * y) - mx * my
+    index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(index.mean())

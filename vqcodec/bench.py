@@ -1,0 +1,276 @@
+"""Benchmark runs: every figure comes from the same encode/decode path the CLI uses.
+
+A run encodes an image file to a .vqc on disk (training, assignment, writing)
+and decodes that file back, as `vqcodec encode` and `vqcodec decode` do, then
+measures the decoded pixels against the input. Timings exclude Numba's
+compilation: each trainer is warmed up once first, and that warm-up time is
+reported on its own. Speed is also expressed as a ratio to a fixed NumPy
+workload timed in the same run, so baselines compare across machines.
+"""
+import hashlib
+import io
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, codec, container, files, images
+from .errors import OptionsError
+from .metrics import psnr, ssim
+from .montage import montage
+
+SCHEMA = "vqcodec-bench/1"
+DEFAULT_PSNR_TOLERANCE = 0.05  # dB
+DEFAULT_TIME_TOLERANCE = 0.5  # a run may take 50 % longer, relative to the reference workload
+KEY = ("image", "k", "block", "algo", "seed")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image x K x block x trainer configuration, measured."""
+
+    image: str
+    width: int
+    height: int
+    mode: str
+    k: int
+    block: int
+    algo: str
+    seed: int
+    codewords: int
+    codewords_used: int
+    bytes: int
+    bpp: float
+    ratio_raw: float
+    ratio_png: float
+    psnr: float
+    ssim: float | None
+    encode_seconds: float
+    encode_spread: float
+    decode_seconds: float
+    decode_spread: float
+    encode_relative: float
+    sha256: str
+
+    @property
+    def key(self) -> tuple:
+        return tuple(getattr(self, name) for name in KEY)
+
+
+def bundled_samples() -> list[Path]:
+    folder = resources.files("vqcodec") / "samples"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".png"))
+
+
+def reference_seconds(repeat: int = 5) -> float:
+    """Median time of a fixed NumPy workload (float32 matrix products plus an argmin)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((8192, 16), dtype=np.float32)
+    c = rng.random((256, 16), dtype=np.float32)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(4):
+            np.argmin(x @ c.T, axis=1)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def warm_up(algos) -> dict[str, float]:
+    """Compile (or load from cache) each trainer's kernels on a tiny image; seconds per trainer."""
+    tiny = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    out = {}
+    for algo in algos:
+        start = time.perf_counter()
+        codec.encode(tiny, k=4, block=2, algo=algo)
+        out[algo] = time.perf_counter() - start
+    return out
+
+
+def _median_spread(times: list[float]) -> tuple[float, float]:
+    return statistics.median(times), max(times) - min(times)
+
+
+def measure(path: Path, k: int, block: int, algo: str, seed: int, repeat: int, reference: float,
+            png_size: int, original: np.ndarray) -> tuple[Record, np.ndarray]:
+    """Encode and decode one configuration `repeat` times through files on disk; the record and decoded pixels."""
+    encode_times, decode_times = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.vqc"
+        for _ in range(repeat):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a shrunk codebook is visible in the record itself
+                result = codec.encode(path, k=k, block=block, algo=algo, seed=seed, max_pixels=None)
+            files.write_file(out, result.data, force=True)
+            encode_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            decoded = codec.decode(out, max_pixels=None)
+            decode_times.append(time.perf_counter() - start)
+        data = out.read_bytes()
+    header, _, indices = container.parse(data, max_pixels=None)
+    decoded = decoded.reshape(original.shape)
+    encode_seconds, encode_spread = _median_spread(encode_times)
+    decode_seconds, decode_spread = _median_spread(decode_times)
+    return Record(
+        image=path.name, width=header.width, height=header.height, mode=header.mode,
+        k=k, block=block, algo=algo, seed=seed,
+        codewords=header.k, codewords_used=int(np.unique(indices).size),
+        bytes=len(data), bpp=8 * len(data) / (header.width * header.height),
+        ratio_raw=original.size / len(data), ratio_png=png_size / len(data),
+        psnr=psnr(original, decoded), ssim=ssim(original, decoded),
+        encode_seconds=encode_seconds, encode_spread=encode_spread,
+        decode_seconds=decode_seconds, decode_spread=decode_spread,
+        encode_relative=encode_seconds / reference,
+        sha256=hashlib.sha256(data).hexdigest(),
+    ), decoded
+
+
+def grid(ks, block_sizes) -> list[tuple[int, int]]:
+    """Every (K, block) pair."""
+    return [(k, block) for k in ks for block in block_sizes]
+
+
+def run(paths, settings, algos, seed=0, repeat=1, reference=None, progress=None, montage_dir=None) -> list[Record]:
+    """Measure every image x (K, block) setting x trainer.
+
+    `progress(i, total, text)` is told before each run. With `montage_dir`, one
+    PNG per image and setting shows the original beside each trainer's result.
+    """
+    if repeat < 1:
+        raise OptionsError("--repeat must be at least 1")
+    reference = reference or reference_seconds()
+    total = len(paths) * len(settings) * len(algos)
+    records = []
+    for path in map(Path, paths):
+        original = images.load(path, None)
+        png = io.BytesIO()
+        images.to_pil(original).save(png, format="PNG")
+        for k, block in settings:
+            panels = []
+            for algo in algos:
+                if progress:
+                    progress(len(records) + 1, total, f"{path.name} K={k} b={block} {algo}")
+                record, decoded = measure(path, k, block, algo, seed, repeat, reference, len(png.getvalue()), original)
+                records.append(record)
+                panels.append((f"{algo}\n{record.psnr:.2f} dB, {record.bpp:.3f} bpp", decoded))
+            if montage_dir is not None:
+                buf = io.BytesIO()
+                montage(original, panels).save(buf, format="PNG")
+                files.write_file(Path(montage_dir) / f"{path.stem}-k{k}-b{block}.png", buf.getvalue(), force=True)
+    return records
+
+
+def machine() -> dict:
+    import numba
+
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor(),
+        "cpus": os.cpu_count(), "numpy": np.__version__, "numba": numba.__version__,
+    }
+
+
+def document(records, reference: float, jit_seconds: dict, repeat: int, options: dict) -> dict:
+    """The JSON document --json and --save-baseline write; docs/BENCH.md gives its schema."""
+    return {
+        "schema": SCHEMA, "vqcodec": __version__, "machine": machine(), "options": options,
+        "repeat": repeat, "reference_seconds": reference, "jit_seconds": jit_seconds,
+        "records": [asdict(r) for r in records],
+    }
+
+
+def write_json(path, doc: dict) -> None:
+    files.write_file(path, (json.dumps(doc, indent=2) + "\n").encode(), force=True)
+
+
+def write_csv(path, doc: dict) -> None:
+    import csv
+
+    out = io.StringIO()
+    columns = [f.name for f in fields(Record)] + ["vqcodec", "python", "platform", "cpus", "repeat"]
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    extra = {"vqcodec": doc["vqcodec"], "repeat": doc["repeat"],
+             **{k: doc["machine"][k] for k in ("python", "platform", "cpus")}}
+    for rec in doc["records"]:
+        writer.writerow({**rec, **extra})
+    files.write_file(path, out.getvalue().encode(), force=True)
+
+
+def load_baseline(path) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise OptionsError(f"{path}: cannot read the baseline ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("records"), list):
+        raise OptionsError(f"{path}: not a {SCHEMA} baseline")
+    return doc
+
+
+def compare(records, reference: float, baseline: dict, psnr_tolerance: float = DEFAULT_PSNR_TOLERANCE,
+            time_tolerance: float | None = DEFAULT_TIME_TOLERANCE) -> list[str]:
+    """One line per regressed record: PSNR down by more than the tolerance, bpp up, or
+    (unless time_tolerance is None) encode time relative to the reference up by more than its tolerance."""
+    before = {tuple(r[name] for name in KEY): r for r in baseline["records"]}
+    problems = []
+    for rec in records:
+        old = before.get(rec.key)
+        if old is None:
+            continue
+        name = f"{rec.image} K={rec.k} b={rec.block} {rec.algo} seed={rec.seed}"
+        if rec.psnr < old["psnr"] - psnr_tolerance:
+            problems.append(f"{name}: PSNR {old['psnr']:.3f} -> {rec.psnr:.3f} dB (tolerance {psnr_tolerance})")
+        if rec.bpp > old["bpp"]:
+            problems.append(f"{name}: bits per pixel {old['bpp']:.4f} -> {rec.bpp:.4f}")
+        if time_tolerance is not None and rec.encode_relative > old["encode_relative"] * (1 + time_tolerance):
+            problems.append(
+                f"{name}: encode time {old['encode_relative']:.1f} -> {rec.encode_relative:.1f} x reference "
+                f"(tolerance +{100 * time_tolerance:.0f} %)"
+            )
+    return problems
+
+
+def table(records) -> str:
+    """Aligned text table, grouped by image."""
+    head = (f"{'K':>6} {'b':>3}  {'algo':<7} {'PSNR dB':>8} {'SSIM':>6} {'bytes':>9} {'bpp':>6} "
+            f"{'x raw':>6} {'x PNG':>6} {'used':>6} {'encode s':>15} {'decode s':>9}")
+    lines = []
+    for image in dict.fromkeys(r.image for r in records):
+        group = [r for r in records if r.image == image]
+        first = group[0]
+        lines += ["", f"{image}  {first.width}x{first.height} {first.mode}", head]
+        for r in group:
+            spread = f" ±{r.encode_spread / 2:.2f}" if r.encode_spread else ""
+            lines.append(
+                f"{r.k:>6} {r.block:>3}  {r.algo:<7} {r.psnr:>8.2f} "
+                f"{'-' if r.ssim is None else f'{r.ssim:.4f}':>6} {r.bytes:>9,} {r.bpp:>6.3f} "
+                f"{r.ratio_raw:>6.1f} {r.ratio_png:>6.2f} {r.codewords_used:>6} "
+                f"{f'{r.encode_seconds:.2f}{spread}':>15} {r.decode_seconds:>9.4f}"
+            )
+    return "\n".join(lines[1:])
+
+
+# The article's experiments on a 128 x 128 grey photo: (K, block) -> PSNR in dB it reports.
+PAPER_IMAGE = "camera-128.png"
+PAPER = {
+    (48, 1): {"centnn": 47.53, "kmeans": 46.35},
+    (512, 4): {"centnn": 36.78, "kmeans": 32.57},
+}
+
+
+def paper_table(records) -> str:
+    """Our measured PSNR beside the article's, per experiment and trainer."""
+    lines = [f"{'experiment':<22} {'trainer':<8} {'article dB':>10} {'measured dB':>12} {'difference':>11}"]
+    for rec in records:
+        claimed = PAPER[(rec.k, rec.block)][rec.algo]
+        what = "scalar, K=48" if rec.block == 1 else f"{rec.block}x{rec.block} blocks, K={rec.k}"
+        lines.append(f"{what:<22} {rec.algo:<8} {claimed:>10.2f} {rec.psnr:>12.2f} {rec.psnr - claimed:>+11.2f}")
+    return "\n".join(lines)
