@@ -10,6 +10,7 @@ workload timed in the same run, so baselines compare across machines.
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import statistics
@@ -183,8 +184,13 @@ def document(records, reference: float, jit_seconds: dict, repeat: int, options:
     return {
         "schema": SCHEMA, "vqcodec": __version__, "machine": machine(), "options": options,
         "repeat": repeat, "reference_seconds": reference, "jit_seconds": jit_seconds,
-        "records": [asdict(r) for r in records],
+        "records": [{**asdict(r), "psnr": _json_number(r.psnr)} for r in records],
     }
+
+
+def _json_number(value: float) -> float | str:
+    """JSON has no infinity; an exact reconstruction's PSNR is written as "inf"."""
+    return value if math.isfinite(value) else "inf"
 
 
 def write_json(path, doc: dict) -> None:
@@ -226,8 +232,8 @@ def compare(records, reference: float, baseline: dict, psnr_tolerance: float = D
         if old is None:
             continue
         name = f"{rec.image} K={rec.k} b={rec.block} {rec.algo} seed={rec.seed}"
-        if rec.psnr < old["psnr"] - psnr_tolerance:
-            problems.append(f"{name}: PSNR {old['psnr']:.3f} -> {rec.psnr:.3f} dB (tolerance {psnr_tolerance})")
+        if rec.psnr < float(old["psnr"]) - psnr_tolerance:
+            problems.append(f"{name}: PSNR {float(old['psnr']):.3f} -> {rec.psnr:.3f} dB (tolerance {psnr_tolerance})")
         if rec.bpp > old["bpp"]:
             problems.append(f"{name}: bits per pixel {old['bpp']:.4f} -> {rec.bpp:.4f}")
         if time_tolerance is not None and rec.encode_relative > old["encode_relative"] * (1 + time_tolerance):

@@ -25,11 +25,14 @@ def pack(indices: np.ndarray, width: int) -> bytes:
     """Pack non-negative integers below 2**width into a byte string."""
     if not 0 <= width <= MAX_WIDTH:
         raise ValueError(f"index width must be 0..{MAX_WIDTH}, got {width}")
-    values = np.asarray(indices, dtype=np.uint32).ravel()
-    if width == 0 or values.size == 0:
+    values = np.asarray(indices).ravel()
+    if values.size == 0:
         return b""
-    if values.max() >> width:
-        raise ValueError(f"an index does not fit in {width} bits")
+    if not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= 1 << width:
+        raise ValueError(f"indices must be integers that fit in {width} bits (0 to {(1 << width) - 1})")
+    if width == 0:
+        return b""
+    values = values.astype(np.uint32)
     bits = (values[:, None] >> np.arange(width, dtype=np.uint32)) & 1
     return np.packbits(bits.astype(np.uint8).ravel(), bitorder="little").tobytes()
 

@@ -1,7 +1,7 @@
 """The vqcodec command line: parse options, call the library, print. No codec logic lives here.
 
 Exit codes: 0 success, 1 the input or output was refused (Error: ...),
-2 usage error, 130 interrupted.
+2 usage error (an unknown option, a value out of range), 130 interrupted.
 """
 import sys
 import time
@@ -13,11 +13,12 @@ import click
 
 from . import __version__, bench, codec, files, images
 from .container import CRC, DEFAULT_MAX_PIXELS, HEADER
-from .errors import VQCodecError
+from .errors import OptionsError, VQCodecError
 from .codec import check_block
 from .train import ALGORITHMS, check_k
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # what click itself uses for bad options
 EXIT_INTERRUPTED = 130
 
 
@@ -31,7 +32,7 @@ def _reporting():
         except VQCodecError as exc:
             _flush(caught)
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_USAGE if isinstance(exc, OptionsError) else EXIT_ERROR)
         except MemoryError:
             click.echo("Error: out of memory", err=True)
             sys.exit(EXIT_ERROR)
@@ -179,8 +180,7 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
         jit = bench.warm_up(algos)
         reference = bench.reference_seconds()
         records = bench.run(paths, settings, algos, seed, repeat, reference, progress=_progress, montage_dir=montage_dir)
-        options = {"k": [r.k for r in records], "block": [r.block for r in records], "algo": algos,
-                   "repeat": repeat, "seed": seed, "preset": preset}
+        options = {"settings": [list(s) for s in settings], "algo": algos, "repeat": repeat, "seed": seed, "preset": preset}
         doc = bench.document(records, reference, jit, repeat, options)
         click.echo(bench.table(records))
         if preset == "paper":

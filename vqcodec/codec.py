@@ -1,13 +1,14 @@
 """Encode images to .vqc bytes and decode them back: the library layer the CLI calls."""
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import blocks, container, images
 from .container import DEFAULT_MAX_PIXELS, MAX_BLOCK, Header
-from .errors import FormatError, OptionsError, VQCodecWarning
+from .errors import FormatError, OptionsError, VQCodecError, VQCodecWarning
 from .metrics import psnr
 from .train import check_algo, check_k, check_seed, train_codebook
 
@@ -75,33 +76,45 @@ def encode(
 
 def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode .vqc bytes or a path to a uint8 array: H x W for grey, H x W x C otherwise."""
-    data = read_vqc(source, max_pixels)
-    header, codebook, indices = container.parse(data, max_pixels)
-    image = blocks.from_vectors(codebook[indices], header.height, header.width, header.block)
+    with _naming(source):
+        header, codebook, indices = container.parse(read_vqc(source, max_pixels), max_pixels)
+        try:
+            image = blocks.from_vectors(codebook[indices], header.height, header.width, header.block)
+        except (MemoryError, ValueError):  # NumPy's "array is too big" when the pixel cap is lifted
+            raise container.too_big(header) from None
     return image[:, :, 0] if header.channels == 1 else image
 
 
 def info(source, *, max_pixels: int | None = None) -> Header:
     """The validated header of a .vqc (bytes or path), checksum included."""
-    return container.read_header(read_vqc(source, max_pixels), max_pixels)
+    with _naming(source):
+        return container.read_header(read_vqc(source, max_pixels), max_pixels)
 
 
 def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
     """The bytes of a .vqc; from a path, the header is checked before the rest is read."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
-    name = os.fspath(source)
     try:
-        with open(name, "rb") as f:
+        with open(source, "rb") as f:
             head = f.read(container.HEADER.size)
             header = container.parse_header(head, max_pixels)
             container.check_length(header, os.fstat(f.fileno()).st_size)
             return head + f.read()
-    except FormatError as exc:
-        raise FormatError(f"{name}: {exc}") from None
     except FileNotFoundError:
-        raise FormatError(f"{name}: no such file") from None
+        raise FormatError("no such file") from None
     except IsADirectoryError:
-        raise FormatError(f"{name}: is a directory") from None
+        raise FormatError("is a directory") from None
     except OSError as exc:
-        raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raise FormatError(f"cannot read ({exc.strerror or exc})") from None
+
+
+@contextmanager
+def _naming(source):
+    """Prefix errors about a file with its name, so a message says which file it is about."""
+    try:
+        yield
+    except VQCodecError as exc:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            raise
+        raise type(exc)(f"{os.fspath(source)}: {exc}") from None

@@ -99,6 +99,10 @@ def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
         )
 
 
+def too_big(header: Header) -> TooManyPixelsError:
+    return TooManyPixelsError(f"a {header.width}x{header.height} image does not fit in memory")
+
+
 def build(header: Header, codebook: np.ndarray, indices: np.ndarray) -> bytes:
     """Serialise a complete file; the arguments must already be consistent."""
     _check_fields(header)
@@ -130,10 +134,10 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> He
     magic, version, channels, block, trainer_id, width, height, k, requested_k = HEADER.unpack_from(data)
     if version != VERSION:
         raise FormatError(f"unsupported .vqc version {version} (this vqcodec reads version {VERSION})")
+    header = Header(width, height, channels, block, k, requested_k, TRAINERS.get(trainer_id, "unknown"))
+    _check_fields(header)
     if trainer_id not in TRAINERS:
         raise FormatError(f"unknown trainer id {trainer_id}")
-    header = Header(width, height, channels, block, k, requested_k, TRAINERS[trainer_id])
-    _check_fields(header)
     check_pixels(width, height, max_pixels)
     return header
 
@@ -166,7 +170,10 @@ def parse(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Hea
     tail_bits = header.index_bytes * 8 - header.block_count * header.index_bits
     if tail_bits and packed[-1] >> (8 - tail_bits):
         raise FormatError("padding bits after the last index are not zero")
-    indices = bitpack.unpack(packed, header.block_count, header.index_bits)
+    try:
+        indices = bitpack.unpack(packed, header.block_count, header.index_bits)
+    except (MemoryError, ValueError):  # NumPy's "array is too big" when the pixel cap is lifted
+        raise too_big(header) from None
     if indices.size and int(indices.max()) >= header.k:
         raise FormatError(f"an index is {int(indices.max())}, beyond the codebook of {header.k}")
     return header, codebook, indices

@@ -17,7 +17,9 @@ from .errors import ImageError, OutputError, VQCodecWarning
 
 NATIVE = ("L", "LA", "RGB", "RGBA")
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
-_PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
+# What Pillow's decoders raise on malformed files, besides their own error classes.
+_PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, OverflowError, struct.error,
+                  Image.DecompressionBombError)
 
 
 def _to_native(im: Image.Image, name: str) -> Image.Image:
@@ -63,8 +65,9 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 def load(source, max_pixels: int | None) -> np.ndarray:
     """Return an (H, W, C) uint8 array from a path, a file object, a PIL image or an array."""
     if isinstance(source, np.ndarray):
-        check_pixels(source.shape[1] if source.ndim > 1 else 0, source.shape[0], max_pixels)
-        return _from_array(source)
+        pixels = _from_array(source)
+        check_pixels(pixels.shape[1], pixels.shape[0], max_pixels)
+        return pixels
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
     try:
         im = source if isinstance(source, Image.Image) else _open(source, max_pixels)

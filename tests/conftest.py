@@ -1,0 +1,123 @@
+"""Shared helpers and fixtures for the vqcodec test suite."""
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from PIL import Image
+
+from vqcodec import container
+
+# No timing in tests: Hypothesis' per-example deadline and its slowness health check are off.
+settings.register_profile("vqcodec", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("vqcodec")
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+HEADER_FIELDS = ("magic", "version", "channels", "block", "trainer", "width", "height", "k", "requested_k")
+
+
+def random_image(height: int, width: int, channels: int | None = None, seed: int = 0) -> np.ndarray:
+    """Uniform random uint8 pixels: H x W when channels is None, else H x W x C."""
+    shape = (height, width) if channels is None else (height, width, channels)
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def gradient_image(height: int, width: int, channels: int | None = None) -> np.ndarray:
+    """A smooth ramp without wrap-around (each channel scaled and shifted a little), easy to code well."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = x * 160 // max(width - 1, 1) + y * 95 // max(height - 1, 1)  # 0..255
+    if channels is None:
+        return base.astype(np.uint8)
+    return np.stack([base * (4 - c) // 4 + 50 * c for c in range(channels)], axis=-1).astype(np.uint8)
+
+
+def checkerboard(height: int, width: int, low: int = 0, high: int = 255) -> np.ndarray:
+    """Two-colour checkerboard of single pixels (H x W uint8)."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.where((x + y) % 2 == 0, low, high).astype(np.uint8)
+
+
+def save_png(array_or_image, path: Path) -> Path:
+    im = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    im.save(path, format="PNG")
+    return path
+
+
+def with_crc(body: bytes) -> bytes:
+    """Append the CRC-32 trailer to `body`."""
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def rewrite(data: bytes, **fields) -> bytes:
+    """Change header fields of a .vqc (names from HEADER_FIELDS) and recompute the CRC.
+
+    The payload is left as it is, so only header checks are meant to fire.
+    """
+    values = dict(zip(HEADER_FIELDS, container.HEADER.unpack_from(data)))
+    unknown = set(fields) - set(values)
+    assert not unknown, unknown
+    values.update(fields)
+    header = container.HEADER.pack(*(values[name] for name in HEADER_FIELDS))
+    return with_crc(header + data[container.HEADER.size : -4])
+
+
+def make_vqc(width=4, height=3, channels=1, block=2, k=3, requested_k=None, trainer="kmeans", seed=0):
+    """A valid .vqc built directly (no training): random codebook, indices using every codeword."""
+    header = container.Header(width, height, channels, block, k, requested_k or k, trainer)
+    rng = np.random.default_rng(seed)
+    codebook = rng.integers(0, 256, (k, header.codeword_size), dtype=np.uint8)
+    indices = np.arange(header.block_count) % k
+    return container.build(header, codebook, indices), header, codebook, indices
+
+
+def corrupt_tiff_bytes() -> bytes:
+    """A valid 8 x 8 RGB TIFF whose first IFD links to a second IFD that lacks ImageWidth."""
+    buf = io.BytesIO()
+    Image.fromarray(random_image(8, 8, 3)).save(buf, format="TIFF")
+    data = bytearray(buf.getvalue())
+    assert data[:4] == b"II*\x00"
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (entries,) = struct.unpack_from("<H", data, ifd)
+    struct.pack_into("<I", data, ifd + 2 + 12 * entries, len(data))  # next IFD: appended below
+    data += struct.pack("<HHHIII", 1, 257, 3, 1, 8, 0)  # one entry, ImageLength = 8; no further IFD
+    return bytes(data)
+
+
+def huge_width_bmp_bytes() -> bytes:
+    """An 8 x 8 BMP whose width field (int32 LE at offset 18) says 0x80000008."""
+    buf = io.BytesIO()
+    Image.fromarray(random_image(8, 8, 3)).save(buf, format="BMP")
+    data = bytearray(buf.getvalue())
+    data[21] ^= 0x80
+    return bytes(data)
+
+
+def huge_single_codeword_vqc() -> bytes:
+    """A consistent 32-byte .vqc: 2^31-1 x 2^31-1 RGBA, b = 1, K = 1, hence zero index bits."""
+    side = (1 << 31) - 1
+    return with_crc(container.HEADER.pack(container.MAGIC, 1, 4, 1, 1, side, side, 1, 1) + bytes([1, 2, 3, 4]))
+
+
+@pytest.fixture
+def png_file(tmp_path):
+    """Factory: write an array (or PIL image) as a PNG into tmp_path and return its path."""
+
+    def write(array_or_image, name: str = "image.png") -> Path:
+        return save_png(array_or_image, tmp_path / name)
+
+    return write
+
+
+@pytest.fixture
+def small_vqc():
+    """(bytes, header, codebook, indices) of a 4x3 grey file, 2x2 blocks, K=3 (2-bit indices)."""
+    return make_vqc()
+
+
+@pytest.fixture(scope="session")
+def camera_128() -> np.ndarray:
+    with Image.open(SAMPLES / "camera-128.png") as im:
+        return np.asarray(im.convert("L"))

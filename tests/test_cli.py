@@ -1,0 +1,356 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc, huge_width_bmp_bytes, random_image, save_png
+from PIL import Image
+
+import vqcodec
+from vqcodec import files
+from vqcodec.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh current folder holding lena.png (32 x 32 RGB, 64 blocks of 4 x 4)."""
+    monkeypatch.chdir(tmp_path)
+    image = gradient_image(32, 32, 3)
+    image[::3, ::5] = 17  # some texture, so that K = 16 is lossy
+    save_png(image, Path("lena.png"))
+    return tmp_path
+
+
+def run(runner, *args):
+    return runner.invoke(main, [str(a) for a in args])
+
+
+def listing(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(name for name in listing(folder) if name.startswith("."))
+
+
+def assert_ok(result):
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    assert "Traceback" not in result.output
+
+
+def assert_refused(result, *words, exit_code=1):
+    """Exactly one line on stderr, `Error: ...`, nothing on stdout, no traceback."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for word in words:
+        assert word.lower() in lines[0].lower(), (word, lines[0])
+
+
+@pytest.fixture
+def encoded(runner, workdir):
+    """workdir after `encode lena.png -k 16 -b 4 --algo centnn` (CentNN: the faster trainer here)."""
+    assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn"))
+    return workdir
+
+
+# --- the main round trip -------------------------------------------------------------------
+
+
+def test_encode_then_decode(runner, workdir):
+    original = Path("lena.png").read_bytes()
+    result = run(runner, "encode", "lena.png", "-k", 16, "-b", 4)
+    assert_ok(result)
+    assert Path("lena.vqc").is_file()
+    assert result.stdout == ""
+    assert "lena.vqc" in result.stderr and "bpp" in result.stderr and "PSNR" in result.stderr
+    header = vqcodec.info(Path("lena.vqc"))
+    assert (header.width, header.height, header.channels, header.k, header.block) == (32, 32, 3, 16, 4)
+
+    result = run(runner, "decode", "lena.vqc")
+    assert_ok(result)
+    with Image.open("lena.vqc.png") as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path("lena.vqc")))
+    assert Path("lena.png").read_bytes() == original
+    assert listing(workdir) == {"lena.png", "lena.vqc", "lena.vqc.png"}
+
+
+def test_encode_options_reach_the_file(runner, workdir):
+    assert_ok(run(runner, "encode", "lena.png", "-o", "c.vqc", "-k", 8, "--block", 2, "--algo", "centnn", "--seed", 3))
+    header = vqcodec.info(Path("c.vqc"))
+    assert (header.k, header.block, header.trainer) == (8, 2, "centnn")
+
+
+def test_same_seed_same_file(runner, workdir):
+    for name in ("a.vqc", "b.vqc"):
+        assert_ok(run(runner, "encode", "lena.png", "-o", name, "-k", 16, "--seed", 7))
+    assert Path("a.vqc").read_bytes() == Path("b.vqc").read_bytes()
+
+
+# --- never clobber without --force ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [(("encode", "lena.png", "-k", 16, "--algo", "centnn"), "lena.vqc"), (("decode", "lena.vqc"), "lena.vqc.png")],
+)
+def test_existing_output_needs_force(runner, encoded, command, target):
+    Path(target).write_bytes(b"precious")
+    assert_refused(run(runner, *command), "exists")
+    assert Path(target).read_bytes() == b"precious"
+    for flag in ("--force", "-f"):
+        Path(target).write_bytes(b"precious")
+        assert_ok(run(runner, *command, flag))
+        assert Path(target).read_bytes() != b"precious"
+    if target.endswith(".vqc"):
+        vqcodec.info(Path(target))  # a valid file again
+    else:
+        Image.open(target).verify()
+    assert hidden(encoded) == []
+
+
+# --- output formats ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "lossless"),
+    [("out.png", "PNG", True), ("out.bmp", "BMP", True), ("out.tif", "TIFF", True), ("out.webp", "WEBP", False), ("out.jpg", "JPEG", False)],
+)
+def test_decode_output_format_follows_the_suffix(runner, encoded, name, fmt, lossless):
+    assert_ok(run(runner, "decode", "lena.vqc", "-o", name))
+    with Image.open(name) as im:
+        assert im.format == fmt and im.size == (32, 32)
+        if lossless:
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), vqcodec.decode(Path("lena.vqc")))
+
+
+def test_decode_rgba_to_jpeg_is_refused(runner, workdir):
+    save_png(random_image(16, 16, 4), Path("alpha.png"))
+    assert_ok(run(runner, "encode", "alpha.png", "-k", 4, "-b", 4))
+    result = run(runner, "decode", "alpha.vqc", "-o", "x.jpg")
+    assert_refused(result, "x.jpg")
+    assert not Path("x.jpg").exists()
+    assert hidden(workdir) == []
+
+
+def test_decode_unknown_suffix_is_refused(runner, encoded):
+    assert_refused(run(runner, "decode", "lena.vqc", "-o", "out.nosuchformat"), "suffix")
+    assert not Path("out.nosuchformat").exists()
+
+
+def test_decode_into_a_missing_folder_is_refused(runner, encoded):
+    assert_refused(run(runner, "decode", "lena.vqc", "-o", "nowhere/out.png"), "cannot write")
+    assert listing(encoded) == {"lena.png", "lena.vqc"}
+
+
+# --- hostile or missing inputs -------------------------------------------------------------
+
+
+def make_bad_input(kind: str) -> str:
+    data = Path("lena.vqc").read_bytes()
+    if kind == "corrupted":
+        middle = len(data) // 2
+        Path("bad.vqc").write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+    elif kind == "truncated":
+        Path("bad.vqc").write_bytes(data[:-10])
+    elif kind == "empty":
+        Path("bad.vqc").write_bytes(b"")
+    elif kind == "not-vqc":
+        Path("bad.vqc").write_bytes(Path("lena.png").read_bytes())
+    elif kind == "trailing":
+        Path("bad.vqc").write_bytes(data + b"\x00")
+    elif kind != "missing":
+        raise AssertionError(kind)
+    return "bad.vqc"
+
+
+BAD_INPUTS = {
+    "corrupted": "checksum",
+    "truncated": "truncated",
+    "empty": "empty",
+    "not-vqc": "magic",
+    "trailing": "trailing",
+    "missing": "no such file",
+}
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+@pytest.mark.parametrize("explicit_output", [False, True])
+def test_decode_refuses_bad_input(runner, encoded, kind, explicit_output):
+    name = make_bad_input(kind)
+    before = listing(encoded)
+    args = ["decode", name] + (["-o", "out.png"] if explicit_output else [])
+    assert_refused(run(runner, *args), BAD_INPUTS[kind])
+    assert listing(encoded) == before  # no output file, no temporary file
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+def test_info_refuses_bad_input(runner, encoded, kind):
+    assert_refused(run(runner, "info", make_bad_input(kind)), BAD_INPUTS[kind])
+
+
+@pytest.mark.parametrize("kind", ["text", "missing", "empty"])
+def test_encode_refuses_bad_input(runner, workdir, kind):
+    if kind == "text":
+        Path("in.png").write_text("hello\n")
+    elif kind == "empty":
+        Path("in.png").write_bytes(b"")
+    before = listing(workdir)
+    assert_refused(run(runner, "encode", "in.png"), "in.png")
+    assert listing(workdir) == before
+
+
+def test_encode_refuses_a_directory(runner, workdir):
+    Path("folder.png").mkdir()
+    result = run(runner, "encode", "folder.png")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and "folder.png" in result.output
+    assert not Path("folder.vqc").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "make"),
+    [
+        pytest.param(("encode", "in.tif"), corrupt_tiff_bytes, id="encode-corrupt-tiff"),
+        pytest.param(("encode", "in.bmp", "--max-pixels", 0), huge_width_bmp_bytes, id="encode-huge-bmp-no-cap"),
+        pytest.param(("decode", "in.vqc", "--max-pixels", 0), huge_single_codeword_vqc, id="decode-huge-vqc-no-cap"),
+    ],
+)
+def test_malformed_inputs_give_an_error_line_not_a_traceback(runner, workdir, args, make):
+    # README: "Every refusal is one line on stderr starting with `Error:`; no traceback".
+    Path(args[1]).write_bytes(make())
+    result = run(runner, *args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stderr.splitlines()[-1].startswith("Error: ")
+
+
+# --- info, options, pixel cap ------------------------------------------------------------
+
+
+def test_info(runner, encoded):
+    result = run(runner, "info", "lena.vqc")
+    assert_ok(result)
+    assert "codebook" in result.stdout and "16 codewords" in result.stdout
+    assert "32 x 32" in result.stdout and "centnn" in result.stdout
+    assert str(Path("lena.vqc").stat().st_size) in result.stdout
+
+
+def test_info_shows_a_shrunk_codebook(runner, workdir):
+    save_png(np.full((8, 8), 99, np.uint8), Path("flat.png"))
+    result = run(runner, "encode", "flat.png", "-k", 32, "-b", 2)
+    assert_ok(result)
+    assert "Warning: " in result.stderr and "distinct" in result.stderr
+    result = run(runner, "info", "flat.vqc")
+    assert_ok(result)
+    assert "1 codewords" in result.stdout and "asked for 32" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "word"),
+    [
+        (("-k", 1), "K"),
+        (("-k", 70000), "K"),
+        (("-b", 0), "block"),
+        (("-b", 17), "block"),
+        (("--algo", "nope"), "nope"),
+        (("--seed", -1), "seed"),
+        (("-k", "many"), "many"),
+    ],
+)
+def test_invalid_options(runner, workdir, options, word):
+    result = run(runner, "encode", "lena.png", *options)
+    assert result.exit_code in (1, 2)
+    assert "Traceback" not in result.output
+    assert "Error" in result.stderr and word in result.stderr
+    assert not Path("lena.vqc").exists()
+
+
+def test_max_pixels(runner, workdir):
+    save_png(random_image(16, 16), Path("small.png"))
+    assert_refused(run(runner, "encode", "small.png", "-k", 4, "--max-pixels", 10), "max-pixels")
+    assert not Path("small.vqc").exists()
+    assert_ok(run(runner, "encode", "small.png", "-k", 4, "--max-pixels", 256))
+    assert_refused(run(runner, "decode", "small.vqc", "--max-pixels", 10), "max-pixels")
+    assert not Path("small.vqc.png").exists()
+    assert_ok(run(runner, "decode", "small.vqc", "--max-pixels", 0))
+    assert Path("small.vqc.png").exists()
+    assert hidden(workdir) == []
+
+
+def test_version(runner):
+    result = run(runner, "--version")
+    assert_ok(result)
+    assert vqcodec.__version__ in result.output
+
+
+@pytest.mark.parametrize("command", [(), ("encode",), ("decode",), ("info",)])
+def test_help(runner, command):
+    result = run(runner, *command, "--help")
+    assert_ok(result)
+    assert "Usage" in result.output
+
+
+def test_python_dash_m():
+    result = subprocess.run(
+        [sys.executable, "-m", "vqcodec", "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "encode" in result.stdout and "decode" in result.stdout
+
+
+# --- files.write_file: failures leave no temporary file ------------------------------------
+
+
+def test_write_file_race_does_not_clobber(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(files, "exists", lambda path: False)  # the file "appears" after the check
+    with pytest.raises(vqcodec.OutputError, match="exists"):
+        files.write_file(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert hidden(tmp_path) == []
+
+
+def test_write_file_failed_rename_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(vqcodec.OutputError, match="cannot write"):
+        files.write_file(target, b"new", force=True)
+    assert target.read_bytes() == b"old"
+    assert hidden(tmp_path) == []
+
+
+def test_write_file_interrupted_write_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        files.write_file(tmp_path / "out.bin", "not bytes")
+    assert listing(tmp_path) == set()
+
+
+def test_write_file_refuses_a_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(vqcodec.OutputError, match="directory"):
+        files.write_file(tmp_path / "d", b"x", force=True)
+
+
+def test_default_names():
+    assert files.encoded_name("a/lena.png") == Path("a/lena.vqc")
+    assert files.decoded_name("a/lena.vqc") == Path("a/lena.vqc.png")

@@ -1,0 +1,362 @@
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SAMPLES, checkerboard, corrupt_tiff_bytes, gradient_image, huge_width_bmp_bytes, random_image
+from PIL import Image
+
+import vqcodec
+from vqcodec import metrics
+
+MODE_CHANNELS = {"L": None, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def encode_quietly(source, **options) -> tuple[vqcodec.Encoded, list[str]]:
+    """Encode and return the result with the messages of the VQCodecWarnings emitted."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = vqcodec.encode(source, **options)
+    return result, [str(w.message) for w in caught if issubclass(w.category, vqcodec.VQCodecWarning)]
+
+
+def exact_k(height: int, width: int, block: int) -> int:
+    """A K no smaller than the number of blocks, so that every distinct block gets its own codeword."""
+    return max(2, -(-height // block) * -(-width // block))
+
+
+def check_result(result: vqcodec.Encoded, original: np.ndarray) -> np.ndarray:
+    """The invariants of any encode: returns the decoded image."""
+    decoded = vqcodec.decode(result.data)
+    assert decoded.dtype == np.uint8
+    assert decoded.shape == original.shape
+    assert len(result.data) == result.header.file_size
+    assert result.psnr == metrics.psnr(original, decoded)
+    assert result.header == vqcodec.info(result.data)
+    assert result.bits_per_pixel == pytest.approx(8 * len(result.data) / (original.shape[0] * original.shape[1]))
+    return decoded
+
+
+# --- round trips ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODE_CHANNELS)
+@pytest.mark.parametrize("as_pil", [False, True], ids=["array", "pil"])
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+def test_round_trip_native_modes(mode, as_pil, algo):
+    original = gradient_image(24, 20, MODE_CHANNELS[mode])
+    source = Image.fromarray(original, mode) if as_pil else original
+    result, caught = encode_quietly(source, k=8, block=4, algo=algo)
+    assert caught == []
+    h = result.header
+    assert (h.width, h.height, h.block, h.k, h.requested_k, h.trainer) == (20, 24, 4, 8, 8, algo)
+    assert h.mode == mode
+    decoded = check_result(result, original)
+    assert 25 < result.psnr < math.inf
+    assert result.raw_size == original.size
+
+
+@pytest.mark.parametrize("mode", MODE_CHANNELS)
+def test_round_trip_is_exact_when_k_covers_every_block(mode):
+    original = random_image(10, 7, MODE_CHANNELS[mode], seed=1)
+    result, caught = encode_quietly(original, k=exact_k(10, 7, 3), block=3)
+    assert caught == []  # random blocks are all distinct, so the codebook keeps its size
+    np.testing.assert_array_equal(check_result(result, original), original)
+    assert result.psnr == math.inf
+
+
+def test_grey_array_with_one_channel_axis_decodes_as_h_by_w():
+    original = random_image(8, 8, 1)
+    result = vqcodec.encode(original, k=16, block=2)
+    assert result.header.mode == "L"
+    np.testing.assert_array_equal(vqcodec.decode(result.data), original[:, :, 0])
+
+
+@pytest.mark.filterwarnings("ignore::vqcodec.VQCodecWarning")  # tiny images may have repeated blocks
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (9, 1), (13, 7)])
+@pytest.mark.parametrize("block", [1, 3, 4])
+@pytest.mark.parametrize("channels", [None, 4])
+def test_awkward_sizes(height, width, block, channels):
+    original = random_image(height, width, channels, seed=height + width)
+    result = vqcodec.encode(original, k=exact_k(height, width, block), block=block)
+    assert (result.header.width, result.header.height) == (width, height)
+    np.testing.assert_array_equal(check_result(result, original), original)
+
+
+# --- conversions of other Pillow modes -----------------------------------------------------
+
+
+def palette_image(transparency: bool) -> Image.Image:
+    rng = np.random.default_rng(2)
+    im = Image.fromarray(rng.integers(0, 6, (6, 6), dtype=np.uint8), "P")
+    im.putpalette(rng.integers(0, 256, 6 * 3, dtype=np.uint8).tobytes())
+    if transparency:
+        im.info["transparency"] = 3
+    return im
+
+
+def converted(im: Image.Image, mode: str) -> np.ndarray:
+    return np.asarray(im.convert(mode))
+
+
+sixteen = (random_image(6, 6, seed=3).astype(np.uint16) << 8) | 91  # the low byte is dropped
+CONVERSIONS = {
+    # id: (image, expected decoded pixels, expected mode, a word of the expected warning or None)
+    "1": (Image.fromarray(random_image(6, 6, seed=4) > 127), None, "L", None),
+    "P": (palette_image(False), None, "RGB", None),
+    "P-transparency": (palette_image(True), None, "RGBA", None),
+    "CMYK": (Image.fromarray(random_image(6, 6, 4, seed=5), "CMYK"), None, "RGB", "CMYK"),
+    "I;16": (Image.fromarray(sixteen), (sixteen >> 8).astype(np.uint8), "L", "16-bit"),
+    "I-below-256": (Image.fromarray(random_image(6, 6, seed=6).astype(np.int32)), random_image(6, 6, seed=6), "L", None),
+}
+
+
+@pytest.mark.parametrize("name", CONVERSIONS)
+def test_mode_conversions(name):
+    image, expected, mode, warning = CONVERSIONS[name]
+    assert image.mode == name.split("-")[0]
+    if expected is None:
+        expected = converted(image, mode)
+    if mode == "L":
+        expected = expected.astype(np.uint8)
+    result, caught = encode_quietly(image, k=9, block=2)  # 9 blocks: every distinct block is kept
+    assert result.header.mode == mode
+    decoded = vqcodec.decode(result.data)
+    np.testing.assert_array_equal(decoded, expected)
+    conversion_warnings = [m for m in caught if "distinct block" not in m]
+    if warning is None:
+        assert conversion_warnings == []
+    else:
+        assert len(conversion_warnings) == 1 and warning in conversion_warnings[0]
+
+
+def test_i_mode_without_warning_and_i16_with_warning():
+    # the same samples, as 32-bit 'I' (values <= 255: taken as they are) and as 16-bit (high byte kept)
+    values = random_image(8, 8, seed=7)
+    _, caught = encode_quietly(Image.fromarray(values.astype(np.int32)), k=16, block=2)
+    assert caught == []
+    with pytest.warns(vqcodec.VQCodecWarning, match="16-bit"):
+        result = vqcodec.encode(Image.fromarray(values.astype(np.uint16) << 8), k=16, block=2)
+    np.testing.assert_array_equal(vqcodec.decode(result.data), values)
+
+
+def test_cmyk_warns():
+    with pytest.warns(vqcodec.VQCodecWarning, match="CMYK"):
+        result = vqcodec.encode(Image.fromarray(random_image(8, 8, 4), "CMYK"), k=4, block=2)
+    assert result.header.channels == 3
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(Image.fromarray(np.zeros((4, 4), np.float32)), id="F"),
+        pytest.param(Image.fromarray(np.full((4, 4), 70000, np.int32)), id="I-above-65535"),
+        pytest.param(Image.fromarray(np.full((4, 4), -1, np.int32)), id="I-negative"),
+    ],
+)
+def test_unsupported_modes(image):
+    with pytest.raises(vqcodec.ImageError):
+        vqcodec.encode(image, k=4, block=2)
+
+
+def test_animated_gif_codes_first_frame_with_warning(tmp_path):
+    frames = [Image.fromarray(checkerboard(8, 8, 0, v)).convert("P") for v in (255, 128)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    result, caught = encode_quietly(path, k=4, block=1)
+    assert any("first of 2 frames" in m for m in caught)
+    decoded = vqcodec.decode(result.data)
+    np.testing.assert_array_equal(decoded, converted(Image.open(path), "RGB"))
+
+
+# --- few distinct blocks, constant planes --------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize(("block", "distinct"), [(1, 2), (2, 1), (3, 2)])
+def test_few_distinct_blocks_shrink_the_codebook(algo, block, distinct):
+    original = checkerboard(12, 12, 30, 200)
+    with pytest.warns(vqcodec.VQCodecWarning, match="distinct"):
+        result = vqcodec.encode(original, k=16, block=block, algo=algo)
+    assert result.header.k == distinct < result.header.requested_k == 16
+    assert result.psnr == math.inf
+    np.testing.assert_array_equal(check_result(result, original), original)
+
+
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("channels", [2, 4])
+def test_constant_alpha_survives_exactly(algo, channels):
+    original = random_image(16, 16, channels, seed=8)
+    original[:, :, -1] = 255
+    result = vqcodec.encode(original, k=8, block=4, algo=algo)
+    decoded = check_result(result, original)
+    assert (decoded[:, :, -1] == 255).all()
+    assert result.psnr < math.inf  # the colours, unlike alpha, are quantised
+
+
+# --- determinism ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+def test_same_input_and_seed_give_identical_bytes(algo, png_file):
+    original = random_image(20, 20, 3, seed=9)
+    path = png_file(original)
+    first = vqcodec.encode(original, k=16, block=4, algo=algo, seed=5).data
+    assert vqcodec.encode(original.copy(), k=16, block=4, algo=algo, seed=5).data == first
+    assert vqcodec.encode(path, k=16, block=4, algo=algo, seed=5).data == first
+
+
+def test_kmeans_seed_changes_the_codebook():
+    original = random_image(32, 32, 3, seed=10)
+    first = vqcodec.encode(original, k=16, block=4, seed=0).data
+    assert any(vqcodec.encode(original, k=16, block=4, seed=s).data != first for s in (1, 2, 3))
+
+
+def test_centnn_ignores_the_seed():
+    original = random_image(16, 16, seed=11)
+    a = vqcodec.encode(original, k=8, block=2, algo="centnn", seed=0).data
+    assert vqcodec.encode(original, k=8, block=2, algo="centnn", seed=99).data == a
+
+
+# --- options and inputs that are refused ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"k": 1}, {"k": 70000}, {"k": 2.0}, {"block": 0}, {"block": 17}, {"block": 2.5}, {"algo": "nope"}, {"seed": -1}],
+    ids=str,
+)
+def test_option_validation(options):
+    with pytest.raises(vqcodec.OptionsError):
+        vqcodec.encode(random_image(8, 8), **{"k": 4, "block": 2, **options})
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pytest.param(np.zeros((4, 4), np.uint16), id="uint16"),
+        pytest.param(np.zeros((4, 4), np.float64), id="float64"),
+        pytest.param(np.zeros((4, 4, 5), np.uint8), id="5-channels"),
+        pytest.param(np.zeros((0, 4), np.uint8), id="empty"),
+        pytest.param(np.zeros(16, np.uint8), id="1-D"),
+        pytest.param(np.zeros((2, 2, 2, 2), np.uint8), id="4-D"),
+        pytest.param(np.array(7, np.uint8), id="0-D"),
+    ],
+)
+def test_bad_arrays(array):
+    with pytest.raises(vqcodec.ImageError):
+        vqcodec.encode(array, k=4, block=2)
+
+
+def first_half(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[: len(data) // 2]
+
+
+DIRECTORY = object()
+UNREADABLE = {
+    # name: (file name, content (None: no file), max_pixels)
+    "text": ("notes.png", lambda: b"this is not an image\n", vqcodec.DEFAULT_MAX_PIXELS),
+    "empty": ("empty.png", lambda: b"", vqcodec.DEFAULT_MAX_PIXELS),
+    "missing": ("missing.png", lambda: None, vqcodec.DEFAULT_MAX_PIXELS),
+    "directory": ("folder.png", lambda: DIRECTORY, vqcodec.DEFAULT_MAX_PIXELS),
+    "truncated-png": ("half.png", lambda: first_half(SAMPLES / "camera-128.png"), vqcodec.DEFAULT_MAX_PIXELS),
+    "corrupt-tiff": ("corrupt.tif", corrupt_tiff_bytes, vqcodec.DEFAULT_MAX_PIXELS),
+    "huge-bmp-no-cap": ("huge.bmp", huge_width_bmp_bytes, None),
+}
+
+
+@pytest.mark.parametrize("name", UNREADABLE)
+def test_unreadable_inputs_raise_image_error(tmp_path, name):
+    filename, make, max_pixels = UNREADABLE[name]
+    path = tmp_path / filename
+    content = make()
+    if content is DIRECTORY:
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(vqcodec.ImageError) as info:
+        vqcodec.encode(path, k=4, block=2, max_pixels=max_pixels)
+    assert str(path) in str(info.value)
+    with pytest.raises(vqcodec.ImageError):
+        vqcodec.encode(str(path), k=4, block=2, max_pixels=max_pixels)
+
+
+def test_file_objects_are_accepted(png_file):
+    original = random_image(8, 8, 3)
+    with open(png_file(original), "rb") as f:
+        result = vqcodec.encode(f, k=16, block=2)
+    np.testing.assert_array_equal(vqcodec.decode(result.data), original)
+
+
+# --- pixel cap -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["array", "pil", "path"])
+def test_pixel_cap_on_encode(kind, png_file):
+    original = random_image(16, 16)
+    source = {"array": original, "pil": Image.fromarray(original), "path": png_file(original)}[kind]
+    with pytest.raises(vqcodec.TooManyPixelsError):
+        vqcodec.encode(source, k=4, block=4, max_pixels=255)
+    assert vqcodec.encode(source, k=4, block=4, max_pixels=256).header.width == 16
+    assert vqcodec.encode(source, k=4, block=4, max_pixels=None).header.width == 16
+
+
+def test_pixel_cap_on_decode(tmp_path):
+    data = vqcodec.encode(random_image(16, 16), k=4, block=4).data
+    path = tmp_path / "x.vqc"
+    path.write_bytes(data)
+    for source in (data, path):
+        with pytest.raises(vqcodec.TooManyPixelsError):
+            vqcodec.decode(source, max_pixels=255)
+        assert vqcodec.decode(source, max_pixels=256).shape == (16, 16)
+        assert vqcodec.decode(source, max_pixels=None).shape == (16, 16)
+
+
+# --- decode and info -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def encoded_rgb():
+    original = gradient_image(12, 10, 3)
+    return original, vqcodec.encode(original, k=8, block=2)
+
+
+def test_decode_from_bytes_and_paths(encoded_rgb, tmp_path):
+    _, result = encoded_rgb
+    path = tmp_path / "a.vqc"
+    path.write_bytes(result.data)
+    expected = vqcodec.decode(result.data)
+    for source in (bytearray(result.data), memoryview(result.data), path, str(path)):
+        np.testing.assert_array_equal(vqcodec.decode(source), expected)
+
+
+def test_info(encoded_rgb, tmp_path):
+    _, result = encoded_rgb
+    path = tmp_path / "a.vqc"
+    path.write_bytes(result.data)
+    for source in (result.data, path, str(path)):
+        header = vqcodec.info(source)
+        assert header == result.header
+        assert (header.width, header.height, header.mode, header.k, header.block) == (10, 12, "RGB", 8, 2)
+
+
+@pytest.mark.parametrize("name", ["picture.png", "empty.vqc", "missing.vqc", "folder.vqc", "short.vqc", "corrupt.vqc"])
+def test_decode_of_a_bad_path_names_the_path(tmp_path, name, encoded_rgb):
+    path = tmp_path / name
+    data = encoded_rgb[1].data
+    if name == "picture.png":
+        path.write_bytes((SAMPLES / "camera-128.png").read_bytes())
+    elif name == "empty.vqc":
+        path.write_bytes(b"")
+    elif name == "folder.vqc":
+        path.mkdir()
+    elif name == "short.vqc":
+        path.write_bytes(data[:-1])
+    elif name == "corrupt.vqc":
+        path.write_bytes(data[:30] + bytes([data[30] ^ 0xFF]) + data[31:])
+    for call in (vqcodec.decode, vqcodec.info):
+        with pytest.raises(vqcodec.FormatError) as info:
+            call(path)
+        assert str(path) in str(info.value)

@@ -1,0 +1,271 @@
+"""The Numba kernels against plain NumPy references, on small data."""
+import warnings
+
+import numpy as np
+import pytest
+
+import vqcodec
+from vqcodec import blocks, metrics
+from vqcodec.centnn import centnn
+from vqcodec.kmeans import _cluster_sums, kmeans, seed_kmeanspp
+from vqcodec.nearest import nearest
+
+
+def sq_distances(vectors, codebook) -> np.ndarray:
+    diff = np.asarray(vectors, np.float64)[:, None, :] - np.asarray(codebook, np.float64)[None, :, :]
+    return np.einsum("nkd,nkd->nk", diff, diff)
+
+
+def random_vectors(kind: str, n: int = 200, d: int = 4, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "uint8":
+        return rng.integers(0, 256, (n, d), dtype=np.uint8)
+    return (rng.normal(size=(n, d)) * 40).astype(np.float32)
+
+
+def repeated_rows(distinct: int, n: int = 300, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n rows drawn from `distinct` distinct uint8 rows (all of them used); returns (data, the distinct rows)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        base = rng.integers(0, 256, (distinct, d), dtype=np.uint8)
+        if len(np.unique(base, axis=0)) == distinct:
+            break
+    picks = np.concatenate([np.arange(distinct), rng.integers(0, distinct, n - distinct)])
+    return base[rng.permutation(picks)], base
+
+
+def assert_member_means(vectors, codebook, atol):
+    """Every codeword wins at least one vector (by nearest) and equals the mean of those it wins."""
+    labels, _ = nearest(vectors, codebook)
+    counts = np.bincount(labels, minlength=len(codebook))
+    assert counts.min() >= 1, f"empty clusters: {np.flatnonzero(counts == 0)}"
+    for j in range(len(codebook)):
+        mean = np.asarray(vectors, np.float64)[labels == j].mean(axis=0)
+        np.testing.assert_allclose(codebook[j], mean, atol=atol, rtol=0)
+
+
+def sorted_rows(a) -> list:
+    return sorted(map(tuple, np.asarray(a, np.float64).tolist()))
+
+
+# --- nearest -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kind", ["uint8", "float32"])
+def test_nearest_matches_brute_force(seed, kind):
+    rng = np.random.default_rng(seed + 100)
+    d, k = int(rng.integers(1, 20)), int(rng.integers(1, 40))
+    vectors = random_vectors(kind, 150, d, seed)
+    codebook = (rng.random((k, d)) * 255).astype(np.float32)
+    labels, distances = nearest(vectors, codebook)
+    assert labels.shape == distances.shape == (150,)
+    ref = sq_distances(vectors, codebook)
+    best = ref.min(axis=1)
+    np.testing.assert_allclose(ref[np.arange(150), labels], best, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(distances, best, rtol=1e-3, atol=1e-3)
+    if k > 1:
+        two = np.sort(ref, axis=1)[:, :2]
+        unique = two[:, 1] - two[:, 0] > 1e-3 * two[:, 1] + 1e-3
+        assert unique.sum() > 100
+        np.testing.assert_array_equal(labels[unique], ref.argmin(axis=1)[unique])
+
+
+def test_nearest_ties_go_to_the_lowest_index():
+    codebook = np.array([[9], [5], [5], [1]], dtype=np.float32)
+    vectors = np.array([[5], [3], [7], [0]], dtype=np.uint8)
+    labels, distances = nearest(vectors, codebook)
+    # 5 -> rows 1 and 2 tie at 0; 3 -> rows 1, 2, 3 tie at 4; 7 -> rows 0, 1, 2 tie at 4
+    assert labels.tolist() == [1, 1, 0, 3]
+    assert distances.tolist() == [0, 4, 4, 1]
+
+
+@pytest.mark.parametrize(
+    ("vectors", "codebook"),
+    [
+        (np.zeros((3, 4), np.uint8), np.zeros((2, 5), np.float32)),
+        (np.zeros((3, 4), np.uint8), np.zeros((0, 4), np.float32)),
+        (np.zeros(4, np.uint8), np.zeros((2, 4), np.float32)),
+    ],
+)
+def test_nearest_refuses_mismatched_shapes(vectors, codebook):
+    with pytest.raises(ValueError):
+        nearest(vectors, codebook)
+
+
+# --- k-means -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float32"])
+def test_cluster_sums_matches_add_at(kind):
+    vectors = random_vectors(kind, 300, 5, seed=3)
+    labels = np.random.default_rng(4).integers(0, 9, 300)  # cluster 9 of 10 stays empty
+    sums, counts = _cluster_sums(vectors, labels, 10)
+    ref_sums = np.zeros((10, 5))
+    np.add.at(ref_sums, labels, vectors.astype(np.float64))
+    np.testing.assert_allclose(sums, ref_sums, rtol=1e-9)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=10))
+    assert counts[9] == 0
+
+
+@pytest.mark.parametrize("k", [1, 2, 10, 40])
+def test_kmeanspp_seeds_are_distinct_input_rows(k):
+    vectors = random_vectors("uint8", 300, 4, seed=k)
+    seeds = seed_kmeanspp(vectors, k, np.random.default_rng(0))
+    assert seeds.shape == (k, 4) and seeds.dtype == np.float32
+    assert len(np.unique(seeds, axis=0)) == k
+    rows = set(map(tuple, vectors.astype(np.float32).tolist()))
+    assert all(tuple(row) in rows for row in seeds.tolist())
+
+
+@pytest.mark.parametrize(("distinct", "k"), [(1, 5), (5, 10), (5, 5), (7, 64)])
+def test_kmeanspp_stops_at_the_distinct_vectors(distinct, k):
+    vectors, base = repeated_rows(distinct)
+    seeds = seed_kmeanspp(vectors, k, np.random.default_rng(1))
+    assert len(seeds) == min(distinct, k)
+    assert len(np.unique(seeds, axis=0)) == len(seeds)
+    if k >= distinct:
+        assert sorted_rows(seeds) == sorted_rows(base)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float32"])
+def test_kmeans_result_is_a_fixed_point(kind):
+    vectors = random_vectors(kind, 200, 4, seed=5)
+    centres = kmeans(vectors, 8, seed=0)
+    assert centres.shape == (8, 4) and centres.dtype == np.float32
+    assert_member_means(vectors, centres, atol=1e-3)
+
+
+def test_kmeans_is_deterministic_and_depends_on_the_seed():
+    vectors = random_vectors("uint8", 200, 4, seed=6)
+    first = kmeans(vectors, 8, seed=0)
+    np.testing.assert_array_equal(kmeans(vectors, 8, seed=0), first)
+    assert any(not np.array_equal(kmeans(vectors, 8, seed=s), first) for s in (1, 2, 3))
+
+
+def test_kmeans_with_fewer_distinct_vectors():
+    vectors, base = repeated_rows(5)
+    centres = kmeans(vectors, 16, seed=0)
+    assert sorted_rows(centres) == sorted_rows(base)
+
+
+# --- CentNN --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float32"])
+@pytest.mark.parametrize("k", [2, 8, 20])
+def test_centnn_codewords_are_member_means(kind, k):
+    vectors = random_vectors(kind, 200, 4, seed=k)
+    codebook, epochs, capped = centnn(vectors, k)
+    assert codebook.shape == (k, 4) and codebook.dtype == np.float32
+    assert capped == 0 and epochs > 0
+    assert_member_means(vectors, codebook, atol=1e-2)
+
+
+def test_centnn_is_deterministic():
+    vectors = random_vectors("uint8", 200, 4, seed=7)
+    a, b = centnn(vectors, 8)[0], centnn(vectors, 8)[0]
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("distinct", "k"), [(6, 8), (6, 64), (2, 5), (3, 3)])
+def test_centnn_with_fewer_or_as_many_distinct_vectors(distinct, k):
+    vectors, base = repeated_rows(distinct)
+    codebook, _, capped = centnn(vectors, k)
+    assert capped == 0
+    assert len(codebook) == min(distinct, k) == distinct
+    assert sorted_rows(codebook) == sorted_rows(base)
+
+
+@pytest.mark.parametrize(
+    "vectors",
+    [
+        pytest.param(np.array([[1, 2, 3]], np.uint8), id="single"),
+        pytest.param(np.full((50, 3), 7, np.uint8), id="identical-uint8"),
+        pytest.param(np.full((20, 6), 0.25, np.float32), id="identical-float"),
+    ],
+)
+@pytest.mark.parametrize("k", [2, 9])
+def test_centnn_one_distinct_vector_gives_one_codeword(vectors, k):
+    codebook, _, _ = centnn(vectors, k)
+    np.testing.assert_array_equal(codebook, vectors[:1].astype(np.float32))
+
+
+def test_centnn_two_distinct_vectors_with_k5():
+    vectors = np.repeat(np.array([[0, 0], [255, 255]], np.uint8), [13, 29], axis=0)
+    codebook, _, _ = centnn(vectors, 5)
+    assert sorted_rows(codebook) == [(0.0, 0.0), (255.0, 255.0)]
+
+
+# --- train_codebook ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64, np.int32])
+def test_train_codebook_accepts_uint8_and_other_numbers(algo, dtype):
+    vectors = random_vectors("uint8", 120, 3, seed=8)
+    reference = vqcodec.train_codebook(vectors, 6, algo, seed=1)
+    assert reference.shape == (6, 3) and reference.dtype == np.float32
+    assert_member_means(vectors, reference, atol=1e-2 if algo == "centnn" else 1e-3)
+    codebook = vqcodec.train_codebook(vectors.astype(dtype), 6, algo, seed=1)
+    assert codebook.dtype == np.float32
+    np.testing.assert_allclose(codebook, reference, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("vectors", "options"),
+    [
+        pytest.param(np.zeros((4, 2), np.uint8), {"k": 1}, id="k=1"),
+        pytest.param(np.zeros((4, 2), np.uint8), {"k": 65537}, id="k=65537"),
+        pytest.param(np.zeros((4, 2), np.uint8), {"k": 2.5}, id="k=2.5"),
+        pytest.param(np.zeros((4, 2), np.uint8), {"algo": "x"}, id="algo=x"),
+        pytest.param(np.zeros((4, 2), np.uint8), {"seed": -1}, id="seed=-1"),
+        pytest.param(np.zeros(8, np.uint8), {}, id="1-D"),
+        pytest.param(np.zeros((2, 2, 2), np.uint8), {}, id="3-D"),
+        pytest.param(np.zeros((0, 4), np.uint8), {}, id="empty"),
+        pytest.param(np.zeros((4, 0), np.uint8), {}, id="zero-width"),
+        pytest.param(np.array([[1.0, np.nan], [2.0, 3.0]]), {}, id="NaN"),
+        pytest.param(np.array([[1.0, np.inf], [2.0, 3.0]]), {}, id="inf"),
+        pytest.param(np.array([[1 + 1j, 2], [2, 3]]), {}, id="complex"),
+        pytest.param(np.array([["a", "b"], ["c", "d"]]), {}, id="strings"),
+    ],
+)
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+def test_train_codebook_option_validation(vectors, options, algo):
+    options = {"k": 4, "algo": algo, **options}
+    with pytest.raises(vqcodec.OptionsError):
+        vqcodec.train_codebook(vectors, **options)
+
+
+# --- quality sanity check on a real image --------------------------------------------------
+
+
+def rounded_psnr(image, vectors, codebook) -> float:
+    codebook = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
+    labels, _ = nearest(vectors, codebook)
+    return metrics.psnr(image, blocks.from_vectors(codebook[labels], *image.shape[:2], 4))
+
+
+@pytest.fixture(scope="module")
+def camera_vectors(camera_128):
+    image = camera_128[:, :, None]
+    return image, blocks.to_vectors(image, 4)
+
+
+@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+def test_quality_on_camera(camera_vectors, algo):
+    # 128 x 128 grey, 4 x 4 blocks, K = 64. scikit-learn's KMeans reaches 27.0 dB here, and a random
+    # choice of 64 of the image's blocks about 22.5-23.2 dB.
+    image, vectors = camera_vectors
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", vqcodec.VQCodecWarning)  # CentNN must not hit its epoch cap
+        codebook = vqcodec.train_codebook(vectors, 64, algo, seed=0)
+    assert codebook.shape == (64, 16)
+    assert_member_means(vectors, codebook, atol=1e-2)
+    trained = rounded_psnr(image, vectors, codebook)
+    assert trained > 26.0
+    baseline = max(
+        rounded_psnr(image, vectors, vectors[np.random.default_rng(s).choice(len(vectors), 64, replace=False)])
+        for s in range(3)
+    )
+    assert trained > baseline + 1.0
