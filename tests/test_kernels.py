@@ -156,9 +156,9 @@ def test_kmeans_with_fewer_distinct_vectors():
 @pytest.mark.parametrize("k", [2, 8, 20])
 def test_centnn_codewords_are_member_means(kind, k):
     vectors = random_vectors(kind, 200, 4, seed=k)
-    codebook, epochs, capped = centnn(vectors, k)
+    codebook, stats = centnn(vectors, k)
     assert codebook.shape == (k, 4) and codebook.dtype == np.float32
-    assert capped == 0 and epochs > 0
+    assert stats["capped"] == 0 and stats["epochs"] > 0
     assert_member_means(vectors, codebook, atol=1e-2)
 
 
@@ -171,8 +171,8 @@ def test_centnn_is_deterministic():
 @pytest.mark.parametrize(("distinct", "k"), [(6, 8), (6, 64), (2, 5), (3, 3)])
 def test_centnn_with_fewer_or_as_many_distinct_vectors(distinct, k):
     vectors, base = repeated_rows(distinct)
-    codebook, _, capped = centnn(vectors, k)
-    assert capped == 0
+    codebook, stats = centnn(vectors, k)
+    assert stats["capped"] == 0
     assert len(codebook) == min(distinct, k) == distinct
     assert sorted_rows(codebook) == sorted_rows(base)
 
@@ -187,14 +187,58 @@ def test_centnn_with_fewer_or_as_many_distinct_vectors(distinct, k):
 )
 @pytest.mark.parametrize("k", [2, 9])
 def test_centnn_one_distinct_vector_gives_one_codeword(vectors, k):
-    codebook, _, _ = centnn(vectors, k)
+    codebook, _ = centnn(vectors, k)
     np.testing.assert_array_equal(codebook, vectors[:1].astype(np.float32))
 
 
 def test_centnn_two_distinct_vectors_with_k5():
     vectors = np.repeat(np.array([[0, 0], [255, 255]], np.uint8), [13, 29], axis=0)
-    codebook, _, _ = centnn(vectors, 5)
+    codebook, _ = centnn(vectors, 5)
     assert sorted_rows(codebook) == [(0.0, 0.0), (255.0, 255.0)]
+
+
+@pytest.mark.parametrize("split_fraction", [0.0, 0.25])
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(300, 4, 12, 1), (500, 16, 40, 2), (400, 1, 9, 3), (50, 3, 50, 4)])
+def test_centnn_skip_bounds_change_nothing(n, d, k, seed, split_fraction):
+    """The bounds only skip scans that could not change a winner: same codebook, far fewer scans."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 256, (6, d))
+    vectors = np.clip(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d)), 0, 255).astype(np.uint8)
+    fast, fast_stats = centnn(vectors, k, split_fraction=split_fraction)
+    plain, plain_stats = centnn(vectors, k, split_fraction=split_fraction, use_bounds=False)
+    np.testing.assert_array_equal(fast, plain)
+    assert fast_stats["epochs"] == plain_stats["epochs"]
+    assert plain_stats["scans"] == plain_stats["visits"]
+    assert fast_stats["scans"] < plain_stats["scans"]
+
+
+def test_centnn_park_single_split_and_multi_split_both_fill_the_codebook():
+    vectors = random_vectors("uint8", 600, 4, seed=11)
+    for fraction in (0.0, 0.25, 1.0):
+        codebook, stats = centnn(vectors, 37, split_fraction=fraction)
+        assert len(codebook) == 37 and stats["capped"] == 0
+        assert_member_means(vectors, codebook, atol=1e-2)
+
+
+def test_centnn_weights_count_as_copies():
+    """A weight w makes a vector pull its codeword like w copies: codewords are weighted member means."""
+    rng = np.random.default_rng(12)
+    vectors = rng.integers(0, 256, (150, 2)).astype(np.uint8)
+    weights = rng.integers(1, 20, 150)
+    codebook, _ = centnn(vectors, 10, weights)
+    labels = np.argmin(((vectors[:, None, :].astype(float) - codebook[None]) ** 2).sum(-1), axis=1)
+    for j in range(len(codebook)):
+        members = labels == j
+        assert members.any()
+        mean = (vectors[members] * weights[members, None]).sum(0) / weights[members].sum()
+        np.testing.assert_allclose(codebook[j], mean, atol=1e-2)
+
+
+def test_centnn_epoch_cap_warns_and_still_fills_the_codebook():
+    vectors = random_vectors("uint8", 400, 4, seed=13)
+    codebook, stats = centnn(vectors, 16, max_epochs=1)
+    assert len(codebook) == 16
+    assert stats["capped"] > 0
 
 
 # --- train_codebook ------------------------------------------------------------------------

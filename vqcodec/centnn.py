@@ -5,22 +5,45 @@ vector that finds a new nearest codeword moves to it: the winner moves towards
 the vector and the loser away, weighted by their counts. Here each codeword is
 recomputed as sum / count of its members, which is what those updates amount
 to, so a codeword is always exactly the mean of its members. When an epoch
-moves nothing, the stage is over and the cluster with the largest squared error
-is split: the new codeword is the mean of the members on the far side of the
-cluster's principal axis, and the split cluster's codeword stays where it is.
-A cluster that loses its last member is re-seeded on the worst-fitted vector
-at the end of the stage, so no codeword is ever left empty. A stage that hits
-the epoch cap still ends with a split; the caller is told how many did.
+moves nothing, the stage is over and the clusters with the largest squared
+error are split (Park splits one per stage; splitting a quarter of them at
+once is 2-2.5x faster for the same PSNR within 0.02 dB): a new codeword goes to the mean of the members on the far
+side of the cluster's principal axis, and the split cluster's codeword stays
+where it is. A cluster that loses its last member is re-seeded on the
+worst-fitted vector at the end of the stage, so no codeword is left empty. A
+stage that hits the epoch cap still ends with a split; the caller is told how
+many did.
+
+Vectors may carry integer weights (a weight w counts as w copies), which lets
+the caller train on distinct vectors only.
+
+Speed without changing the result: a vector whose own codeword is provably
+still its nearest is not scanned. Each vector keeps a lower bound on its
+distance to every other codeword; between visits it is lowered by how far
+codewords moved. The few codewords that moved most are measured exactly; for
+all others the bound subtracts the largest movement among them.
 """
 import numpy as np
 from numba import njit
 
 MAX_EPOCHS_PER_STAGE = 500
+SPLIT_FRACTION = 0.25  # 2-2.5x faster than one split per stage, PSNR within 0.02 dB (README)
 _POWER_ITERATIONS = 12
+_TRACKED = 8  # codewords whose movement the skip test measures exactly
+_MARGIN = 1e-5  # relative and absolute slack, so rounding never decides a skip
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _sqdist(vectors, i, codebook, j):
+    s = np.float32(0.0)
+    for t in range(vectors.shape[1]):
+        diff = np.float32(vectors[i, t]) - codebook[j, t]
+        s += diff * diff
+    return s
 
 
 @njit(cache=True)
-def _split_point(vectors, labels, cluster):
+def _split_point(vectors, weights, labels, cluster):
     """Means of the members of `cluster` on either side of their principal axis' midpoint.
 
     Returns (far_mean, near_mean, found); found is False when the members are
@@ -28,28 +51,27 @@ def _split_point(vectors, labels, cluster):
     """
     n, d = vectors.shape
     mean = np.zeros(d)
-    count = 0
+    count = 0.0
     for i in range(n):
         if labels[i] == cluster:
-            count += 1
+            count += weights[i]
             for t in range(d):
-                mean[t] += vectors[i, t]
+                mean[t] += weights[i] * np.float64(vectors[i, t])
     far = np.zeros(d)
     near = np.zeros(d)
-    if count == 0:
+    if count == 0.0:
         return far, near, False
     mean /= count
-    # Power iteration for the principal axis, from the coordinate of largest variance.
     var = np.zeros(d)
     for i in range(n):
         if labels[i] == cluster:
             for t in range(d):
                 diff = vectors[i, t] - mean[t]
-                var[t] += diff * diff
+                var[t] += weights[i] * diff * diff
     if var.max() <= 0.0:
         return far, near, False
     axis = np.zeros(d)
-    axis[np.argmax(var)] = 1.0
+    axis[np.argmax(var)] = 1.0  # power iteration for the principal axis starts from the widest coordinate
     centred = np.empty(d)
     for _ in range(_POWER_ITERATIONS):
         nxt = np.zeros(d)
@@ -60,104 +82,175 @@ def _split_point(vectors, labels, cluster):
                     centred[t] = vectors[i, t] - mean[t]
                     proj += centred[t] * axis[t]
                 for t in range(d):
-                    nxt[t] += proj * centred[t]
+                    nxt[t] += weights[i] * proj * centred[t]
         norm = np.sqrt(np.sum(nxt * nxt))
         if norm <= 0.0:
             break
         axis = nxt / norm
-    far_count = 0
+    far_count = 0.0
     for i in range(n):
         if labels[i] == cluster:
             proj = 0.0
             for t in range(d):
                 proj += (vectors[i, t] - mean[t]) * axis[t]
+            side = far if proj > 0.0 else near
             if proj > 0.0:
-                far_count += 1
-                for t in range(d):
-                    far[t] += vectors[i, t]
-            else:
-                for t in range(d):
-                    near[t] += vectors[i, t]
-    if far_count == 0 or far_count == count:
+                far_count += weights[i]
+            for t in range(d):
+                side[t] += weights[i] * np.float64(vectors[i, t])
+    if far_count == 0.0 or far_count == count:
         return far, near, False
     return far / far_count, near / (count - far_count), True
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _winner(x, codebook, active, k, start, start_dist):
-    best = start_dist
-    best_j = start
-    d = codebook.shape[1]
-    for j in range(k):
-        if j == start or not active[j]:
-            continue
-        s = np.float32(0.0)
-        for t in range(d):
-            diff = x[t] - codebook[j, t]
-            s += diff * diff
-        if s < best:
-            best = s
-            best_j = j
-    return best_j
-
-
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _distance(x, codeword):
-    s = np.float32(0.0)
-    for t in range(x.shape[0]):
-        diff = x[t] - codeword[t]
-        s += diff * diff
-    return s
+@njit(cache=True)
+def _track(top_idx, top_val, j, value):
+    """Keep top_idx/top_val the largest movements, in descending order, as movement of j grows to value."""
+    m = top_idx.shape[0]
+    pos = -1
+    for q in range(m):
+        if top_idx[q] == j:
+            pos = q
+            break
+    if pos < 0:
+        if value <= top_val[m - 1]:
+            return
+        pos = m - 1
+    top_idx[pos] = j
+    top_val[pos] = value
+    while pos > 0 and top_val[pos] > top_val[pos - 1]:
+        top_idx[pos], top_idx[pos - 1] = top_idx[pos - 1], top_idx[pos]
+        top_val[pos], top_val[pos - 1] = top_val[pos - 1], top_val[pos]
+        pos -= 1
 
 
 @njit(cache=True)
-def _set_codeword(codebook, sums, counts, j):
+def _set_mean(codebook, sums, counts, j, drift, window_start, top_idx, top_val):
+    """Codeword j := its members' mean; record how far it moved."""
+    moved = 0.0
     for t in range(codebook.shape[1]):
-        codebook[j, t] = sums[j, t] / counts[j]
+        new = np.float32(sums[j, t] / counts[j])
+        diff = np.float64(new) - codebook[j, t]
+        moved += diff * diff
+        codebook[j, t] = new
+    drift[j] += np.sqrt(moved)
+    _track(top_idx, top_val, j, drift[j] - window_start[j])
 
 
 @njit(cache=True)
-def _epoch(vectors, labels, codebook, sums, squares, counts, active, k):
-    """One pass over the vectors in order; returns how many changed cluster."""
+def _start_window(drift, window_start, epoch_start, active, k, top_idx, top_val):
+    """A new epoch: movement is now measured from the start of the previous one."""
+    top_idx[:] = -1
+    top_val[:] = 0.0
+    for j in range(k):
+        window_start[j] = epoch_start[j]
+        epoch_start[j] = drift[j]
+        if active[j]:
+            _track(top_idx, top_val, j, drift[j] - window_start[j])
+
+
+@njit(cache=True)
+def _introduce(vectors, codebook, j, lower, drift, window_start, epoch_start):
+    """Codeword j appeared (a split or a re-seed): every bound must allow for it."""
+    for i in range(vectors.shape[0]):
+        lower[i] = min(lower[i], np.sqrt(np.float64(_sqdist(vectors, i, codebook, j))))
+    window_start[j] = drift[j]
+    epoch_start[j] = drift[j]
+
+
+@njit(cache=True)
+def _epoch(vectors, weights, labels, codebook, sums, squares, counts, active, k,
+           lower, drift, window_start, top_idx, top_val, use_bounds):
+    """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned)."""
     n, d = vectors.shape
-    x = np.empty(d, dtype=np.float32)
+    tracked = top_idx.shape[0] - 1
     changes = 0
+    scans = 0
     for i in range(n):
-        for t in range(d):
-            x[t] = vectors[i, t]
         p = labels[i]
-        if p >= 0:
-            j = _winner(x, codebook, active, k, p, _distance(x, codebook[p]))
-        else:
-            j = _winner(x, codebook, active, k, -1, np.float32(3.0e38))
-        if j == p:
-            continue
+        j = -1
+        if use_bounds and p >= 0:
+            # The own codeword and the few that moved most are measured; every other
+            # codeword is at least `rest` away.
+            own_sq = _sqdist(vectors, i, codebook, p)
+            own = np.sqrt(np.float64(own_sq)) * (1.0 + _MARGIN) + _MARGIN
+            rest = lower[i] - top_val[tracked]
+            if own < rest:
+                best = own_sq
+                second = np.float32(3.0e38)
+                j = p
+                for q in range(tracked):
+                    c = top_idx[q]
+                    if c >= 0 and c != p and active[c]:
+                        s = _sqdist(vectors, i, codebook, c)
+                        if s < best or (s == best and c < j):
+                            second = best
+                            best = s
+                            j = c
+                        elif s < second:
+                            second = s
+                if j != p and not best < own_sq:
+                    j = p  # a tie keeps the current cluster, as in the full scan
+                    second = best
+                lower[i] = min(rest, np.sqrt(np.float64(second)))
+                if j == p:
+                    continue
+        if j < 0:
+            scans += 1
+            best = np.float32(3.0e38)
+            second = np.float32(3.0e38)
+            for c in range(k):
+                if active[c]:
+                    s = _sqdist(vectors, i, codebook, c)
+                    if s < best:
+                        second = best
+                        best = s
+                        j = c
+                    elif s < second:
+                        second = s
+            if p >= 0 and j != p and not best < _sqdist(vectors, i, codebook, p):
+                second = best  # a tie keeps the current cluster
+                j = p
+            lower[i] = np.sqrt(np.float64(second))
+            if j == p:
+                continue
+        w = weights[i]
         sq = 0.0
         for t in range(d):
-            sq += np.float64(x[t]) * x[t]
-        counts[j] += 1
-        squares[j] += sq
+            sq += np.float64(vectors[i, t]) * vectors[i, t]
+        counts[j] += w
+        squares[j] += w * sq
         for t in range(d):
-            sums[j, t] += x[t]
-        _set_codeword(codebook, sums, counts, j)
+            sums[j, t] += w * np.float64(vectors[i, t])
+        _set_mean(codebook, sums, counts, j, drift, window_start, top_idx, top_val)
         if p >= 0:
-            counts[p] -= 1
-            if counts[p] == 0:  # the loser lost its last member: empty, re-seeded at stage end
+            counts[p] -= w
+            if counts[p] == 0:  # the loser lost its last member: empty, re-seeded at the stage's end
                 active[p] = False
                 squares[p] = 0.0
                 sums[p, :] = 0.0
             else:
-                squares[p] -= sq
+                squares[p] -= w * sq
                 for t in range(d):
-                    sums[p, t] -= x[t]
-                _set_codeword(codebook, sums, counts, p)
+                    sums[p, t] -= w * np.float64(vectors[i, t])
+                _set_mean(codebook, sums, counts, p, drift, window_start, top_idx, top_val)
         labels[i] = j
         changes += 1
-    return changes
+    return changes, scans
 
 
 @njit(cache=True)
-def _centnn_kernel(vectors, k_max, max_epochs):
+def _worst_fitted(vectors, labels, codebook, count):
+    """Row numbers of the `count` vectors farthest from their codewords."""
+    n = vectors.shape[0]
+    dist = np.empty(n)
+    for i in range(n):
+        dist[i] = _sqdist(vectors, i, codebook, labels[i])
+    return np.argsort(-dist, kind="mergesort")[:count]
+
+
+@njit(cache=True)
+def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_bounds):
     n, d = vectors.shape
     codebook = np.zeros((k_max, d), dtype=np.float32)
     sums = np.zeros((k_max, d))
@@ -165,78 +258,84 @@ def _centnn_kernel(vectors, k_max, max_epochs):
     counts = np.zeros(k_max, dtype=np.int64)
     active = np.zeros(k_max, dtype=np.bool_)
     labels = np.full(n, -1, dtype=np.int64)
-    far, near, found = _split_point(vectors, labels, -1)
+    lower = np.zeros(n)  # per vector: bound on its distance to every codeword but its own
+    drift = np.zeros(k_max)  # per codeword: total distance moved so far
+    window_start = np.zeros(k_max)
+    epoch_start = np.zeros(k_max)
+    top_idx = np.full(min(_TRACKED, k_max) + 1, -1, dtype=np.int64)
+    top_val = np.zeros(top_idx.shape[0])
+    stats = np.zeros(4, dtype=np.int64)  # epochs, stages that hit the cap, scans, visits
+    far, near, found = _split_point(vectors, weights, labels, -1)
     if not found or k_max == 1:  # all vectors identical: one codeword is exact
-        mean = np.zeros(d)
-        for i in range(n):
-            for t in range(d):
-                mean[t] += vectors[i, t]
-        codebook[0, :] = (mean / n).astype(np.float32)
-        return codebook[:1].copy(), 0, 0
+        return near[:0].reshape(0, d).astype(np.float32), stats
     codebook[0, :] = near.astype(np.float32)
     codebook[1, :] = far.astype(np.float32)
     active[0] = True
     active[1] = True
     k = 2
-    epochs = 0
-    capped = 0
     stage_epochs = 0
     reseeds = 0
     while True:
-        changes = _epoch(vectors, labels, codebook, sums, squares, counts, active, k)
-        epochs += 1
+        _start_window(drift, window_start, epoch_start, active, k, top_idx, top_val)
+        changes, scans = _epoch(vectors, weights, labels, codebook, sums, squares, counts, active, k,
+                                lower, drift, window_start, top_idx, top_val, use_bounds)
+        stats[0] += 1
+        stats[2] += scans
+        stats[3] += n
         stage_epochs += 1
         if changes > 0 and stage_epochs < max_epochs:
             continue
-        if changes > 0:
-            capped += 1
+        if stage_epochs == max_epochs and changes > 0:
+            stats[1] += 1
         stage_epochs = 0
-        # The stage is over: fill an empty slot first, else grow.
-        slot = -1
+        # The stage is over. Empty clusters are re-seeded first; otherwise the worst ones split.
+        empty = np.zeros(k, dtype=np.int64)
+        n_empty = 0
+        sse = np.full(k, -1.0)
         for j in range(k):
             if counts[j] == 0:
                 active[j] = False
-                if slot < 0:
-                    slot = j
-        worst = -1
-        worst_sse = 0.0
-        for j in range(k):
-            if counts[j] > 0:
-                sse = squares[j] - np.sum(sums[j] * sums[j]) / counts[j]
-                if sse > worst_sse and sse > 1e-12 * squares[j]:  # below that it is rounding
-                    worst_sse = sse
-                    worst = j
-        if worst < 0:
+                empty[n_empty] = j
+                n_empty += 1
+            else:
+                value = squares[j] - np.sum(sums[j] * sums[j]) / counts[j]
+                if value > 1e-12 * squares[j]:  # below that it is rounding: the members are identical
+                    sse[j] = value
+        if sse.max() < 0.0:
             break  # every cluster holds copies of one vector: nothing left to split
-        if slot < 0:
+        if n_empty == 0:
             if k == k_max:
                 break
-            far, near, found = _split_point(vectors, labels, worst)
-            if found:
-                slot = k
-                k += 1
-                codebook[slot, :] = far.astype(np.float32)
-                active[slot] = True
+            order = np.argsort(-sse, kind="mergesort")
+            made = 0
+            for q in range(min(max(1, int(split_fraction * k)), k_max - k)):
+                if sse[order[q]] < 0.0:
+                    break
+                far, near, found = _split_point(vectors, weights, labels, order[q])
+                if found:
+                    codebook[k, :] = far.astype(np.float32)
+                    active[k] = True
+                    if use_bounds:
+                        _introduce(vectors, codebook, k, lower, drift, window_start, epoch_start)
+                    k += 1
+                    made += 1
+            if made > 0:
                 continue
-            slot = k  # the principal split found nothing (rounding): fall back to re-seeding
+            empty[0] = k  # no principal split found (rounding): seed a new codeword as if re-seeding
+            n_empty = 1
             k += 1
         if reseeds > 4 * k_max:
-            break
+            break  # cannot happen with a finite number of vectors; a guard against looping forever
         reseeds += 1
-        # Re-seed on the vector that its codeword fits worst; it is guaranteed to move there.
-        far_i = 0
-        far_d = -1.0
-        for i in range(n):
-            dist = 0.0
+        # Re-seed on the vectors their codewords fit worst: each is guaranteed to win one.
+        worst = _worst_fitted(vectors, labels, codebook, n_empty)
+        for q in range(n_empty):
+            j = empty[q]
             for t in range(d):
-                diff = np.float64(vectors[i, t]) - codebook[labels[i], t]
-                dist += diff * diff
-            if dist > far_d:
-                far_d = dist
-                far_i = i
-        for t in range(d):
-            codebook[slot, t] = vectors[far_i, t]
-        active[slot] = True
+                codebook[j, t] = vectors[worst[q], t]
+            active[j] = True
+            if use_bounds:
+                _introduce(vectors, codebook, j, lower, drift, window_start, epoch_start)
     out = np.empty((k, d), dtype=np.float32)
     m = 0
     for j in range(k):
@@ -244,10 +343,24 @@ def _centnn_kernel(vectors, k_max, max_epochs):
             for t in range(d):
                 out[m, t] = sums[j, t] / counts[j]
             m += 1
-    return out[:m].copy(), epochs, capped
+    return out[:m].copy(), stats
 
 
-def centnn(vectors: np.ndarray, k: int, max_epochs: int = MAX_EPOCHS_PER_STAGE):
-    """Train at most k codewords; returns (codebook float32, epochs run, stages that hit the cap)."""
-    codebook, epochs, capped = _centnn_kernel(np.ascontiguousarray(vectors), k, max_epochs)
-    return codebook, epochs, capped
+def centnn(vectors: np.ndarray, k: int, weights: np.ndarray | None = None, *,
+           split_fraction: float = SPLIT_FRACTION, max_epochs: int = MAX_EPOCHS_PER_STAGE, use_bounds: bool = True):
+    """Train at most k codewords.
+
+    Returns (codebook float32, stats) where stats counts epochs run, stages
+    that hit the epoch cap, vectors scanned in full and vectors visited. Each
+    stage splits the `split_fraction` of the clusters with the largest error
+    (at least one); 0 is Park's one split per stage. `use_bounds=False` scans
+    every vector in every epoch, with the same result, for testing.
+    """
+    vectors = np.ascontiguousarray(vectors)
+    if weights is None:
+        weights = np.ones(len(vectors), dtype=np.int64)
+    codebook, stats = _centnn_kernel(vectors, np.ascontiguousarray(weights, dtype=np.int64), k, max_epochs,
+                                     float(split_fraction), use_bounds)
+    if len(codebook) == 0:  # all vectors identical
+        codebook = vectors[:1].astype(np.float32)
+    return codebook, {"epochs": int(stats[0]), "capped": int(stats[1]), "scans": int(stats[2]), "visits": int(stats[3])}

@@ -54,10 +54,10 @@ def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int 
         return kmeans(vectors, k, seed)
     from .centnn import MAX_EPOCHS_PER_STAGE, centnn
 
-    codebook, _, capped = centnn(vectors, k)
-    if capped:
+    codebook, stats = centnn(vectors, k)
+    if stats["capped"]:
         warnings.warn(
-            f"CentNN: {capped} growth stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
+            f"CentNN: {stats['capped']} growth stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
             "before converging; the codebook is complete but may be slightly worse",
             VQCodecWarning,
             stacklevel=2,
