@@ -9,13 +9,16 @@ import pytest
 from hypothesis import HealthCheck, settings
 from PIL import Image
 
+import vqcodec
 from vqcodec import container
+from vqcodec.train import SCALAR_ONLY
 
 # No timing in tests: Hypothesis' per-example deadline and its slowness health check are off.
 settings.register_profile("vqcodec", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("vqcodec")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+CLUSTERING = tuple(a for a in vqcodec.ALGORITHMS if a not in SCALAR_ONLY)  # trainers for any vectors
 HEADER_FIELDS = ("magic", "version", "channels", "block", "trainer", "width", "height", "k", "requested_k")
 
 

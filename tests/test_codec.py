@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, checkerboard, corrupt_tiff_bytes, gradient_image, huge_width_bmp_bytes, random_image
+from conftest import CLUSTERING, SAMPLES, checkerboard, corrupt_tiff_bytes, gradient_image, huge_width_bmp_bytes, random_image
 from PIL import Image
 
 import vqcodec
@@ -43,7 +43,7 @@ def check_result(result: vqcodec.Encoded, original: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", MODE_CHANNELS)
 @pytest.mark.parametrize("as_pil", [False, True], ids=["array", "pil"])
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 def test_round_trip_native_modes(mode, as_pil, algo):
     original = gradient_image(24, 20, MODE_CHANNELS[mode])
     source = Image.fromarray(original, mode) if as_pil else original
@@ -173,7 +173,7 @@ def test_animated_gif_codes_first_frame_with_warning(tmp_path):
 # --- few distinct blocks, constant planes --------------------------------------------------
 
 
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 @pytest.mark.parametrize(("block", "distinct"), [(1, 2), (2, 1), (3, 2)])
 def test_few_distinct_blocks_shrink_the_codebook(algo, block, distinct):
     original = checkerboard(12, 12, 30, 200)
@@ -184,7 +184,7 @@ def test_few_distinct_blocks_shrink_the_codebook(algo, block, distinct):
     np.testing.assert_array_equal(check_result(result, original), original)
 
 
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 @pytest.mark.parametrize("channels", [2, 4])
 def test_constant_alpha_survives_exactly(algo, channels):
     original = random_image(16, 16, channels, seed=8)
@@ -198,7 +198,7 @@ def test_constant_alpha_survives_exactly(algo, channels):
 # --- determinism ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 def test_same_input_and_seed_give_identical_bytes(algo, png_file):
     original = random_image(20, 20, 3, seed=9)
     path = png_file(original)

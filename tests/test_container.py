@@ -177,7 +177,7 @@ def test_arbitrary_headers_with_valid_crc(fields, payload):
         ({"block": 0}, "block"),
         ({"block": 17}, "block"),
         ({"trainer": 0}, "trainer"),
-        ({"trainer": 3}, "trainer"),
+        ({"trainer": 4}, "trainer"),
         ({"width": 0}, "image size"),
         ({"height": 0}, "image size"),
         ({"width": 1 << 31}, "image size"),
@@ -193,7 +193,7 @@ def test_invalid_header_field(small_vqc, fields, word):
 
 
 def test_validation_order_follows_format_md(small_vqc):
-    # FORMAT.md, Validation: "checks, in this order: magic, version, channels, block side, trainer, ..."
+    # FORMAT.md, Validation: "checks, in this order: magic, version, channels, block side, ..., trainer"
     # so a file with a bad channel count and a bad trainer id is refused for its channel count.
     assert "channel" in parse_error(rewrite(small_vqc[0], channels=0, trainer=9))
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import vqcodec
+from conftest import CLUSTERING
 from vqcodec import blocks, metrics
 from vqcodec.centnn import centnn
 from vqcodec.kmeans import _cluster_sums, kmeans, seed_kmeanspp
@@ -100,12 +101,28 @@ def test_nearest_refuses_mismatched_shapes(vectors, codebook):
 def test_cluster_sums_matches_add_at(kind):
     vectors = random_vectors(kind, 300, 5, seed=3)
     labels = np.random.default_rng(4).integers(0, 9, 300)  # cluster 9 of 10 stays empty
-    sums, counts = _cluster_sums(vectors, labels, 10)
+    weights = np.random.default_rng(5).integers(1, 4, 300)
+    sums, counts = _cluster_sums(vectors, weights, labels, 10)
     ref_sums = np.zeros((10, 5))
-    np.add.at(ref_sums, labels, vectors.astype(np.float64))
+    np.add.at(ref_sums, labels, vectors.astype(np.float64) * weights[:, None])
     np.testing.assert_allclose(sums, ref_sums, rtol=1e-9)
-    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=10))
+    np.testing.assert_array_equal(counts, np.bincount(labels, weights, minlength=10))
     assert counts[9] == 0
+
+
+def test_weighted_kmeans_equals_kmeans_on_copies_in_quality():
+    """Weights are copies: training on distinct rows with counts fits the repeated data as well."""
+    rng = np.random.default_rng(21)
+    distinct = rng.integers(0, 256, (60, 2)).astype(np.uint8)
+    counts = rng.integers(1, 30, 60)
+    repeated = np.repeat(distinct, counts, axis=0)
+
+    def error(codebook):
+        return nearest(repeated, codebook)[1].astype(np.float64).sum()
+
+    weighted = kmeans(distinct, 8, seed=0, weights=counts)
+    assert_member_means(repeated, weighted, atol=1e-3)
+    assert error(weighted) <= 1.05 * error(kmeans(repeated, 8, seed=0))
 
 
 @pytest.mark.parametrize("k", [1, 2, 10, 40])
@@ -244,7 +261,7 @@ def test_centnn_epoch_cap_warns_and_still_fills_the_codebook():
 # --- train_codebook ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 @pytest.mark.parametrize("dtype", [np.uint8, np.float64, np.int32])
 def test_train_codebook_accepts_uint8_and_other_numbers(algo, dtype):
     vectors = random_vectors("uint8", 120, 3, seed=8)
@@ -274,7 +291,7 @@ def test_train_codebook_accepts_uint8_and_other_numbers(algo, dtype):
         pytest.param(np.array([["a", "b"], ["c", "d"]]), {}, id="strings"),
     ],
 )
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 def test_train_codebook_option_validation(vectors, options, algo):
     options = {"k": 4, "algo": algo, **options}
     with pytest.raises(vqcodec.OptionsError):
@@ -296,7 +313,7 @@ def camera_vectors(camera_128):
     return image, blocks.to_vectors(image, 4)
 
 
-@pytest.mark.parametrize("algo", vqcodec.ALGORITHMS)
+@pytest.mark.parametrize("algo", CLUSTERING)
 def test_quality_on_camera(camera_vectors, algo):
     # 128 x 128 grey, 4 x 4 blocks, K = 64. scikit-learn's KMeans reaches 27.0 dB here, and a random
     # choice of 64 of the image's blocks about 22.5-23.2 dB.

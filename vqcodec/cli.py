@@ -76,7 +76,8 @@ def main():
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file [default: INPUT with suffix .vqc].")
 @click.option("-k", "k", type=int, default=codec.DEFAULT_K, show_default=True, help="Codebook size, 2 to 65536.")
 @click.option("-b", "--block", type=int, default=codec.DEFAULT_BLOCK, show_default=True, help="Block side in pixels, 1 to 16 (1: scalar quantization).")
-@click.option("--algo", type=click.Choice(ALGORITHMS), default=codec.DEFAULT_ALGO, show_default=True, help="Codebook trainer.")
+@click.option("--algo", type=click.Choice(ALGORITHMS), default=codec.DEFAULT_ALGO, show_default=True,
+              help="Codebook trainer; optimal is exact, for -b 1 on grey images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
 @force_option
 @max_pixels_option
@@ -143,7 +144,8 @@ def _algo_list(ctx, param, value):
 @click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("-k", "ks", default="256", show_default=True, callback=_int_list, help="Codebook sizes, comma-separated.")
 @click.option("-b", "--block", "block_sizes", default="4", show_default=True, callback=_int_list, help="Block sides, comma-separated.")
-@click.option("--algo", "algos", default=",".join(ALGORITHMS), show_default=True, callback=_algo_list, help="Trainers, comma-separated.")
+@click.option("--algo", "algos", default="kmeans,centnn", show_default=True, callback=_algo_list,
+              help="Trainers, comma-separated; optimal runs only where it applies (-b 1, grey).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per setting; the median and spread are reported.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--preset", type=click.Choice(["paper"]), help="paper: the two experiments of the CentNN article on camera-128.png.")
@@ -170,6 +172,7 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
         if preset == "paper":
             paths = [p for p in bench.bundled_samples() if p.name == bench.PAPER_IMAGE]
             settings = list(bench.PAPER)
+            algos = list(ALGORITHMS)
         else:
             settings = bench.grid(ks or [codec.DEFAULT_K], block_sizes or [codec.DEFAULT_BLOCK])
         for k, block in settings:

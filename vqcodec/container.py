@@ -20,7 +20,7 @@ HEADER = struct.Struct("<4sBBBBIIII")  # magic, version, channels, block, traine
 CRC = struct.Struct("<I")
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
-TRAINERS = {1: "kmeans", 2: "centnn"}
+TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal"}
 MAX_BLOCK = 16
 MAX_K = 1 << bitpack.MAX_WIDTH
 MAX_SIDE = (1 << 31) - 1

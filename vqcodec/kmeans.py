@@ -27,7 +27,7 @@ def _distances_to(vectors, point, out):
 
 
 @njit(cache=True, parallel=True)
-def _kmeanspp_kernel(vectors, k, uniforms):
+def _kmeanspp_kernel(vectors, weights, k, uniforms):
     """Greedy k-means++: each new centre is the best of several D^2-weighted draws.
 
     Stops early when every vector coincides with a centre (fewer distinct
@@ -36,13 +36,13 @@ def _kmeanspp_kernel(vectors, k, uniforms):
     n, d = vectors.shape
     trials = uniforms.shape[1]
     chosen = np.empty(k, dtype=np.int64)
-    chosen[0] = min(int(uniforms[0, 0] * n), n - 1)
+    chosen[0] = min(np.searchsorted(np.cumsum(weights), uniforms[0, 0] * weights.sum(), side="right"), n - 1)
     point = np.empty(d, dtype=np.float32)
     dist = np.empty(n, dtype=np.float32)
     for t in range(d):
         point[t] = vectors[chosen[0], t]
     _distances_to(vectors, point, dist)
-    closest = dist.astype(np.float64)
+    closest = dist.astype(np.float64) * weights  # weighted squared distance to the nearest centre
     candidate_closest = np.empty(n, dtype=np.float64)
     best_closest = np.empty(n, dtype=np.float64)
     for c in range(1, k):
@@ -59,7 +59,7 @@ def _kmeanspp_kernel(vectors, k, uniforms):
                 point[t] = vectors[idx, t]
             _distances_to(vectors, point, dist)
             for i in prange(n):
-                candidate_closest[i] = min(closest[i], np.float64(dist[i]))
+                candidate_closest[i] = min(closest[i], weights[i] * np.float64(dist[i]))
             potential = 0.0
             for i in range(n):  # sequential sum: the same rounding on any thread count
                 potential += candidate_closest[i]
@@ -72,54 +72,65 @@ def _kmeanspp_kernel(vectors, k, uniforms):
 
 
 @njit(cache=True)
-def _cluster_sums(vectors, labels, k):
+def _cluster_sums(vectors, weights, labels, k):
     n, d = vectors.shape
     sums = np.zeros((k, d), dtype=np.float64)
     counts = np.zeros(k, dtype=np.int64)
     for i in range(n):
         j = labels[i]
-        counts[j] += 1
+        w = weights[i]
+        counts[j] += w
         for t in range(d):
-            sums[j, t] += vectors[i, t]
+            sums[j, t] += w * np.float64(vectors[i, t])
     return sums, counts
 
 
-def seed_kmeanspp(vectors: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def seed_kmeanspp(vectors: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
     """k-means++ seeds (at most k, fewer if there are fewer distinct vectors) as float32 rows."""
-    sample = vectors
+    weights = _ones_if_none(vectors, weights)
     if len(vectors) > SEEDING_SAMPLE:
-        sample = vectors[np.sort(rng.choice(len(vectors), SEEDING_SAMPLE, replace=False))]
+        rows = np.sort(rng.choice(len(vectors), SEEDING_SAMPLE, replace=False))
+        vectors, weights = vectors[rows], weights[rows]
     trials = 2 + int(math.log(k))  # as scikit-learn does
     uniforms = rng.random((k, trials))
-    rows = _kmeanspp_kernel(np.ascontiguousarray(sample), k, uniforms)
-    return sample[rows].astype(np.float32)
+    rows = _kmeanspp_kernel(np.ascontiguousarray(vectors), weights, k, uniforms)
+    return vectors[rows].astype(np.float32)
 
 
-def _mean_variance(vectors: np.ndarray) -> float:
-    """Mean per-coordinate variance, in chunks so no float64 copy of the data is made."""
+def _ones_if_none(vectors: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    return np.ones(len(vectors), dtype=np.int64) if weights is None else np.asarray(weights, dtype=np.int64)
+
+
+def _mean_variance(vectors: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean per-coordinate variance, in chunks so no float64 copy of the data is made."""
     total = np.zeros(vectors.shape[1])
     squares = np.zeros(vectors.shape[1])
     for start in range(0, len(vectors), 1 << 16):
         chunk = vectors[start : start + (1 << 16)].astype(np.float64)
-        total += chunk.sum(axis=0)
-        squares += (chunk * chunk).sum(axis=0)
-    mean = total / len(vectors)
-    return float(np.mean(squares / len(vectors) - mean * mean))
+        w = weights[start : start + (1 << 16), None]
+        total += (w * chunk).sum(axis=0)
+        squares += (w * chunk * chunk).sum(axis=0)
+    mean = total / weights.sum()
+    return float(np.mean(squares / weights.sum() - mean * mean))
 
 
-def kmeans(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Train a codebook of at most k codewords (float32 rows) with k-means++ and Lloyd."""
+def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Train a codebook of at most k codewords (float32 rows) with k-means++ and Lloyd.
+
+    A weight w makes a vector count as w copies of itself.
+    """
+    weights = _ones_if_none(vectors, weights)
     rng = np.random.default_rng(seed)
-    centres = seed_kmeanspp(vectors, k, rng)
+    centres = seed_kmeanspp(vectors, k, rng, weights)
     k = len(centres)
-    tolerance = TOLERANCE * _mean_variance(vectors)
+    tolerance = TOLERANCE * _mean_variance(vectors, weights)
     previous = None
     for _ in range(MAX_ITERATIONS):
         labels, distances = nearest(vectors, centres)
         if previous is not None and np.array_equal(labels, previous):
             break
         previous = labels
-        sums, counts = _cluster_sums(vectors, labels, k)
+        sums, counts = _cluster_sums(vectors, weights, labels, k)
         updated = sums / np.maximum(counts, 1)[:, None]
         empty = np.flatnonzero(counts == 0)
         if empty.size:  # re-seed on the vectors that fit worst

@@ -9,7 +9,8 @@ import numpy as np
 
 from .errors import OptionsError, VQCodecWarning
 
-ALGORITHMS = ("kmeans", "centnn")
+ALGORITHMS = ("kmeans", "centnn", "optimal")
+SCALAR_ONLY = ("optimal",)
 MAX_K = 1 << 16
 
 
@@ -28,12 +29,33 @@ def check_seed(seed: int) -> None:
         raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
 
 
+def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rows, counts) of the distinct rows when that shrinks the data at least twofold, else (vectors, None).
+
+    Only short uint8 rows are looked at (up to 8 bytes: scalar and 2x2 grey
+    blocks, single colour pixels), where a row packs into one 64-bit key.
+    Scalar 8-bit data has at most 256 distinct rows, whatever the image size.
+    """
+    n, d = vectors.shape
+    if vectors.dtype != np.uint8 or d > 8:
+        return vectors, None
+    packed = np.zeros((n, 8), dtype=np.uint8)
+    packed[:, :d] = vectors
+    keys, counts = np.unique(packed.view("<u8")[:, 0], return_counts=True)
+    if 2 * len(keys) > n:
+        return vectors, None
+    rows = keys.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :d]
+    return np.ascontiguousarray(rows), counts
+
+
 def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int = 0) -> np.ndarray:
     """Learn at most k codewords (float32 rows) for the rows of `vectors`.
 
     Fewer than k come back only when `vectors` has fewer than k distinct rows.
-    uint8 input is used as is; anything else is converted to float32. CentNN is
-    deterministic and ignores the seed.
+    uint8 input is used as is; anything else is converted to float32. When the
+    rows repeat a lot (scalar 8-bit data above all), training runs on the
+    distinct rows weighted by their counts. CentNN and `optimal` are
+    deterministic and ignore the seed; `optimal` takes one-column data only.
     """
     check_k(k)
     check_algo(algo)
@@ -47,14 +69,20 @@ def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int 
         vectors = vectors.astype(np.float32)
         if not np.all(np.isfinite(vectors)):
             raise OptionsError("vectors contain NaN or infinity")
-    vectors = np.ascontiguousarray(vectors)
+    if algo in SCALAR_ONLY and vectors.shape[1] != 1:
+        raise OptionsError(f"--algo {algo} is for scalar data only (-b 1 on a grey image), got {vectors.shape[1]} values per vector")
+    vectors, weights = distinct_rows(np.ascontiguousarray(vectors))
+    if algo == "optimal":
+        from .scalar import optimal_scalar
+
+        return optimal_scalar(vectors, k, weights)
     if algo == "kmeans":
         from .kmeans import kmeans
 
-        return kmeans(vectors, k, seed)
+        return kmeans(vectors, k, seed, weights)
     from .centnn import MAX_EPOCHS_PER_STAGE, centnn
 
-    codebook, stats = centnn(vectors, k)
+    codebook, stats = centnn(vectors, k, weights)
     if stats["capped"]:
         warnings.warn(
             f"CentNN: {stats['capped']} growth stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
