@@ -354,3 +354,10 @@ def test_write_file_refuses_a_directory(tmp_path):
 def test_default_names():
     assert files.encoded_name("a/lena.png") == Path("a/lena.vqc")
     assert files.decoded_name("a/lena.vqc") == Path("a/lena.vqc.png")
+
+
+def test_help_does_not_import_numpy_or_numba():
+    """`vqcodec --help` must start fast: the heavy modules load only when a command needs them."""
+    code = "import sys; from vqcodec.cli import main; print(sorted(m for m in ('numpy', 'numba', 'PIL') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

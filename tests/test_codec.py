@@ -360,3 +360,14 @@ def test_decode_of_a_bad_path_names_the_path(tmp_path, name, encoded_rgb):
         with pytest.raises(vqcodec.FormatError) as info:
             call(path)
         assert str(path) in str(info.value)
+
+
+def test_encoded_save_writes_and_refuses_to_overwrite(tmp_path):
+    result = vqcodec.encode(gradient_image(9, 11), k=4, block=2)
+    target = tmp_path / "g.vqc"
+    result.save(target)
+    assert target.read_bytes() == result.data
+    with pytest.raises(vqcodec.OutputError, match="exists"):
+        result.save(target)
+    result.save(target, force=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["g.vqc"]

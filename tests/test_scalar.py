@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import vqcodec
+from vqcodec import metrics
 from vqcodec.bench import bundled_samples
 from vqcodec.cli import main
 from vqcodec.scalar import optimal_scalar
@@ -102,5 +103,5 @@ def test_encode_with_optimal_round_trips_and_says_so():
     assert result.header.trainer == "optimal" and result.header.k == 12
     decoded = vqcodec.decode(result.data)
     assert decoded.shape == pixels.shape
-    assert result.psnr == vqcodec.metrics.psnr(pixels, decoded)
+    assert result.psnr == metrics.psnr(pixels, decoded)
     assert result.psnr >= vqcodec.encode(pixels, k=12, block=1, algo="kmeans").psnr

@@ -3,9 +3,12 @@
     >>> import vqcodec
     >>> result = vqcodec.encode("photo.png", k=256, block=4)
     >>> pixels = vqcodec.decode(result.data)
+
+The codec functions are loaded on first use, so importing vqcodec (and
+running `vqcodec --help`) does not pay for NumPy, Pillow or Numba.
 """
-from .codec import DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, Encoded, decode, encode, info
-from .container import DEFAULT_MAX_PIXELS, Header
+import importlib
+
 from .errors import (
     FormatError,
     ImageError,
@@ -15,13 +18,27 @@ from .errors import (
     VQCodecError,
     VQCodecWarning,
 )
-from .train import ALGORITHMS, train_codebook
+from .options import ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "encode": "codec", "decode": "codec", "info": "codec", "Encoded": "codec",
+    "Header": "container", "train_codebook": "train",
+}
+
 __all__ = [
     "ALGORITHMS", "DEFAULT_ALGO", "DEFAULT_BLOCK", "DEFAULT_K", "DEFAULT_MAX_PIXELS",
-    "Encoded", "FormatError", "Header", "ImageError", "OptionsError", "OutputError",
-    "TooManyPixelsError", "VQCodecError", "VQCodecWarning",
-    "decode", "encode", "info", "train_codebook", "__version__",
+    "FormatError", "ImageError", "OptionsError", "OutputError", "TooManyPixelsError", "VQCodecError",
+    "VQCodecWarning", "__version__", *_LAZY,
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'vqcodec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

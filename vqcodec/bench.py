@@ -26,12 +26,10 @@ import numpy as np
 from . import __version__, codec, container, files, images
 from .errors import OptionsError
 from .metrics import psnr, ssim
-from .train import SCALAR_ONLY
+from .options import DEFAULT_PSNR_TOLERANCE, DEFAULT_TIME_TOLERANCE, SCALAR_ONLY
 from .montage import montage
 
 SCHEMA = "vqcodec-bench/1"
-DEFAULT_PSNR_TOLERANCE = 0.05  # dB
-DEFAULT_TIME_TOLERANCE = 0.5  # a run may take 50 % longer, relative to the reference workload
 KEY = ("image", "k", "block", "algo", "seed")
 
 
@@ -112,7 +110,7 @@ def measure(path: Path, k: int, block: int, algo: str, seed: int, repeat: int, r
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a shrunk codebook is visible in the record itself
                 result = codec.encode(path, k=k, block=block, algo=algo, seed=seed, max_pixels=None)
-            files.write_file(out, result.data, force=True)
+            result.save(out, force=True)
             encode_times.append(time.perf_counter() - start)
             start = time.perf_counter()
             decoded = codec.decode(out, max_pixels=None)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__, bench, codec, files, images
-from .container import CRC, DEFAULT_MAX_PIXELS, HEADER
+from . import __version__, files
 from .errors import OptionsError, VQCodecError
-from .codec import check_block
-from .train import ALGORITHMS, check_k
+from .options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
+                      DEFAULT_TIME_TOLERANCE, check_block, check_k)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # what click itself uses for bad options
@@ -74,9 +73,9 @@ def main():
 @main.command()
 @click.argument("input", type=click.Path(dir_okay=False, allow_dash=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file [default: INPUT with suffix .vqc].")
-@click.option("-k", "k", type=int, default=codec.DEFAULT_K, show_default=True, help="Codebook size, 2 to 65536.")
-@click.option("-b", "--block", type=int, default=codec.DEFAULT_BLOCK, show_default=True, help="Block side in pixels, 1 to 16 (1: scalar quantization).")
-@click.option("--algo", type=click.Choice(ALGORITHMS), default=codec.DEFAULT_ALGO, show_default=True,
+@click.option("-k", "k", type=int, default=DEFAULT_K, show_default=True, help="Codebook size, 2 to 65536.")
+@click.option("-b", "--block", type=int, default=DEFAULT_BLOCK, show_default=True, help="Block side in pixels, 1 to 16 (1: scalar quantization).")
+@click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True,
               help="Codebook trainer; optimal is exact, for -b 1 on grey images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
 @force_option
@@ -88,13 +87,15 @@ def encode(input, output, k, block, algo, seed, force, max_pixels):
       vqcodec encode lena.png -k 512 -b 4
       vqcodec encode scan.tif -o scan.vqc --algo centnn -k 64
     """
+    from . import codec
+
     output = output or files.encoded_name(input)
     with _reporting():
         if not force and files.exists(output):  # refuse before spending time on training
             raise files.exists_error(output)
         start = time.perf_counter()
         result = codec.encode(input, k=k, block=block, algo=algo, seed=seed, max_pixels=_max_pixels(max_pixels))
-        files.write_file(output, result.data, force)
+        result.save(output, force)
         seconds = time.perf_counter() - start
     h = result.header
     click.echo(
@@ -117,6 +118,8 @@ def decode(input, output, force, max_pixels):
       vqcodec decode lena.vqc              # writes lena.vqc.png
       vqcodec decode lena.vqc -o lena.webp
     """
+    from . import codec, images
+
     output = output or files.decoded_name(input)
     with _reporting():
         if not force and files.exists(output):
@@ -153,8 +156,8 @@ def _algo_list(ctx, param, value):
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the records as CSV.")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False), help="Fail (exit 1) if a record regressed against this JSON.")
 @click.option("--save-baseline", type=click.Path(dir_okay=False), help="Write the records as a baseline JSON.")
-@click.option("--psnr-tolerance", type=float, default=bench.DEFAULT_PSNR_TOLERANCE, show_default=True, help="dB a record's PSNR may drop below the baseline.")
-@click.option("--time-tolerance", type=float, default=bench.DEFAULT_TIME_TOLERANCE, show_default=True, help="Fraction by which encode time relative to the reference workload may grow.")
+@click.option("--psnr-tolerance", type=float, default=DEFAULT_PSNR_TOLERANCE, show_default=True, help="dB a record's PSNR may drop below the baseline.")
+@click.option("--time-tolerance", type=float, default=DEFAULT_TIME_TOLERANCE, show_default=True, help="Fraction by which encode time relative to the reference workload may grow.")
 @click.option("--no-timing-check", is_flag=True, help="Compare only PSNR and size with the baseline, not time.")
 @click.option("--montage", "montage_dir", type=click.Path(file_okay=False), help="Write side-by-side PNGs of original and reconstructions here.")
 def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_path, csv_path, baseline,
@@ -167,6 +170,8 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
       vqcodec bench --preset paper                   # the CentNN article's experiments
       vqcodec bench --baseline bench/baseline.json --no-timing-check
     """
+    from . import bench
+
     with _reporting():
         paths = [Path(p) for p in images] or bench.bundled_samples()
         if preset == "paper":
@@ -174,7 +179,7 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
             settings = list(bench.PAPER)
             algos = list(ALGORITHMS)
         else:
-            settings = bench.grid(ks or [codec.DEFAULT_K], block_sizes or [codec.DEFAULT_BLOCK])
+            settings = bench.grid(ks or [DEFAULT_K], block_sizes or [DEFAULT_BLOCK])
         for k, block in settings:
             check_k(k)
             check_block(block)
@@ -219,6 +224,9 @@ def info(input):
     \b
       vqcodec info lena.vqc
     """
+    from . import codec
+    from .container import CRC, HEADER
+
     with _reporting():
         h = codec.info(input)
     rows = [

@@ -6,21 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import blocks, container, images
-from .container import DEFAULT_MAX_PIXELS, MAX_BLOCK, Header
-from .errors import FormatError, OptionsError, VQCodecError, VQCodecWarning
+from . import blocks, container, files, images
+from .container import Header
+from .errors import FormatError, VQCodecError, VQCodecWarning
 from .metrics import psnr
-from .train import check_algo, check_k, check_seed, train_codebook
-
-DEFAULT_K = 256
-DEFAULT_BLOCK = 4
-DEFAULT_ALGO = "kmeans"
-
-
-def check_block(block: int) -> None:
-    if not isinstance(block, (int, np.integer)) or not 1 <= block <= MAX_BLOCK:
-        raise OptionsError(f"block size must be an integer from 1 to {MAX_BLOCK}, got {block!r}")
-
+from .options import (DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, check_algo, check_block, check_k,
+                      check_seed)
+from .train import train_codebook
 
 @dataclass(frozen=True)
 class Encoded:
@@ -38,6 +30,10 @@ class Encoded:
     def raw_size(self) -> int:
         """Bytes of the uncompressed 8-bit pixels."""
         return self.header.width * self.header.height * self.header.channels
+
+    def save(self, path, force: bool = False) -> None:
+        """Write the .vqc; never over an existing file unless `force`, never half a file."""
+        files.write_file(path, self.data, force)
 
 
 def encode(

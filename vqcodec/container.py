@@ -13,6 +13,7 @@ import numpy as np
 
 from . import bitpack
 from .errors import FormatError, TooManyPixelsError
+from .options import DEFAULT_MAX_PIXELS, MAX_BLOCK, MAX_K
 
 MAGIC = b"\x89VQC"
 VERSION = 1
@@ -21,10 +22,8 @@ CRC = struct.Struct("<I")
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
 TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal"}
-MAX_BLOCK = 16
-MAX_K = 1 << bitpack.MAX_WIDTH
 MAX_SIDE = (1 << 31) - 1
-DEFAULT_MAX_PIXELS = 1 << 27  # 134 megapixels: 512 MiB decoded as RGBA
+assert MAX_K == 1 << bitpack.MAX_WIDTH
 
 
 @dataclass(frozen=True)

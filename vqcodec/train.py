@@ -8,25 +8,7 @@ import warnings
 import numpy as np
 
 from .errors import OptionsError, VQCodecWarning
-
-ALGORITHMS = ("kmeans", "centnn", "optimal")
-SCALAR_ONLY = ("optimal",)
-MAX_K = 1 << 16
-
-
-def check_k(k: int) -> None:
-    if not isinstance(k, (int, np.integer)) or not 2 <= k <= MAX_K:
-        raise OptionsError(f"codebook size K must be an integer from 2 to {MAX_K}, got {k!r}")
-
-
-def check_algo(algo: str) -> None:
-    if algo not in ALGORITHMS:
-        raise OptionsError(f"unknown trainer {algo!r}; choose one of {', '.join(ALGORITHMS)}")
-
-
-def check_seed(seed: int) -> None:
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
+from .options import SCALAR_ONLY, check_algo, check_k, check_seed
 
 
 def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -11,12 +11,13 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
+from vqcodec import images
 
 HERE = Path(__file__).parent
 SAMPLES = HERE.parent.parent / "samples"
 
 
-def _images():
+def _inputs():
     camera = np.asarray(Image.open(SAMPLES / "camera-128.png"))
     chelsea = np.asarray(Image.open(SAMPLES / "chelsea.png"))
     y, x = np.mgrid[0:13, 0:20]
@@ -32,10 +33,10 @@ def _images():
 
 
 def main() -> None:
-    for name, (pixels, k, block, algo) in _images().items():
+    for name, (pixels, k, block, algo) in _inputs().items():
         result = vqcodec.encode(pixels, k=k, block=block, algo=algo, seed=0)
         (HERE / f"{name}.vqc").write_bytes(result.data)
-        vqcodec.images.to_pil(vqcodec.decode(result.data)).save(HERE / f"{name}.png")
+        images.to_pil(vqcodec.decode(result.data)).save(HERE / f"{name}.png")
         print(name, result.header)
 
 
