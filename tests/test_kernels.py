@@ -110,6 +110,15 @@ def test_cluster_sums_matches_add_at(kind):
     assert counts[9] == 0
 
 
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(400, 4, 12, 1), (600, 16, 40, 2), (300, 1, 9, 3), (60, 3, 50, 4)])
+def test_kmeans_bounds_change_nothing(n, d, k, seed):
+    """Hamerly's bounds only skip vectors whose nearest centre cannot have changed."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 256, (6, d))
+    vectors = np.clip(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d)), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(kmeans(vectors, k, seed=0), kmeans(vectors, k, seed=0, use_bounds=False))
+
+
 def test_weighted_kmeans_equals_kmeans_on_copies_in_quality():
     """Weights are copies: training on distinct rows with counts fits the repeated data as well."""
     rng = np.random.default_rng(21)

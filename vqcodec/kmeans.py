@@ -8,11 +8,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .nearest import nearest
 
 MAX_ITERATIONS = 300
 TOLERANCE = 1e-4  # on the total squared centre shift, relative to the data's mean variance
 SEEDING_SAMPLE = 1 << 16  # vectors seen by k-means++; Lloyd then uses them all
+_MARGIN = 1e-5  # relative and absolute slack on the bounds, so rounding never decides a skip
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
@@ -114,30 +114,130 @@ def _mean_variance(vectors: np.ndarray, weights: np.ndarray) -> float:
     return float(np.mean(squares / weights.sum() - mean * mean))
 
 
-def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None) -> np.ndarray:
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _sqdist(vectors, i, centres, j):
+    s = np.float32(0.0)
+    for t in range(vectors.shape[1]):
+        diff = np.float32(vectors[i, t]) - centres[j, t]
+        s += diff * diff
+    return s
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def _scan(vectors, centres, rows, labels, upper, lower):
+    """Full scan of the listed rows: nearest centre, and the distances to it and to the runner-up."""
+    d = vectors.shape[1]
+    k = centres.shape[0]
+    changed = np.zeros(rows.shape[0], dtype=np.int64)
+    for r in prange(rows.shape[0]):
+        i = rows[r]
+        best = np.float32(3.0e38)
+        second = np.float32(3.0e38)
+        j = 0
+        for c in range(k):
+            s = np.float32(0.0)
+            for t in range(d):
+                diff = np.float32(vectors[i, t]) - centres[c, t]
+                s += diff * diff
+            second = min(second, max(s, best))
+            if s < best:
+                best = s
+                j = c
+        upper[i] = np.sqrt(np.float64(best))
+        lower[i] = np.sqrt(np.float64(second))
+        changed[r] = labels[i] != j
+        labels[i] = j
+    return changed.sum()
+
+
+@njit(cache=True, parallel=True)
+def _needs_scan(vectors, centres, labels, upper, lower, drift, half_gap):
+    """Hamerly's test: move each vector's bounds by how far the centres moved, and keep
+    only the vectors whose own centre is not provably still the nearest."""
+    n = vectors.shape[0]
+    k = centres.shape[0]
+    first = np.argmax(drift)
+    largest = drift[first]
+    runner_up = 0.0
+    for j in range(k):
+        if j != first and drift[j] > runner_up:
+            runner_up = drift[j]
+    needed = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        p = labels[i]
+        u = upper[i] + drift[p]
+        lo = lower[i] - (runner_up if p == first else largest)
+        bound = max(lo, half_gap[p])
+        lower[i] = lo
+        if u * (1.0 + _MARGIN) + _MARGIN >= bound:
+            u = np.sqrt(np.float64(_sqdist(vectors, i, centres, p)))  # tighten before giving up
+            needed[i] = u * (1.0 + _MARGIN) + _MARGIN >= bound
+        upper[i] = u
+    return np.flatnonzero(needed)
+
+
+@njit(cache=True, parallel=True)
+def _own_distances(vectors, centres, labels):
+    out = np.empty(vectors.shape[0], dtype=np.float32)
+    for i in prange(vectors.shape[0]):
+        out[i] = _sqdist(vectors, i, centres, labels[i])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _half_gaps(centres):
+    """Half the distance from each centre to its nearest other centre (slightly less, for safety).
+
+    A kernel rather than a matrix product: BLAS threads that linger after a
+    product slow down the parallel kernels that follow.
+    """
+    k = centres.shape[0]
+    out = np.zeros(k)
+    for j in prange(k):
+        nearest_sq = np.inf
+        for c in range(k):
+            if c != j:
+                nearest_sq = min(nearest_sq, np.float64(_sqdist(centres, j, centres, c)))
+        if k > 1:
+            out[j] = 0.5 * np.sqrt(nearest_sq) * (1.0 - _MARGIN)
+    return out
+
+
+def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None, use_bounds: bool = True) -> np.ndarray:
     """Train a codebook of at most k codewords (float32 rows) with k-means++ and Lloyd.
 
-    A weight w makes a vector count as w copies of itself.
+    A weight w makes a vector count as w copies of itself. The assignment step
+    skips vectors whose nearest centre provably stayed the same (Hamerly's
+    bounds); `use_bounds=False` scans them all, with the same result, for testing.
     """
     weights = _ones_if_none(vectors, weights)
     rng = np.random.default_rng(seed)
     centres = seed_kmeanspp(vectors, k, rng, weights)
     k = len(centres)
     tolerance = TOLERANCE * _mean_variance(vectors, weights)
-    previous = None
-    for _ in range(MAX_ITERATIONS):
-        labels, distances = nearest(vectors, centres)
-        if previous is not None and np.array_equal(labels, previous):
+    labels = np.zeros(len(vectors), dtype=np.int64)
+    upper = np.zeros(len(vectors))
+    lower = np.zeros(len(vectors))
+    drift = np.zeros(k)
+    for iteration in range(MAX_ITERATIONS):
+        if iteration == 0 or not use_bounds:
+            rows = np.arange(len(vectors))
+        else:
+            rows = _needs_scan(vectors, centres, labels, upper, lower, drift, _half_gaps(centres))
+        changed = _scan(vectors, centres, rows, labels, upper, lower)
+        if iteration > 0 and changed == 0:
             break
-        previous = labels
         sums, counts = _cluster_sums(vectors, weights, labels, k)
         updated = sums / np.maximum(counts, 1)[:, None]
         empty = np.flatnonzero(counts == 0)
         if empty.size:  # re-seed on the vectors that fit worst
+            distances = _own_distances(vectors, centres, labels)
             worst = np.argsort(-distances, kind="stable")[: empty.size]
             updated[empty] = vectors[worst]
         shift = float(np.sum((updated - centres) ** 2))
-        centres = updated.astype(np.float32)
+        moved = updated.astype(np.float32)
+        drift = np.sqrt(np.sum((moved.astype(np.float64) - centres) ** 2, axis=1)) * (1.0 + _MARGIN)
+        centres = moved
         if shift <= tolerance and not empty.size:
             break
     return centres
