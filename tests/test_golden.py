@@ -50,3 +50,17 @@ def test_worked_example_of_the_format_page():
     data = (GOLDEN / "grey-2x1-b1-k2.vqc").read_bytes()
     assert data.hex(" ") == "89 56 51 43 01 01 01 01 02 00 00 00 01 00 00 00 02 00 00 00 02 00 00 00 fa 0a 01 da 3c 86 00"
     assert vqcodec.decode(data).tolist() == [[10, 250]]
+
+
+def test_decoding_never_loads_numba():
+    """Decoding is plain NumPy, so `vqcodec decode` never waits for a compiler."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vqcodec; vqcodec.decode(sys.argv[1]); vqcodec.info(sys.argv[1]); "
+        "print('numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(GOLDEN / "rgb-37x29-b3-k16.vqc")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -206,20 +206,32 @@ def _half_gaps(centres):
 def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None, use_bounds: bool = True) -> np.ndarray:
     """Train a codebook of at most k codewords (float32 rows) with k-means++ and Lloyd.
 
-    A weight w makes a vector count as w copies of itself. The assignment step
-    skips vectors whose nearest centre provably stayed the same (Hamerly's
-    bounds); `use_bounds=False` scans them all, with the same result, for testing.
+    A weight w makes a vector count as w copies of itself.
     """
     weights = _ones_if_none(vectors, weights)
-    rng = np.random.default_rng(seed)
-    centres = seed_kmeanspp(vectors, k, rng, weights)
+    centres = seed_kmeanspp(vectors, k, np.random.default_rng(seed), weights)
+    return lloyd(vectors, centres, weights, use_bounds)[0]
+
+
+def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None = None,
+          use_bounds: bool = True) -> tuple[np.ndarray, int]:
+    """Lloyd iterations from the given centres until no vector changes cluster or the
+    centres move less than the tolerance; returns (centres, iterations).
+
+    The assignment step skips vectors whose nearest centre provably stayed the
+    same (Hamerly's bounds); `use_bounds=False` scans them all, with the same
+    result, for testing.
+    """
+    weights = _ones_if_none(vectors, weights)
+    centres = np.ascontiguousarray(centres, dtype=np.float32)
     k = len(centres)
     tolerance = TOLERANCE * _mean_variance(vectors, weights)
     labels = np.zeros(len(vectors), dtype=np.int64)
     upper = np.zeros(len(vectors))
     lower = np.zeros(len(vectors))
     drift = np.zeros(k)
-    for iteration in range(MAX_ITERATIONS):
+    iteration = 0
+    while iteration < MAX_ITERATIONS:
         if iteration == 0 or not use_bounds:
             rows = np.arange(len(vectors))
         else:
@@ -227,6 +239,7 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = 
         changed = _scan(vectors, centres, rows, labels, upper, lower)
         if iteration > 0 and changed == 0:
             break
+        iteration += 1
         sums, counts = _cluster_sums(vectors, weights, labels, k)
         updated = sums / np.maximum(counts, 1)[:, None]
         empty = np.flatnonzero(counts == 0)
@@ -240,4 +253,4 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = 
         centres = moved
         if shift <= tolerance and not empty.size:
             break
-    return centres
+    return centres, iteration

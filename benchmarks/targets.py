@@ -1,0 +1,217 @@
+"""vqcodec's speed, memory and start-up targets, each measured against a reference in the same run.
+
+The machines this runs on are shared and noisy, so every figure is a ratio to
+something timed alongside it (faiss, Pillow, or vqcodec's own K-Means).
+Compilation is done before any timing. Peers are optional:
+
+    pip install '.[peers]'          # scikit-learn and faiss-cpu
+    python benchmarks/targets.py    # about five minutes on 2 cores
+
+The large images are bundled samples enlarged to 4096 x 4096 with Pillow's
+Lanczos filter: smoother than a real photo of that size, but the same
+amount of data.
+"""
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import vqcodec
+from vqcodec import blocks, images
+from vqcodec.kmeans import lloyd, seed_kmeanspp
+from vqcodec.metrics import psnr
+from vqcodec.nearest import nearest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+THREADS = 2
+
+try:
+    import faiss
+except ImportError:  # the peer columns stay empty
+    faiss = None
+
+
+def load(name: str, size: int | None = None) -> np.ndarray:
+    im = Image.open(SAMPLES / name)
+    if size:
+        im = im.resize((size, size), Image.LANCZOS)
+    return images.load(im, None)
+
+
+def timed(fn, repeat: int = 3):
+    """(median seconds, last result) over `repeat` calls."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def codebook_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
+    """PSNR over the block vectors after rounding the codebook, as the encoder stores it."""
+    rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
+    _, distances = nearest(vectors, rounded)
+    return 10 * np.log10(255.0**2 * vectors.size / distances.astype(np.float64).sum())
+
+
+def row(*cells) -> None:
+    print(" | ".join(str(c) for c in cells), flush=True)
+
+
+def lloyd_per_iteration(workloads) -> None:
+    row("K-Means per Lloyd iteration", "vqcodec ms", "faiss ms", "ratio (target <= 1)")
+    for name, vectors, k in workloads:
+        seeds = seed_kmeanspp(vectors, k, np.random.default_rng(0))
+        seconds, (_, iterations) = timed(lambda: lloyd(vectors, seeds), 1)
+        ours = 1000 * seconds / max(iterations, 1)
+        theirs = "-"
+        if faiss:
+            niter = 10
+            km = faiss.Kmeans(vectors.shape[1], k, niter=niter, max_points_per_centroid=len(vectors), seed=1)
+            x = vectors.astype(np.float32)
+            seconds, _ = timed(lambda: km.train(x, init_centroids=seeds), 1)
+            theirs = 1000 * seconds / niter
+        ratio = "-" if theirs == "-" else f"{ours / theirs:.2f}"
+        row(f"{name}, K={k}", f"{ours:.2f} ({iterations} iterations)", theirs if theirs == "-" else f"{theirs:.2f}", ratio)
+
+
+def whole_encode(pixels: np.ndarray, name: str) -> None:
+    row("whole encode, K=256, 4x4", "vqcodec s", "faiss train + assign s", "ratio (target <= 1)", "PSNR vqcodec - faiss dB (target >= -0.05)")
+    seconds, result = timed(lambda: vqcodec.encode(pixels, k=256, block=4, algo="kmeans"), 1)
+    theirs, diff = "-", "-"
+    if faiss:
+        vectors = blocks.to_vectors(pixels, 4).astype(np.float32)
+
+        def train_and_assign():
+            km = faiss.Kmeans(vectors.shape[1], 256, seed=1)
+            km.train(vectors)
+            km.index.search(vectors, 1)
+            return km.centroids
+
+        theirs, centroids = timed(train_and_assign, 1)
+        decoded = vqcodec.decode(result.data).reshape(pixels.shape)
+        ours_psnr = psnr(pixels, decoded)
+        vectors8 = blocks.to_vectors(pixels, 4)
+        rounded = np.clip(np.rint(centroids), 0, 255).astype(np.uint8)
+        labels, _ = nearest(vectors8, rounded)
+        faiss_psnr = psnr(pixels, blocks.from_vectors(rounded[labels], *pixels.shape[:2], 4))
+        diff = f"{ours_psnr - faiss_psnr:+.2f}"
+    row(name, f"{seconds:.2f}", theirs if theirs == "-" else f"{theirs:.2f}",
+        "-" if theirs == "-" else f"{seconds / theirs:.2f}", diff)
+
+
+def centnn_against_kmeans(cases) -> None:
+    row("CentNN against vqcodec K-Means, 4x4", "CentNN s", "K-Means s", "ratio (target <= 1.5)", "PSNR CentNN - K-Means dB (target >= 0)")
+    for name, pixels, k in cases:
+        vectors = blocks.to_vectors(pixels, 4)
+        c_time, c_book = timed(lambda: vqcodec.train_codebook(vectors, k, "centnn"), 1)
+        k_time, k_book = timed(lambda: vqcodec.train_codebook(vectors, k, "kmeans"), 1)
+        row(f"{name}, K={k}", f"{c_time:.2f}", f"{k_time:.2f}", f"{c_time / k_time:.2f}",
+            f"{codebook_psnr(vectors, c_book) - codebook_psnr(vectors, k_book):+.2f}")
+
+
+def scalar(pixels: np.ndarray, name: str) -> None:
+    row(f"scalar quantization, K=48, {name}", "train s", "PSNR dB")
+    vectors = blocks.to_vectors(pixels, 1)
+    for algo in vqcodec.ALGORITHMS:
+        seconds, book = timed(lambda: vqcodec.train_codebook(vectors, 48, algo))
+        row(algo, f"{seconds:.3f}", f"{codebook_psnr(vectors, book):.2f}")
+
+
+def decode_against_png(pixels: np.ndarray, name: str) -> None:
+    row("decode", "vqcodec s", "Pillow PNG s", "ratio (target <= 2)")
+    data = vqcodec.encode(pixels, k=256, block=4).data
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    ours, _ = timed(lambda: vqcodec.decode(data, max_pixels=None))
+    theirs, _ = timed(lambda: np.asarray(Image.open(io.BytesIO(png.getvalue()))))
+    row(name, f"{ours:.3f}", f"{theirs:.3f}", f"{ours / theirs:.2f}")
+
+
+def run(*args, env=None) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, env=env)
+    return time.perf_counter() - start
+
+
+def start_up() -> None:
+    row("start-up", "seconds", "target")
+    row("vqcodec --help", f"{statistics.median(run('vqcodec', '--help') for _ in range(5)):.2f}", "<= 0.3")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "c.vqc")
+        command = ("vqcodec", "encode", str(SAMPLES / "camera.png"), "-o", out, "--force")
+        run(*command)
+        row("second `vqcodec encode camera.png` (512x512, K=256, 4x4)", f"{run(*command):.2f}", "<= 1")
+
+
+def memory(pixels_path: str, raw_bytes: int) -> None:
+    code = (
+        "import resource, sys, numpy, vqcodec\n"
+        "vqcodec.encode(numpy.arange(48, dtype=numpy.uint8).reshape(4, 4, 3), k=4, block=4)  # load kernels first\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "vqcodec.encode(sys.argv[1], k=256, block=4, max_pixels=None)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, pixels_path], check=True, capture_output=True, text=True)
+    peak = int(out.stdout.strip())
+    codebook = 256 * 4 * 4 * 3
+    row("memory: encode 4096x4096 RGB", f"peak growth {peak / 2**20:.0f} MiB",
+        f"{peak / (raw_bytes + codebook):.2f} x (raw + codebook), target < 4")
+
+
+def threads(path: Path) -> None:
+    outputs, times = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, THREADS):
+            out = str(Path(tmp) / f"t{n}.vqc")
+            env = {**os.environ, "NUMBA_NUM_THREADS": str(n)}
+            run("vqcodec", "encode", str(path), "-o", out, "-k", "512", env=env)  # compile or load the cache
+            times.append(run("vqcodec", "encode", str(path), "-o", out, "-k", "512", "--force", env=env))
+            outputs.append(Path(out).read_bytes())
+    row("threads: encode camera K=512 with 1 and 2 threads", f"{times[0]:.2f} s / {times[1]:.2f} s",
+        "identical bytes" if outputs[0] == outputs[1] else "DIFFERENT BYTES")
+
+
+def main() -> None:
+    if faiss:
+        faiss.omp_set_num_threads(THREADS)
+    vqcodec.encode(np.zeros((8, 8), np.uint8) + np.arange(8, dtype=np.uint8), k=4, block=1)  # compile first
+    for algo in vqcodec.ALGORITHMS:
+        vqcodec.train_codebook(np.arange(64, dtype=np.uint8).reshape(-1, 1), 4, algo)
+    camera, astronaut = load("camera.png"), load("astronaut.png")
+    big_grey = load("camera.png", 4096)
+    lloyd_per_iteration([
+        ("camera 512x512 grey, 4x4", blocks.to_vectors(camera, 4), 512),
+        ("astronaut 512x512 RGB, 4x4", blocks.to_vectors(astronaut, 4), 256),
+        ("camera 4096x4096 grey, 4x4", blocks.to_vectors(big_grey, 4), 256),
+    ])
+    print()
+    whole_encode(big_grey, "camera 4096x4096 grey")
+    print()
+    centnn_against_kmeans([("camera", camera, 256), ("camera", camera, 512), ("astronaut", astronaut, 256)])
+    print()
+    scalar(big_grey, "camera 4096x4096")
+    print()
+    big_rgb = load("astronaut.png", 4096)
+    decode_against_png(big_rgb, "astronaut 4096x4096 RGB")
+    print()
+    start_up()
+    print()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.png"
+        Image.fromarray(big_rgb).save(path)
+        memory(str(path), big_rgb.size)
+    print()
+    threads(SAMPLES / "camera.png")
+
+
+if __name__ == "__main__":
+    main()
