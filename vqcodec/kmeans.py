@@ -13,6 +13,7 @@ MAX_ITERATIONS = 300
 TOLERANCE = 1e-4  # on the total squared centre shift, relative to the data's mean variance
 SEEDING_SAMPLE = 1 << 16  # vectors seen by k-means++; Lloyd then uses them all
 _MARGIN = 1e-5  # relative and absolute slack on the bounds, so rounding never decides a skip
+_CHUNK = 256  # vectors per parallel task
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
@@ -124,29 +125,38 @@ def _sqdist(vectors, i, centres, j):
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def _scan(vectors, centres, rows, labels, upper, lower):
-    """Full scan of the listed rows: nearest centre, and the distances to it and to the runner-up."""
+def _scan(vectors, centres_t, rows, labels, upper, lower):
+    """Full scan of the listed rows: nearest centre, and the distances to it and to the runner-up.
+
+    The centres come transposed (D x K), so the innermost loop runs along the
+    centres and vectorises; rows go to threads in fixed chunks.
+    """
     d = vectors.shape[1]
-    k = centres.shape[0]
-    changed = np.zeros(rows.shape[0], dtype=np.int64)
-    for r in prange(rows.shape[0]):
-        i = rows[r]
-        best = np.float32(3.0e38)
-        second = np.float32(3.0e38)
-        j = 0
-        for c in range(k):
-            s = np.float32(0.0)
+    k = centres_t.shape[1]
+    count = rows.shape[0]
+    changed = np.zeros(count, dtype=np.int64)
+    for chunk in prange((count + _CHUNK - 1) // _CHUNK):
+        s = np.empty(k, dtype=np.float32)
+        for r in range(chunk * _CHUNK, min(count, (chunk + 1) * _CHUNK)):
+            i = rows[r]
+            s[:] = 0.0
             for t in range(d):
-                diff = np.float32(vectors[i, t]) - centres[c, t]
-                s += diff * diff
-            second = min(second, max(s, best))
-            if s < best:
-                best = s
-                j = c
-        upper[i] = np.sqrt(np.float64(best))
-        lower[i] = np.sqrt(np.float64(second))
-        changed[r] = labels[i] != j
-        labels[i] = j
+                x = np.float32(vectors[i, t])
+                for c in range(k):
+                    diff = x - centres_t[t, c]
+                    s[c] += diff * diff
+            best = np.float32(3.0e38)
+            second = np.float32(3.0e38)
+            j = 0
+            for c in range(k):
+                second = min(second, max(s[c], best))
+                if s[c] < best:
+                    best = s[c]
+                    j = c
+            upper[i] = np.sqrt(np.float64(best))
+            lower[i] = np.sqrt(np.float64(second))
+            changed[r] = labels[i] != j
+            labels[i] = j
     return changed.sum()
 
 
@@ -236,7 +246,7 @@ def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None =
             rows = np.arange(len(vectors))
         else:
             rows = _needs_scan(vectors, centres, labels, upper, lower, drift, _half_gaps(centres))
-        changed = _scan(vectors, centres, rows, labels, upper, lower)
+        changed = _scan(vectors, np.ascontiguousarray(centres.T), rows, labels, upper, lower)
         if iteration > 0 and changed == 0:
             break
         iteration += 1

@@ -1,28 +1,34 @@
-"""Nearest-codeword search shared by both trainers and the final assignment."""
+"""Nearest-codeword search: the final assignment of every block to a codeword."""
 import numpy as np
 from numba import njit, prange
 
-_BIG = np.float32(3.0e38)
+_CHUNK = 256  # vectors per parallel task
 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def _nearest_kernel(vectors, codebook, labels, distances):
-    # One sample per iteration, so the result does not depend on the thread count.
+def _nearest_kernel(vectors, codebook_t, labels, distances):
+    # The codebook comes transposed (D x K) so the innermost loop runs along the
+    # codewords and vectorises. Each vector is computed on its own, so the result
+    # does not depend on the thread count.
     n, d = vectors.shape
-    k = codebook.shape[0]
-    for i in prange(n):
-        best = _BIG
-        best_j = 0
-        for j in range(k):
-            s = np.float32(0.0)
+    k = codebook_t.shape[1]
+    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
+        s = np.empty(k, dtype=np.float32)
+        for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
+            s[:] = 0.0
             for t in range(d):
-                diff = np.float32(vectors[i, t]) - codebook[j, t]
-                s += diff * diff
-            if s < best:
-                best = s
-                best_j = j
-        labels[i] = best_j
-        distances[i] = best
+                x = np.float32(vectors[i, t])
+                for c in range(k):
+                    diff = x - codebook_t[t, c]
+                    s[c] += diff * diff
+            best = np.float32(3.0e38)
+            best_j = 0
+            for c in range(k):
+                if s[c] < best:
+                    best = s[c]
+                    best_j = c
+            labels[i] = best_j
+            distances[i] = best
 
 
 def nearest(vectors: np.ndarray, codebook: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,12 +36,12 @@ def nearest(vectors: np.ndarray, codebook: np.ndarray) -> tuple[np.ndarray, np.n
 
     Ties go to the lowest index.
     """
-    codebook = np.ascontiguousarray(codebook, dtype=np.float32)
+    codebook = np.asarray(codebook)
     if vectors.ndim != 2 or codebook.ndim != 2 or vectors.shape[1] != codebook.shape[1]:
         raise ValueError(f"shapes {vectors.shape} and {codebook.shape} do not match")
     if codebook.shape[0] == 0:
         raise ValueError("empty codebook")
     labels = np.empty(vectors.shape[0], dtype=np.int64)
     distances = np.empty(vectors.shape[0], dtype=np.float32)
-    _nearest_kernel(np.ascontiguousarray(vectors), codebook, labels, distances)
+    _nearest_kernel(np.ascontiguousarray(vectors), np.ascontiguousarray(codebook.T, dtype=np.float32), labels, distances)
     return labels, distances
