@@ -105,3 +105,23 @@ def test_encode_with_optimal_round_trips_and_says_so():
     assert decoded.shape == pixels.shape
     assert result.psnr == metrics.psnr(pixels, decoded)
     assert result.psnr >= vqcodec.encode(pixels, k=12, block=1, algo="kmeans").psnr
+
+
+def test_training_sample_is_bounded_and_seeded():
+    from vqcodec.train import MIN_SAMPLE, training_sample
+
+    vectors = np.random.default_rng(1).integers(0, 256, (MIN_SAMPLE + 500, 16), dtype=np.uint8)
+    sample, weights = training_sample(vectors, None, 16, seed=3)
+    assert sample.shape == (MIN_SAMPLE, 16) and weights is None
+    again, _ = training_sample(vectors, None, 16, seed=3)
+    np.testing.assert_array_equal(sample, again)
+    assert not np.array_equal(sample, training_sample(vectors, None, 16, seed=4)[0])
+    small = vectors[:1000]
+    assert training_sample(small, None, 16, seed=3)[0] is small
+
+
+def test_large_image_encodes_through_the_sample():
+    pixels = np.random.default_rng(2).integers(0, 256, (1028, 1028), dtype=np.uint8)  # 66049 blocks of 4x4
+    result = vqcodec.encode(pixels, k=2, block=4, algo="centnn")
+    assert result.header.k == 2
+    assert vqcodec.decode(result.data).shape == pixels.shape

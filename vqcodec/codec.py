@@ -56,7 +56,7 @@ def encode(
     codebook = np.clip(np.rint(train_codebook(vectors, k, algo, seed)), 0, 255).astype(np.uint8)
     if len(codebook) < k:
         warnings.warn(
-            f"the image has only {len(codebook)} distinct block(s), so the codebook has {len(codebook)} "
+            f"training found only {len(codebook)} distinct block(s), so the codebook has {len(codebook)} "
             f"entries, not {k}",
             VQCodecWarning,
             stacklevel=2,

@@ -21,6 +21,10 @@ def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     n, d = vectors.shape
     if vectors.dtype != np.uint8 or d > 8:
         return vectors, None
+    if d == 1:  # a histogram is quicker than sorting
+        counts = np.bincount(vectors[:, 0], minlength=256)
+        levels = np.flatnonzero(counts)
+        return (levels.astype(np.uint8)[:, None], counts[levels]) if 2 * len(levels) <= n else (vectors, None)
     packed = np.zeros((n, 8), dtype=np.uint8)
     packed[:, :d] = vectors
     keys, counts = np.unique(packed.view("<u8")[:, 0], return_counts=True)
@@ -30,14 +34,30 @@ def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(rows), counts
 
 
+SAMPLE_PER_CODEWORD = 256  # as faiss does by default
+MIN_SAMPLE = 1 << 16
+
+
+def training_sample(vectors: np.ndarray, weights: np.ndarray | None, k: int, seed: int):
+    """At most max(256 K, 65536) rows, drawn at random with the seed: beyond that,
+    more rows cost training time in proportion and change the codebook very little."""
+    limit = max(SAMPLE_PER_CODEWORD * k, MIN_SAMPLE)
+    if len(vectors) <= limit:
+        return vectors, weights
+    rows = np.sort(np.random.default_rng(seed).choice(len(vectors), limit, replace=False))
+    return np.ascontiguousarray(vectors[rows]), None if weights is None else weights[rows]
+
+
 def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int = 0) -> np.ndarray:
     """Learn at most k codewords (float32 rows) for the rows of `vectors`.
 
     Fewer than k come back only when `vectors` has fewer than k distinct rows.
     uint8 input is used as is; anything else is converted to float32. When the
     rows repeat a lot (scalar 8-bit data above all), training runs on the
-    distinct rows weighted by their counts. CentNN and `optimal` are
-    deterministic and ignore the seed; `optimal` takes one-column data only.
+    distinct rows weighted by their counts. Large inputs train on a random
+    sample of max(256 K, 65536) rows, drawn with the seed. `optimal` takes
+    one-column data only and, like CentNN on inputs below the sample size,
+    ignores the seed.
     """
     check_k(k)
     check_algo(algo)
@@ -58,6 +78,7 @@ def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int 
         from .scalar import optimal_scalar
 
         return optimal_scalar(vectors, k, weights)
+    vectors, weights = training_sample(vectors, weights, k, seed)
     if algo == "kmeans":
         from .kmeans import kmeans
 
