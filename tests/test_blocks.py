@@ -73,3 +73,17 @@ def test_from_vectors_crops_padding():
     image = blocks.from_vectors(vectors, 3, 3, 2)
     assert image.shape == (3, 3, 1)
     assert image[:, :, 0].tolist() == [[0, 1, 4], [2, 3, 6], [8, 9, 12]]
+
+
+@pytest.mark.parametrize(("height", "width", "block"), [(1, 1, 3), (13, 7, 4), (17, 3, 2), (9, 9, 3)])
+@pytest.mark.parametrize("band_bytes", [1, 50, 1 << 22])
+def test_band_decoding_matches_whole_decoding(height, width, block, band_bytes):
+    rng = np.random.default_rng(height * width)
+    rows, cols = blocks.grid(height, width, block)
+    codebook = rng.integers(0, 256, (5, block * block * 3), dtype=np.uint8)
+    indices = rng.integers(0, 5, rows * cols)
+    whole = blocks.from_vectors(codebook[indices], height, width, block)
+    pieces = list(blocks.bands(codebook, indices, height, width, block, band_bytes))
+    assert [top for top, _ in pieces] == sorted({top for top, _ in pieces})
+    np.testing.assert_array_equal(np.concatenate([band for _, band in pieces]), whole)
+    np.testing.assert_array_equal(blocks.decode(codebook, indices, height, width, block), whole)

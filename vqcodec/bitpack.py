@@ -7,6 +7,7 @@ the order docs/FORMAT.md specifies. Decoding needs no compiled kernel.
 import numpy as np
 
 MAX_WIDTH = 16
+_CHUNK = 1 << 16  # indices packed at a time, to bound the temporary bit array
 
 
 def index_width(k: int) -> int:
@@ -32,9 +33,12 @@ def pack(indices: np.ndarray, width: int) -> bytes:
         raise ValueError(f"indices must be integers that fit in {width} bits (0 to {(1 << width) - 1})")
     if width == 0:
         return b""
-    values = values.astype(np.uint32)
-    bits = (values[:, None] >> np.arange(width, dtype=np.uint32)) & 1
-    return np.packbits(bits.astype(np.uint8).ravel(), bitorder="little").tobytes()
+    shifts = np.arange(width, dtype=np.uint32)
+    out = []
+    for start in range(0, values.size, _CHUNK):  # a multiple of 8 indices fills whole bytes
+        bits = (values[start : start + _CHUNK, None].astype(np.uint32) >> shifts) & 1
+        out.append(np.packbits(bits.astype(np.uint8).ravel(), bitorder="little").tobytes())
+    return b"".join(out)
 
 
 def unpack(data: bytes, count: int, width: int) -> np.ndarray:

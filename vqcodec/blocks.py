@@ -17,8 +17,9 @@ def to_vectors(image: np.ndarray, block: int) -> np.ndarray:
     """(H, W, C) uint8 image -> (blocks, block*block*C) uint8 vectors."""
     height, width, channels = image.shape
     rows, cols = grid(height, width, block)
-    padded = np.pad(image, ((0, rows * block - height), (0, cols * block - width), (0, 0)), mode="edge")
-    tiles = padded.reshape(rows, block, cols, block, channels).transpose(0, 2, 1, 3, 4)
+    if (rows * block, cols * block) != (height, width):  # pad only when the blocks overhang
+        image = np.pad(image, ((0, rows * block - height), (0, cols * block - width), (0, 0)), mode="edge")
+    tiles = image.reshape(rows, block, cols, block, channels).transpose(0, 2, 1, 3, 4)
     return tiles.reshape(rows * cols, block * block * channels)
 
 
@@ -28,3 +29,25 @@ def from_vectors(vectors: np.ndarray, height: int, width: int, block: int) -> np
     channels = vectors.shape[1] // (block * block)
     tiles = vectors.reshape(rows, cols, block, block, channels).transpose(0, 2, 1, 3, 4)
     return tiles.reshape(rows * block, cols * block, channels)[:height, :width]
+
+
+def bands(codebook: np.ndarray, indices: np.ndarray, height: int, width: int, block: int, band_bytes: int = 1 << 22):
+    """Decode a band of block rows at a time: yields (first pixel row, pixels of the band).
+
+    Keeps the memory a decoder needs beyond its output to about `band_bytes`.
+    """
+    rows, cols = grid(height, width, block)
+    per_band = max(1, band_bytes // (cols * codebook.shape[1]))
+    for first in range(0, rows, per_band):
+        last = min(rows, first + per_band)
+        band = from_vectors(codebook[indices[first * cols : last * cols]],
+                            min(height, last * block) - first * block, width, block)
+        yield first * block, band
+
+
+def decode(codebook: np.ndarray, indices: np.ndarray, height: int, width: int, block: int) -> np.ndarray:
+    """The (H, W, C) image the codebook and indices describe."""
+    out = np.empty((height, width, codebook.shape[1] // (block * block)), dtype=codebook.dtype)
+    for top, band in bands(codebook, indices, height, width, block):
+        out[top : top + len(band)] = band
+    return out

@@ -9,7 +9,7 @@ import numpy as np
 from . import blocks, container, files, images
 from .container import Header
 from .errors import FormatError, VQCodecError, VQCodecWarning
-from .metrics import psnr
+from .metrics import psnr_of_bands
 from .options import (DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, check_algo, check_block, check_k,
                       check_seed)
 from .train import train_codebook
@@ -66,8 +66,7 @@ def encode(
     indices, _ = nearest(vectors, codebook)
     header = Header(width, height, channels, block, len(codebook), k, algo)
     data = container.build(header, codebook, indices)
-    decoded = blocks.from_vectors(codebook[indices], height, width, block)
-    return Encoded(data, header, psnr(pixels, decoded))
+    return Encoded(data, header, psnr_of_bands(pixels, blocks.bands(codebook, indices, height, width, block)))
 
 
 def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -75,7 +74,7 @@ def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray
     with _naming(source):
         header, codebook, indices = container.parse(read_vqc(source, max_pixels), max_pixels)
         try:
-            image = blocks.from_vectors(codebook[indices], header.height, header.width, header.block)
+            image = blocks.decode(codebook, indices, header.height, header.width, header.block)
         except (MemoryError, ValueError):  # NumPy's "array is too big" when the pixel cap is lifted
             raise container.too_big(header) from None
     return image[:, :, 0] if header.channels == 1 else image

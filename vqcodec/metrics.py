@@ -4,12 +4,9 @@ import math
 import numpy as np
 
 
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error over every sample of every channel of two uint8 images.
-
-    Summed exactly in integers, a slice of rows at a time, so that a large
-    image needs no float64 copy.
-    """
+def squared_error(a: np.ndarray, b: np.ndarray) -> int:
+    """Sum of squared differences of two uint8 images, exact, a slice of rows at a time
+    so that a large image needs no wide copy."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
     rows = max(1, (1 << 20) // max(1, a[0].size))
@@ -17,12 +14,26 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     for start in range(0, len(a), rows):
         diff = a[start : start + rows].astype(np.int32) - b[start : start + rows]
         total += int(np.sum(diff * diff, dtype=np.int64))
-    return total / a.size
+    return total
+
+
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error over every sample of every channel of two uint8 images."""
+    return squared_error(a, b) / a.size
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB for 8-bit samples; inf when identical."""
-    error = mse(a, b)
+    return _psnr(mse(a, b))
+
+
+def psnr_of_bands(original: np.ndarray, bands) -> float:
+    """PSNR of an image given as (first row, pixels) bands, so it never exists whole."""
+    total = sum(squared_error(original[top : top + len(band)], band) for top, band in bands)
+    return _psnr(total / original.size)
+
+
+def _psnr(error: float) -> float:
     return math.inf if error == 0 else 10 * math.log10(255.0**2 / error)
 
 
