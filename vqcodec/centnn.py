@@ -30,7 +30,7 @@ MAX_EPOCHS_PER_STAGE = 500
 SPLIT_FRACTION = 0.1  # measured against one split per stage in the README
 _POWER_ITERATIONS = 12
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
-_MARGIN = 1e-5  # relative and absolute slack, so rounding never decides a skip
+_MARGIN = 1e-4  # relative and absolute slack, above float32 rounding of a distance, so it never decides a skip
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
@@ -125,7 +125,7 @@ def _track(top_idx, top_val, j, value):
 
 
 @njit(cache=True)
-def _set_mean(codebook, sums, counts, j, drift, window_start, top_idx, top_val):
+def _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, top_idx, top_val):
     """Codeword j := its members' mean; record how far it moved."""
     moved = 0.0
     for t in range(codebook.shape[1]):
@@ -133,6 +133,7 @@ def _set_mean(codebook, sums, counts, j, drift, window_start, top_idx, top_val):
         diff = np.float64(new) - codebook[j, t]
         moved += diff * diff
         codebook[j, t] = new
+        codebook_t[t, j] = new
     drift[j] += np.sqrt(moved)
     _track(top_idx, top_val, j, drift[j] - window_start[j])
 
@@ -150,65 +151,80 @@ def _start_window(drift, window_start, epoch_start, active, k, top_idx, top_val)
 
 
 @njit(cache=True)
-def _introduce(vectors, codebook, j, lower, drift, window_start, epoch_start):
-    """Codeword j appeared (a split or a re-seed): every bound must allow for it."""
-    for i in range(vectors.shape[0]):
-        lower[i] = min(lower[i], np.sqrt(np.float64(_sqdist(vectors, i, codebook, j))))
+def _place(codebook, codebook_t, j, point, vectors, lower, drift, window_start, epoch_start, use_bounds):
+    """Put codeword j at `point` (a split or a re-seed); every bound must then allow for it."""
+    for t in range(codebook.shape[1]):
+        codebook[j, t] = np.float32(point[t])
+        codebook_t[t, j] = codebook[j, t]
+    if use_bounds:
+        for i in range(vectors.shape[0]):
+            lower[i] = min(lower[i], np.sqrt(np.float64(_sqdist(vectors, i, codebook, j))))
     window_start[j] = drift[j]
     epoch_start[j] = drift[j]
 
 
 @njit(cache=True)
-def _epoch(vectors, weights, labels, codebook, sums, squares, counts, active, k,
+def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
            lower, drift, window_start, top_idx, top_val, use_bounds):
-    """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned)."""
+    """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned).
+
+    The codebook is kept twice: K x D for single distances and D x K for full
+    scans, whose innermost loop then runs along the codewords and vectorises.
+    """
     n, d = vectors.shape
     tracked = top_idx.shape[0] - 1
     changes = 0
     scans = 0
+    dist = np.empty(k, dtype=np.float32)
     for i in range(n):
         p = labels[i]
         j = -1
         if use_bounds and p >= 0:
             # The own codeword and the few that moved most are measured; every other
-            # codeword is at least `rest` away.
-            own_sq = _sqdist(vectors, i, codebook, p)
-            own = np.sqrt(np.float64(own_sq)) * (1.0 + _MARGIN) + _MARGIN
+            # codeword is at least `rest` away. Only a clear winner is decided here:
+            # near-ties go to the full scan, so rounding never decides a skip.
             rest = lower[i] - top_val[tracked]
-            if own < rest:
-                best = own_sq
+            best = _sqdist(vectors, i, codebook, p)
+            if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < rest:
                 second = np.float32(3.0e38)
                 j = p
                 for q in range(tracked):
                     c = top_idx[q]
                     if c >= 0 and c != p and active[c]:
                         s = _sqdist(vectors, i, codebook, c)
-                        if s < best or (s == best and c < j):
+                        if s < best:
                             second = best
                             best = s
                             j = c
                         elif s < second:
                             second = s
-                if j != p and not best < own_sq:
-                    j = p  # a tie keeps the current cluster, as in the full scan
-                    second = best
-                lower[i] = min(rest, np.sqrt(np.float64(second)))
-                if j == p:
-                    continue
+                runner_up = min(rest, np.sqrt(np.float64(second)))
+                if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < runner_up:
+                    lower[i] = runner_up
+                    if j == p:
+                        continue
+                else:
+                    j = -1
         if j < 0:
             scans += 1
+            dist[:] = 0.0
+            for t in range(d):
+                x = np.float32(vectors[i, t])
+                for c in range(k):
+                    diff = x - codebook_t[t, c]
+                    dist[c] += diff * diff
             best = np.float32(3.0e38)
             second = np.float32(3.0e38)
             for c in range(k):
                 if active[c]:
-                    s = _sqdist(vectors, i, codebook, c)
+                    s = dist[c]
                     if s < best:
                         second = best
                         best = s
                         j = c
                     elif s < second:
                         second = s
-            if p >= 0 and j != p and not best < _sqdist(vectors, i, codebook, p):
+            if p >= 0 and j != p and not best < dist[p]:
                 second = best  # a tie keeps the current cluster
                 j = p
             lower[i] = np.sqrt(np.float64(second))
@@ -222,7 +238,7 @@ def _epoch(vectors, weights, labels, codebook, sums, squares, counts, active, k,
         squares[j] += w * sq
         for t in range(d):
             sums[j, t] += w * np.float64(vectors[i, t])
-        _set_mean(codebook, sums, counts, j, drift, window_start, top_idx, top_val)
+        _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, top_idx, top_val)
         if p >= 0:
             counts[p] -= w
             if counts[p] == 0:  # the loser lost its last member: empty, re-seeded at the stage's end
@@ -233,7 +249,7 @@ def _epoch(vectors, weights, labels, codebook, sums, squares, counts, active, k,
                 squares[p] -= w * sq
                 for t in range(d):
                     sums[p, t] -= w * np.float64(vectors[i, t])
-                _set_mean(codebook, sums, counts, p, drift, window_start, top_idx, top_val)
+                _set_mean(codebook, codebook_t, sums, counts, p, drift, window_start, top_idx, top_val)
         labels[i] = j
         changes += 1
     return changes, scans
@@ -253,6 +269,7 @@ def _worst_fitted(vectors, labels, codebook, count):
 def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_bounds):
     n, d = vectors.shape
     codebook = np.zeros((k_max, d), dtype=np.float32)
+    codebook_t = np.zeros((d, k_max), dtype=np.float32)
     sums = np.zeros((k_max, d))
     squares = np.zeros(k_max)
     counts = np.zeros(k_max, dtype=np.int64)
@@ -268,8 +285,8 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
     far, near, found = _split_point(vectors, weights, labels, -1)
     if not found or k_max == 1:  # all vectors identical: one codeword is exact
         return near[:0].reshape(0, d).astype(np.float32), stats
-    codebook[0, :] = near.astype(np.float32)
-    codebook[1, :] = far.astype(np.float32)
+    _place(codebook, codebook_t, 0, near, vectors, lower, drift, window_start, epoch_start, False)
+    _place(codebook, codebook_t, 1, far, vectors, lower, drift, window_start, epoch_start, False)
     active[0] = True
     active[1] = True
     k = 2
@@ -277,7 +294,7 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
     reseeds = 0
     while True:
         _start_window(drift, window_start, epoch_start, active, k, top_idx, top_val)
-        changes, scans = _epoch(vectors, weights, labels, codebook, sums, squares, counts, active, k,
+        changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
                                 lower, drift, window_start, top_idx, top_val, use_bounds)
         stats[0] += 1
         stats[2] += scans
@@ -313,10 +330,8 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
                     break
                 far, near, found = _split_point(vectors, weights, labels, order[q])
                 if found:
-                    codebook[k, :] = far.astype(np.float32)
+                    _place(codebook, codebook_t, k, far, vectors, lower, drift, window_start, epoch_start, use_bounds)
                     active[k] = True
-                    if use_bounds:
-                        _introduce(vectors, codebook, k, lower, drift, window_start, epoch_start)
                     k += 1
                     made += 1
             if made > 0:
@@ -330,12 +345,9 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
         # Re-seed on the vectors their codewords fit worst: each is guaranteed to win one.
         worst = _worst_fitted(vectors, labels, codebook, n_empty)
         for q in range(n_empty):
-            j = empty[q]
-            for t in range(d):
-                codebook[j, t] = vectors[worst[q], t]
-            active[j] = True
-            if use_bounds:
-                _introduce(vectors, codebook, j, lower, drift, window_start, epoch_start)
+            _place(codebook, codebook_t, empty[q], vectors[worst[q]].astype(np.float64), vectors, lower, drift,
+                   window_start, epoch_start, use_bounds)
+            active[empty[q]] = True
     out = np.empty((k, d), dtype=np.float32)
     m = 0
     for j in range(k):
