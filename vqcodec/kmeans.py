@@ -11,7 +11,7 @@ from numba import njit, prange
 
 MAX_ITERATIONS = 300
 TOLERANCE = 1e-4  # on the total squared centre shift, relative to the data's mean variance
-SEEDING_SAMPLE = 1 << 16  # vectors seen by k-means++; Lloyd then uses them all
+SEEDING_SAMPLE = 1 << 14  # vectors seen by k-means++; Lloyd then uses them all (4x fewer cost 0.04 dB on 4096x4096)
 _MARGIN = 1e-5  # relative and absolute slack on the bounds, so rounding never decides a skip
 _CHUNK = 256  # vectors per parallel task
 
