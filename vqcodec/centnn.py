@@ -125,7 +125,7 @@ def _track(top_idx, top_val, j, value):
 
 
 @njit(cache=True)
-def _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, top_idx, top_val):
+def _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, epoch_start, clock, top_idx, top_val):
     """Codeword j := its members' mean; record how far it moved."""
     moved = 0.0
     for t in range(codebook.shape[1]):
@@ -136,11 +136,19 @@ def _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, top_id
         codebook_t[t, j] = new
     drift[j] += np.sqrt(moved)
     _track(top_idx, top_val, j, drift[j] - window_start[j])
+    clock[2] = max(clock[2], drift[j] - epoch_start[j])
 
 
 @njit(cache=True)
-def _start_window(drift, window_start, epoch_start, active, k, top_idx, top_val):
-    """A new epoch: movement is now measured from the start of the previous one."""
+def _start_window(drift, window_start, epoch_start, clock, active, k, top_idx, top_val):
+    """A new epoch: movement is now measured from the start of the previous one.
+
+    clock holds [sum of the largest movement in each finished epoch, that sum
+    when the previous epoch started, the largest movement in this epoch so far].
+    """
+    clock[1] = clock[0]
+    clock[0] += clock[2]
+    clock[2] = 0.0
     top_idx[:] = -1
     top_val[:] = 0.0
     for j in range(k):
@@ -165,11 +173,18 @@ def _place(codebook, codebook_t, j, point, vectors, lower, drift, window_start, 
 
 @njit(cache=True)
 def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
-           lower, drift, window_start, top_idx, top_val, use_bounds):
+           lower, upper, own_mark, stamp, drift, window_start, epoch_start, clock, top_idx, top_val, use_bounds):
     """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned).
 
     The codebook is kept twice: K x D for single distances and D x K for full
     scans, whose innermost loop then runs along the codewords and vectorises.
+
+    Skipping happens at two levels. For free: the stored distance to the own
+    codeword plus its movement since, against the stored lower bound minus the
+    largest movement of each epoch since it was stored. Then measured: the own
+    codeword and the few that moved most, the rest bounded as above (or by
+    the largest movement in this and the previous epoch, for a bound stored
+    in the previous epoch).
     """
     n, d = vectors.shape
     tracked = top_idx.shape[0] - 1
@@ -180,11 +195,16 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
         p = labels[i]
         j = -1
         if use_bounds and p >= 0:
+            since = clock[0] + clock[2] - stamp[i]  # no codeword moved further since the bound was stored
+            if (upper[i] + drift[p] - own_mark[i]) * (1.0 + _MARGIN) + _MARGIN < lower[i] - since:
+                continue
             # The own codeword and the few that moved most are measured; every other
             # codeword is at least `rest` away. Only a clear winner is decided here:
             # near-ties go to the full scan, so rounding never decides a skip.
-            rest = lower[i] - top_val[tracked]
+            rest = lower[i] - (top_val[tracked] if stamp[i] >= clock[1] else since)
             best = _sqdist(vectors, i, codebook, p)
+            upper[i] = np.sqrt(np.float64(best))
+            own_mark[i] = drift[p]
             if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < rest:
                 second = np.float32(3.0e38)
                 j = p
@@ -201,8 +221,11 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 runner_up = min(rest, np.sqrt(np.float64(second)))
                 if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < runner_up:
                     lower[i] = runner_up
+                    stamp[i] = clock[0]
                     if j == p:
                         continue
+                    upper[i] = np.sqrt(np.float64(best))
+                    own_mark[i] = drift[j]
                 else:
                     j = -1
         if j < 0:
@@ -228,6 +251,9 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 second = best  # a tie keeps the current cluster
                 j = p
             lower[i] = np.sqrt(np.float64(second))
+            upper[i] = np.sqrt(np.float64(best))
+            own_mark[i] = drift[j]  # before j moves, so its coming movement counts
+            stamp[i] = clock[0]
             if j == p:
                 continue
         w = weights[i]
@@ -238,7 +264,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
         squares[j] += w * sq
         for t in range(d):
             sums[j, t] += w * np.float64(vectors[i, t])
-        _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, top_idx, top_val)
+        _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, epoch_start, clock, top_idx, top_val)
         if p >= 0:
             counts[p] -= w
             if counts[p] == 0:  # the loser lost its last member: empty, re-seeded at the stage's end
@@ -249,7 +275,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 squares[p] -= w * sq
                 for t in range(d):
                     sums[p, t] -= w * np.float64(vectors[i, t])
-                _set_mean(codebook, codebook_t, sums, counts, p, drift, window_start, top_idx, top_val)
+                _set_mean(codebook, codebook_t, sums, counts, p, drift, window_start, epoch_start, clock, top_idx, top_val)
         labels[i] = j
         changes += 1
     return changes, scans
@@ -275,7 +301,11 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
     counts = np.zeros(k_max, dtype=np.int64)
     active = np.zeros(k_max, dtype=np.bool_)
     labels = np.full(n, -1, dtype=np.int64)
-    lower = np.zeros(n)  # per vector: bound on its distance to every codeword but its own
+    lower = np.zeros(n)  # per vector: bound on its distance to every codeword but its own...
+    stamp = np.zeros(n)  # ...valid when clock[0] was this
+    upper = np.zeros(n)  # per vector: its distance to its own codeword...
+    own_mark = np.zeros(n)  # ...when that codeword's drift was this
+    clock = np.zeros(3)
     drift = np.zeros(k_max)  # per codeword: total distance moved so far
     window_start = np.zeros(k_max)
     epoch_start = np.zeros(k_max)
@@ -293,9 +323,10 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
     stage_epochs = 0
     reseeds = 0
     while True:
-        _start_window(drift, window_start, epoch_start, active, k, top_idx, top_val)
+        _start_window(drift, window_start, epoch_start, clock, active, k, top_idx, top_val)
         changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
-                                lower, drift, window_start, top_idx, top_val, use_bounds)
+                                lower, upper, own_mark, stamp, drift, window_start, epoch_start, clock, top_idx,
+                                top_val, use_bounds)
         stats[0] += 1
         stats[2] += scans
         stats[3] += n
