@@ -10,16 +10,10 @@ import numpy as np
 
 from vqcodec import blocks, images
 from vqcodec.centnn import centnn
-from vqcodec.nearest import nearest
+from vqcodec.metrics import codebook_psnr
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CASES = [("camera.png", 256), ("camera.png", 512), ("astronaut.png", 256), ("chelsea.png", 512), ("camera-128.png", 512)]
-
-
-def decoded_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
-    rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
-    _, distances = nearest(vectors, rounded)
-    return 10 * np.log10(255.0**2 / (distances.astype(np.float64).sum() / vectors.size))
 
 
 def main() -> None:
@@ -35,7 +29,7 @@ def main() -> None:
         for fraction in fractions:
             start = time.perf_counter()
             codebook, _ = centnn(vectors, k, split_fraction=fraction)
-            cells.append(f"{decoded_psnr(vectors, codebook):.3f} dB {time.perf_counter() - start:6.2f} s")
+            cells.append(f"{codebook_psnr(vectors, codebook):.3f} dB {time.perf_counter() - start:6.2f} s")
         print(f"{name:<16}{k:>5}  " + "".join(f"{c:>22}" for c in cells), flush=True)
 
 

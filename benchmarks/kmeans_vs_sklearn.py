@@ -11,20 +11,13 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from sklearn.cluster import KMeans
 
 from vqcodec import blocks, images, train_codebook
-from vqcodec.nearest import nearest
+from vqcodec.metrics import codebook_psnr
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CASES = [("camera.png", 256, 4), ("camera.png", 512, 4), ("astronaut.png", 256, 4), ("chelsea.png", 512, 4), ("camera-128.png", 48, 1)]
-
-
-def decoded_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
-    rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
-    _, distances = nearest(vectors, rounded)
-    return 10 * np.log10(255.0**2 / (distances.astype(np.float64).sum() / vectors.size))
 
 
 def main() -> None:
@@ -36,9 +29,9 @@ def main() -> None:
         vectors = blocks.to_vectors(images.load(SAMPLES / name, None), block)
         ours, theirs = [], []
         for seed in range(args.seeds):
-            ours.append(decoded_psnr(vectors, train_codebook(vectors, k, "kmeans", seed)))
+            ours.append(codebook_psnr(vectors, train_codebook(vectors, k, "kmeans", seed)))
             model = KMeans(k, init="k-means++", n_init=1, random_state=seed).fit(vectors.astype(np.float32))
-            theirs.append(decoded_psnr(vectors, model.cluster_centers_))
+            theirs.append(codebook_psnr(vectors, model.cluster_centers_))
         a, b = statistics.median(ours), statistics.median(theirs)
         print(f"{name:<16}{k:>5}{block:>3}  {a:>10.2f}  {b:>10.2f}  {a - b:>+6.2f}", flush=True)
 

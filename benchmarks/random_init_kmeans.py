@@ -10,14 +10,9 @@ import numpy as np
 
 from vqcodec import blocks, images
 from vqcodec.kmeans import kmeans, lloyd
-from vqcodec.nearest import nearest
+from vqcodec.metrics import codebook_psnr
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "camera-128.png"
-
-
-def decoded_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
-    rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
-    return 10 * np.log10(255.0**2 * vectors.size / nearest(vectors, rounded)[1].astype(np.float64).sum())
 
 
 def main() -> None:
@@ -28,8 +23,8 @@ def main() -> None:
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         start = vectors[rng.choice(len(vectors), 512, replace=False)].astype(np.float32)
-        random_init = decoded_psnr(vectors, lloyd(vectors, start)[0])
-        plus_plus = decoded_psnr(vectors, kmeans(vectors, 512, seed))
+        random_init = codebook_psnr(vectors, lloyd(vectors, start)[0])
+        plus_plus = codebook_psnr(vectors, kmeans(vectors, 512, seed))
         print(f"seed {seed}: random initial codebook {random_init:.2f} dB, k-means++ {plus_plus:.2f} dB")
 
 

@@ -26,7 +26,7 @@ from PIL import Image
 import vqcodec
 from vqcodec import blocks, images
 from vqcodec.kmeans import lloyd, seed_kmeanspp
-from vqcodec.metrics import psnr
+from vqcodec.metrics import codebook_psnr, psnr
 from vqcodec.nearest import nearest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -54,13 +54,6 @@ def timed(fn, repeat: int = 3):
         result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
-
-
-def codebook_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
-    """PSNR over the block vectors after rounding the codebook, as the encoder stores it."""
-    rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
-    _, distances = nearest(vectors, rounded)
-    return 10 * np.log10(255.0**2 * vectors.size / distances.astype(np.float64).sum())
 
 
 def row(*cells) -> None:

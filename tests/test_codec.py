@@ -52,7 +52,7 @@ def test_round_trip_native_modes(mode, as_pil, algo):
     h = result.header
     assert (h.width, h.height, h.block, h.k, h.requested_k, h.trainer) == (20, 24, 4, 8, 8, algo)
     assert h.mode == mode
-    decoded = check_result(result, original)
+    check_result(result, original)
     assert 25 < result.psnr < math.inf
     assert result.raw_size == original.size
 

@@ -26,20 +26,13 @@ all others the bound subtracts the largest movement among them.
 import numpy as np
 from numba import njit
 
+from .nearest import distances_to_all, sqdist
+
 MAX_EPOCHS_PER_STAGE = 500
 SPLIT_FRACTION = 0.1  # measured against one split per stage in the README
 _POWER_ITERATIONS = 12
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
 _MARGIN = 1e-4  # relative and absolute slack, above float32 rounding of a distance, so it never decides a skip
-
-
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _sqdist(vectors, i, codebook, j):
-    s = np.float32(0.0)
-    for t in range(vectors.shape[1]):
-        diff = np.float32(vectors[i, t]) - codebook[j, t]
-        s += diff * diff
-    return s
 
 
 @njit(cache=True)
@@ -166,7 +159,7 @@ def _place(codebook, codebook_t, j, point, vectors, lower, drift, window_start, 
         codebook_t[t, j] = codebook[j, t]
     if use_bounds:
         for i in range(vectors.shape[0]):
-            lower[i] = min(lower[i], np.sqrt(np.float64(_sqdist(vectors, i, codebook, j))))
+            lower[i] = min(lower[i], np.sqrt(np.float64(sqdist(vectors, i, codebook, j))))
     window_start[j] = drift[j]
     epoch_start[j] = drift[j]
 
@@ -202,7 +195,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             # codeword is at least `rest` away. Only a clear winner is decided here:
             # near-ties go to the full scan, so rounding never decides a skip.
             rest = lower[i] - (top_val[tracked] if stamp[i] >= clock[1] else since)
-            best = _sqdist(vectors, i, codebook, p)
+            best = sqdist(vectors, i, codebook, p)
             upper[i] = np.sqrt(np.float64(best))
             own_mark[i] = drift[p]
             if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < rest:
@@ -211,7 +204,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 for q in range(tracked):
                     c = top_idx[q]
                     if c >= 0 and c != p and active[c]:
-                        s = _sqdist(vectors, i, codebook, c)
+                        s = sqdist(vectors, i, codebook, c)
                         if s < best:
                             second = best
                             best = s
@@ -230,12 +223,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                     j = -1
         if j < 0:
             scans += 1
-            dist[:] = 0.0
-            for t in range(d):
-                x = np.float32(vectors[i, t])
-                for c in range(k):
-                    diff = x - codebook_t[t, c]
-                    dist[c] += diff * diff
+            distances_to_all(vectors, i, codebook_t, k, dist)
             best = np.float32(3.0e38)
             second = np.float32(3.0e38)
             for c in range(k):
@@ -287,7 +275,7 @@ def _worst_fitted(vectors, labels, codebook, count):
     n = vectors.shape[0]
     dist = np.empty(n)
     for i in range(n):
-        dist[i] = _sqdist(vectors, i, codebook, labels[i])
+        dist[i] = sqdist(vectors, i, codebook, labels[i])
     return np.argsort(-dist, kind="mergesort")[:count]
 
 

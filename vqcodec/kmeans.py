@@ -8,6 +8,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .nearest import distances_to_all, sqdist
+
 
 MAX_ITERATIONS = 300
 TOLERANCE = 1e-4  # on the total squared centre shift, relative to the data's mean variance
@@ -115,23 +117,12 @@ def _mean_variance(vectors: np.ndarray, weights: np.ndarray) -> float:
     return float(np.mean(squares / weights.sum() - mean * mean))
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _sqdist(vectors, i, centres, j):
-    s = np.float32(0.0)
-    for t in range(vectors.shape[1]):
-        diff = np.float32(vectors[i, t]) - centres[j, t]
-        s += diff * diff
-    return s
-
-
-@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, parallel=True)
 def _scan(vectors, centres_t, rows, labels, upper, lower):
     """Full scan of the listed rows: nearest centre, and the distances to it and to the runner-up.
 
-    The centres come transposed (D x K), so the innermost loop runs along the
-    centres and vectorises; rows go to threads in fixed chunks.
+    The centres come transposed (D x K); rows go to threads in fixed chunks.
     """
-    d = vectors.shape[1]
     k = centres_t.shape[1]
     count = rows.shape[0]
     changed = np.zeros(count, dtype=np.int64)
@@ -139,12 +130,7 @@ def _scan(vectors, centres_t, rows, labels, upper, lower):
         s = np.empty(k, dtype=np.float32)
         for r in range(chunk * _CHUNK, min(count, (chunk + 1) * _CHUNK)):
             i = rows[r]
-            s[:] = 0.0
-            for t in range(d):
-                x = np.float32(vectors[i, t])
-                for c in range(k):
-                    diff = x - centres_t[t, c]
-                    s[c] += diff * diff
+            distances_to_all(vectors, i, centres_t, k, s)
             best = np.float32(3.0e38)
             second = np.float32(3.0e38)
             j = 0
@@ -180,7 +166,7 @@ def _needs_scan(vectors, centres, labels, upper, lower, drift, half_gap):
         bound = max(lo, half_gap[p])
         lower[i] = lo
         if u * (1.0 + _MARGIN) + _MARGIN >= bound:
-            u = np.sqrt(np.float64(_sqdist(vectors, i, centres, p)))  # tighten before giving up
+            u = np.sqrt(np.float64(sqdist(vectors, i, centres, p)))  # tighten before giving up
             needed[i] = u * (1.0 + _MARGIN) + _MARGIN >= bound
         upper[i] = u
     return np.flatnonzero(needed)
@@ -190,7 +176,7 @@ def _needs_scan(vectors, centres, labels, upper, lower, drift, half_gap):
 def _own_distances(vectors, centres, labels):
     out = np.empty(vectors.shape[0], dtype=np.float32)
     for i in prange(vectors.shape[0]):
-        out[i] = _sqdist(vectors, i, centres, labels[i])
+        out[i] = sqdist(vectors, i, centres, labels[i])
     return out
 
 
@@ -207,7 +193,7 @@ def _half_gaps(centres):
         nearest_sq = np.inf
         for c in range(k):
             if c != j:
-                nearest_sq = min(nearest_sq, np.float64(_sqdist(centres, j, centres, c)))
+                nearest_sq = min(nearest_sq, np.float64(sqdist(centres, j, centres, c)))
         if k > 1:
             out[j] = 0.5 * np.sqrt(nearest_sq) * (1.0 - _MARGIN)
     return out

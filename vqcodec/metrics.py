@@ -66,3 +66,12 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     cov = _blur(x * y) - mx * my
     index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(index.mean())
+
+
+def codebook_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
+    """PSNR of uint8 vectors replaced by their nearest codewords, the codebook rounded to
+    8 bits as the encoder stores it. For comparing trainers on the same vectors."""
+    from .nearest import nearest  # Numba: only here, so decoding never loads it
+
+    rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
+    return _psnr(float(nearest(vectors, rounded)[1].astype(np.float64).sum()) / vectors.size)

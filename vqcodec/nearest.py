@@ -5,22 +5,41 @@ from numba import njit, prange
 _CHUNK = 256  # vectors per parallel task
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def sqdist(vectors, i, codebook, j):
+    """Squared distance from vector i to codeword j (codebook K x D)."""
+    s = np.float32(0.0)
+    for t in range(vectors.shape[1]):
+        diff = np.float32(vectors[i, t]) - codebook[j, t]
+        s += diff * diff
+    return s
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def distances_to_all(vectors, i, codebook_t, k, out):
+    """Squared distances from vector i to the first k codewords, into out[:k].
+
+    The codebook comes transposed (D x K), so the innermost loop runs along the
+    codewords and vectorises. Shared by every full scan: K-Means, CentNN and
+    the final assignment.
+    """
+    out[:k] = 0.0
+    for t in range(vectors.shape[1]):
+        x = np.float32(vectors[i, t])
+        for c in range(k):
+            diff = x - codebook_t[t, c]
+            out[c] += diff * diff
+
+
+@njit(cache=True, parallel=True)
 def _nearest_kernel(vectors, codebook_t, labels, distances):
-    # The codebook comes transposed (D x K) so the innermost loop runs along the
-    # codewords and vectorises. Each vector is computed on its own, so the result
-    # does not depend on the thread count.
-    n, d = vectors.shape
+    # Each vector is computed on its own, so the result does not depend on the thread count.
+    n = vectors.shape[0]
     k = codebook_t.shape[1]
     for chunk in prange((n + _CHUNK - 1) // _CHUNK):
         s = np.empty(k, dtype=np.float32)
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            s[:] = 0.0
-            for t in range(d):
-                x = np.float32(vectors[i, t])
-                for c in range(k):
-                    diff = x - codebook_t[t, c]
-                    s[c] += diff * diff
+            distances_to_all(vectors, i, codebook_t, k, s)
             best = np.float32(3.0e38)
             best_j = 0
             for c in range(k):
