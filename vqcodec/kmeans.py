@@ -209,6 +209,50 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = 
     return lloyd(vectors, centres, weights, use_bounds)[0]
 
 
+@njit(cache=True)
+def _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, max_iterations):
+    """The Lloyd loop, in one kernel so that a run loads one cached function, not five."""
+    n = vectors.shape[0]
+    k = centres.shape[0]
+    labels = np.zeros(n, dtype=np.int64)
+    upper = np.zeros(n)
+    lower = np.zeros(n)
+    drift = np.zeros(k)
+    every_row = np.arange(n)
+    iteration = 0
+    while iteration < max_iterations:
+        if iteration == 0 or not use_bounds:
+            rows = every_row
+        else:
+            rows = _needs_scan(vectors, centres, labels, upper, lower, drift, _half_gaps(centres))
+        changed = _scan(vectors, np.ascontiguousarray(centres.T), rows, labels, upper, lower)
+        if iteration > 0 and changed == 0:
+            break
+        iteration += 1
+        sums, counts = _cluster_sums(vectors, weights, labels, k)
+        updated = np.empty((k, vectors.shape[1]))
+        n_empty = 0
+        for j in range(k):
+            updated[j] = sums[j] / max(counts[j], 1)
+            n_empty += counts[j] == 0
+        if n_empty:  # re-seed on the vectors that fit worst
+            worst = np.argsort(-_own_distances(vectors, centres, labels), kind="mergesort")
+            q = 0
+            for j in range(k):
+                if counts[j] == 0:
+                    for t in range(vectors.shape[1]):
+                        updated[j, t] = vectors[worst[q], t]
+                    q += 1
+        shift = np.sum((updated - centres) ** 2)
+        moved = updated.astype(np.float32)
+        for j in range(k):
+            drift[j] = np.sqrt(np.sum((moved[j].astype(np.float64) - centres[j]) ** 2)) * (1.0 + _MARGIN)
+        centres = moved
+        if shift <= tolerance and n_empty == 0:
+            break
+    return centres, iteration
+
+
 def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None = None,
           use_bounds: bool = True) -> tuple[np.ndarray, int]:
     """Lloyd iterations from the given centres until no vector changes cluster or the
@@ -219,34 +263,6 @@ def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None =
     result, for testing.
     """
     weights = _ones_if_none(vectors, weights)
-    centres = np.ascontiguousarray(centres, dtype=np.float32)
-    k = len(centres)
     tolerance = TOLERANCE * _mean_variance(vectors, weights)
-    labels = np.zeros(len(vectors), dtype=np.int64)
-    upper = np.zeros(len(vectors))
-    lower = np.zeros(len(vectors))
-    drift = np.zeros(k)
-    iteration = 0
-    while iteration < MAX_ITERATIONS:
-        if iteration == 0 or not use_bounds:
-            rows = np.arange(len(vectors))
-        else:
-            rows = _needs_scan(vectors, centres, labels, upper, lower, drift, _half_gaps(centres))
-        changed = _scan(vectors, np.ascontiguousarray(centres.T), rows, labels, upper, lower)
-        if iteration > 0 and changed == 0:
-            break
-        iteration += 1
-        sums, counts = _cluster_sums(vectors, weights, labels, k)
-        updated = sums / np.maximum(counts, 1)[:, None]
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:  # re-seed on the vectors that fit worst
-            distances = _own_distances(vectors, centres, labels)
-            worst = np.argsort(-distances, kind="stable")[: empty.size]
-            updated[empty] = vectors[worst]
-        shift = float(np.sum((updated - centres) ** 2))
-        moved = updated.astype(np.float32)
-        drift = np.sqrt(np.sum((moved.astype(np.float64) - centres) ** 2, axis=1)) * (1.0 + _MARGIN)
-        centres = moved
-        if shift <= tolerance and not empty.size:
-            break
-    return centres, iteration
+    return _lloyd_kernel(vectors, weights, np.ascontiguousarray(centres, dtype=np.float32), tolerance,
+                         use_bounds, MAX_ITERATIONS)
