@@ -18,59 +18,55 @@ _MARGIN = 1e-5  # relative and absolute slack on the bounds, so rounding never d
 _CHUNK = 256  # vectors per parallel task
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def _distances_to(vectors, point, out):
-    n, d = vectors.shape
-    for i in prange(n):
-        s = np.float32(0.0)
-        for t in range(d):
-            diff = np.float32(vectors[i, t]) - point[t]
-            s += diff * diff
-        out[i] = s
-
-
 @njit(cache=True, parallel=True)
+def _candidate_closest(vectors, weights, closest, candidates, out):
+    """out[t, i]: vector i's weighted squared distance to its nearest centre if candidate t
+    joined the centres. One parallel pass for all candidates: few parallel launches."""
+    for i in prange(vectors.shape[0]):
+        for trial in range(candidates.shape[0]):
+            out[trial, i] = min(closest[i], weights[i] * np.float64(sqdist(vectors, i, vectors, candidates[trial])))
+
+
+@njit(cache=True)
 def _kmeanspp_kernel(vectors, weights, k, uniforms):
     """Greedy k-means++: each new centre is the best of several D^2-weighted draws.
 
     Stops early when every vector coincides with a centre (fewer distinct
     vectors than k); returns the chosen row numbers.
     """
-    n, d = vectors.shape
+    n = vectors.shape[0]
     trials = uniforms.shape[1]
     chosen = np.empty(k, dtype=np.int64)
     chosen[0] = min(np.searchsorted(np.cumsum(weights), uniforms[0, 0] * weights.sum(), side="right"), n - 1)
-    point = np.empty(d, dtype=np.float32)
-    dist = np.empty(n, dtype=np.float32)
-    for t in range(d):
-        point[t] = vectors[chosen[0], t]
-    _distances_to(vectors, point, dist)
-    closest = dist.astype(np.float64) * weights  # weighted squared distance to the nearest centre
-    candidate_closest = np.empty(n, dtype=np.float64)
-    best_closest = np.empty(n, dtype=np.float64)
+    closest = np.full(n, np.inf)  # weighted squared distance to the nearest centre so far
+    first = np.full(1, chosen[0])
+    scratch = np.empty((1, n))
+    _candidate_closest(vectors, weights, closest, first, scratch)
+    closest[:] = scratch[0]
+    candidates = np.empty(trials, dtype=np.int64)
+    candidate_closest = np.empty((trials, n))
     for c in range(1, k):
         cumulative = np.cumsum(closest)
         total = cumulative[-1]
         if total <= 0.0:
             return chosen[:c]
-        best_potential = np.inf
         for trial in range(trials):
             idx = min(np.searchsorted(cumulative, uniforms[c, trial] * total, side="right"), n - 1)
             while closest[idx] == 0.0:  # only reachable through rounding at the very end
                 idx -= 1
-            for t in range(d):
-                point[t] = vectors[idx, t]
-            _distances_to(vectors, point, dist)
-            for i in prange(n):
-                candidate_closest[i] = min(closest[i], weights[i] * np.float64(dist[i]))
+            candidates[trial] = idx
+        _candidate_closest(vectors, weights, closest, candidates, candidate_closest)
+        best_potential = np.inf
+        best = 0
+        for trial in range(trials):
             potential = 0.0
             for i in range(n):  # sequential sum: the same rounding on any thread count
-                potential += candidate_closest[i]
+                potential += candidate_closest[trial, i]
             if potential < best_potential:
                 best_potential = potential
-                chosen[c] = idx
-                best_closest[:] = candidate_closest
-        closest[:] = best_closest
+                best = trial
+        chosen[c] = candidates[best]
+        closest[:] = candidate_closest[best]
     return chosen
 
 
@@ -180,16 +176,17 @@ def _own_distances(vectors, centres, labels):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _half_gaps(centres):
     """Half the distance from each centre to its nearest other centre (slightly less, for safety).
 
-    A kernel rather than a matrix product: BLAS threads that linger after a
-    product slow down the parallel kernels that follow.
+    A serial loop, not a matrix product (BLAS threads that linger after a
+    product slow down the parallel kernels that follow) nor a parallel one
+    (K x K x D is small next to the cost of waking threads).
     """
     k = centres.shape[0]
     out = np.zeros(k)
-    for j in prange(k):
+    for j in range(k):
         nearest_sq = np.inf
         for c in range(k):
             if c != j:

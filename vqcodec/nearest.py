@@ -1,6 +1,16 @@
-"""Nearest-codeword search: the final assignment of every block to a codeword."""
-import numpy as np
-from numba import njit, prange
+"""Nearest-codeword search: the final assignment of every block to a codeword.
+
+Every compiled module imports Numba through here, so this is where its
+OpenMP threads are told to sleep rather than spin while they wait: spinning
+threads of two vqcodec processes on the same cores (a shell loop with
+`xargs -P`, parallel CI jobs) slowed both 40-fold.
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when Numba starts its OpenMP threads
+
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
 
 _CHUNK = 256  # vectors per parallel task
 
