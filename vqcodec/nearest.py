@@ -1,13 +1,16 @@
 """Nearest-codeword search: the final assignment of every block to a codeword.
 
 Every compiled module imports Numba through here, so this is where its
-OpenMP threads are told to sleep rather than spin while they wait: spinning
-threads of two vqcodec processes on the same cores (a shell loop with
-`xargs -P`, parallel CI jobs) slowed both 40-fold.
+OpenMP threads are told to spin only briefly before they sleep: by default
+they spin for long, and the threads of two vqcodec processes on the same
+cores (a shell loop with `xargs -P`, parallel CI jobs) slowed both 40-fold.
+Read once, when Numba starts its threads; a user's own settings win.
 """
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when Numba starts its OpenMP threads
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # GNU OpenMP
+    os.environ.setdefault("KMP_BLOCKTIME", "0")  # Intel OpenMP
 
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
