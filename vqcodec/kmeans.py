@@ -176,17 +176,16 @@ def _own_distances(vectors, centres, labels):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _half_gaps(centres):
     """Half the distance from each centre to its nearest other centre (slightly less, for safety).
 
-    A serial loop, not a matrix product (BLAS threads that linger after a
-    product slow down the parallel kernels that follow) nor a parallel one
-    (K x K x D is small next to the cost of waking threads).
+    A kernel rather than a matrix product: BLAS threads that linger after a
+    product slow down the parallel kernels that follow.
     """
     k = centres.shape[0]
     out = np.zeros(k)
-    for j in range(k):
+    for j in prange(k):
         nearest_sq = np.inf
         for c in range(k):
             if c != j:
