@@ -165,6 +165,14 @@ def _place(codebook, codebook_t, j, point, vectors, lower, drift, window_start, 
 
 
 @njit(cache=True)
+def _keep_two(s, c, best, second, j):
+    """Fold codeword c at squared distance s into (best, second best, index of best); ties keep the earlier."""
+    if s < best:
+        return s, best, c
+    return best, min(second, s), j
+
+
+@njit(cache=True)
 def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
            lower, upper, own_mark, stamp, drift, window_start, epoch_start, clock, top_idx, top_val, use_bounds):
     """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned).
@@ -204,13 +212,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 for q in range(tracked):
                     c = top_idx[q]
                     if c >= 0 and c != p and active[c]:
-                        s = sqdist(vectors, i, codebook, c)
-                        if s < best:
-                            second = best
-                            best = s
-                            j = c
-                        elif s < second:
-                            second = s
+                        best, second, j = _keep_two(sqdist(vectors, i, codebook, c), c, best, second, j)
                 runner_up = min(rest, np.sqrt(np.float64(second)))
                 if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < runner_up:
                     lower[i] = runner_up
@@ -228,13 +230,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             second = np.float32(3.0e38)
             for c in range(k):
                 if active[c]:
-                    s = dist[c]
-                    if s < best:
-                        second = best
-                        best = s
-                        j = c
-                    elif s < second:
-                        second = s
+                    best, second, j = _keep_two(dist[c], c, best, second, j)
             if p >= 0 and j != p and not best < dist[p]:
                 second = best  # a tie keeps the current cluster
                 j = p
