@@ -114,8 +114,9 @@ def _mean_variance(vectors: np.ndarray, weights: np.ndarray) -> float:
 
 
 @njit(cache=True, parallel=True)
-def _scan(vectors, centres_t, rows, labels, upper, lower):
-    """Full scan of the listed rows: nearest centre, and the distances to it and to the runner-up.
+def _scan(vectors, centres_t, rows, labels, upper, lower, group_of):
+    """Full scan of the listed rows: nearest centre, the distance to it, and for every
+    group of centres the distance to its nearest member other than that one.
 
     The centres come transposed (D x K); rows go to threads in fixed chunks.
     """
@@ -128,44 +129,120 @@ def _scan(vectors, centres_t, rows, labels, upper, lower):
             i = rows[r]
             distances_to_all(vectors, i, centres_t, k, s)
             best = np.float32(3.0e38)
-            second = np.float32(3.0e38)
             j = 0
             for c in range(k):
-                second = min(second, max(s[c], best))
                 if s[c] < best:
                     best = s[c]
                     j = c
+            lower[i, :] = np.inf
+            for c in range(k):
+                if c != j:
+                    g = group_of[c]
+                    lower[i, g] = min(lower[i, g], np.float64(s[c]))
+            for g in range(lower.shape[1]):
+                lower[i, g] = np.sqrt(lower[i, g])
             upper[i] = np.sqrt(np.float64(best))
-            lower[i] = np.sqrt(np.float64(second))
             changed[r] = labels[i] != j
             labels[i] = j
     return changed.sum()
 
 
 @njit(cache=True, parallel=True)
-def _needs_scan(vectors, centres, labels, upper, lower, drift, half_gap):
-    """Hamerly's test: move each vector's bounds by how far the centres moved, and keep
-    only the vectors whose own centre is not provably still the nearest."""
+def _yinyang(vectors, centres, labels, upper, lower, drift, group_of, members, member_start):
+    """Yinyang's filters (Ding et al., 2015) after the centres moved by `drift`.
+
+    Each vector keeps a lower bound per group of centres. Its bounds move by the
+    group's largest movement; a vector whose own centre is provably nearest is
+    skipped, otherwise only the groups that may hold a nearer centre are
+    measured. A decision that rests on a near-tie is left to a full scan
+    (returned as needed), so that rounding never decides a label.
+    Returns (needed, how many labels changed here).
+    """
     n = vectors.shape[0]
-    k = centres.shape[0]
-    first = np.argmax(drift)
-    largest = drift[first]
-    runner_up = 0.0
-    for j in range(k):
-        if j != first and drift[j] > runner_up:
-            runner_up = drift[j]
+    groups = lower.shape[1]
+    group_drift = np.zeros(groups)
+    for c in range(centres.shape[0]):
+        group_drift[group_of[c]] = max(group_drift[group_of[c]], drift[c])
     needed = np.zeros(n, dtype=np.bool_)
-    for i in prange(n):
-        p = labels[i]
-        u = upper[i] + drift[p]
-        lo = lower[i] - (runner_up if p == first else largest)
-        bound = max(lo, half_gap[p])
-        lower[i] = lo
-        if u * (1.0 + _MARGIN) + _MARGIN >= bound:
-            u = np.sqrt(np.float64(sqdist(vectors, i, centres, p)))  # tighten before giving up
-            needed[i] = u * (1.0 + _MARGIN) + _MARGIN >= bound
-        upper[i] = u
-    return np.flatnonzero(needed)
+    changed = np.zeros(n, dtype=np.int64)
+    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
+        first_min = np.empty(groups)
+        first_at = np.empty(groups, dtype=np.int64)
+        second_min = np.empty(groups)
+        measured = np.empty(groups, dtype=np.bool_)
+        for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
+            p = labels[i]
+            u = upper[i] + drift[p]
+            nearest_group = np.inf
+            for g in range(groups):
+                lower[i, g] -= group_drift[g]
+                nearest_group = min(nearest_group, lower[i, g])
+            if u * (1.0 + _MARGIN) + _MARGIN < nearest_group:
+                upper[i] = u
+                continue
+            own = sqdist(vectors, i, centres, p)
+            u = np.sqrt(np.float64(own))
+            upper[i] = u
+            reach = u * (1.0 + _MARGIN) + _MARGIN
+            if reach < nearest_group:
+                continue
+            best = own
+            second = np.float32(3.0e38)
+            j = p
+            for g in range(groups):
+                measured[g] = lower[i, g] <= reach
+                if not measured[g]:
+                    continue
+                first_min[g] = np.inf
+                second_min[g] = np.inf
+                first_at[g] = -1
+                for m in range(member_start[g], member_start[g + 1]):
+                    c = members[m]
+                    if c == p:
+                        continue
+                    d = sqdist(vectors, i, centres, c)
+                    if d < first_min[g]:
+                        second_min[g] = first_min[g]
+                        first_min[g] = d
+                        first_at[g] = c
+                    elif d < second_min[g]:
+                        second_min[g] = d
+                    if d < best:
+                        second = best
+                        best = d
+                        j = c
+                    elif d < second:
+                        second = d
+            if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN >= np.sqrt(np.float64(second)):
+                needed[i] = True  # a near-tie: the full scan decides
+                continue
+            for g in range(groups):
+                if measured[g]:
+                    lower[i, g] = np.sqrt(second_min[g] if first_at[g] == j else first_min[g])
+            if j != p:
+                g = group_of[p]
+                lower[i, g] = min(lower[i, g], u)  # the old centre is now one of the others
+                upper[i] = np.sqrt(np.float64(best))
+                labels[i] = j
+                changed[i] = 1
+    return needed, changed.sum()
+
+
+def _group_centres(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the centres into about K/10 groups of nearby centres (a few Lloyd steps on
+    the centres themselves); returns (group of each centre, members in group order, group starts)."""
+    k = len(centres)
+    groups = max(1, k // 10)
+    points = centres.astype(np.float64)
+    heads = points[np.linspace(0, k - 1, groups).astype(np.int64)]
+    for _ in range(5):
+        group_of = np.argmin(((points[:, None, :] - heads[None]) ** 2).sum(axis=2), axis=1)
+        for g in range(groups):
+            if np.any(group_of == g):
+                heads[g] = points[group_of == g].mean(axis=0)
+    members = np.argsort(group_of, kind="stable")
+    member_start = np.searchsorted(group_of[members], np.arange(groups + 1))
+    return group_of.astype(np.int64), members.astype(np.int64), member_start.astype(np.int64)
 
 
 @njit(cache=True, parallel=True)
@@ -173,25 +250,6 @@ def _own_distances(vectors, centres, labels):
     out = np.empty(vectors.shape[0], dtype=np.float32)
     for i in prange(vectors.shape[0]):
         out[i] = sqdist(vectors, i, centres, labels[i])
-    return out
-
-
-@njit(cache=True, parallel=True)
-def _half_gaps(centres):
-    """Half the distance from each centre to its nearest other centre (slightly less, for safety).
-
-    A kernel rather than a matrix product: BLAS threads that linger after a
-    product slow down the parallel kernels that follow.
-    """
-    k = centres.shape[0]
-    out = np.zeros(k)
-    for j in prange(k):
-        nearest_sq = np.inf
-        for c in range(k):
-            if c != j:
-                nearest_sq = min(nearest_sq, np.float64(sqdist(centres, j, centres, c)))
-        if k > 1:
-            out[j] = 0.5 * np.sqrt(nearest_sq) * (1.0 - _MARGIN)
     return out
 
 
@@ -206,22 +264,23 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = 
 
 
 @njit(cache=True)
-def _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, max_iterations):
+def _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, max_iterations, group_of, members, member_start):
     """The Lloyd loop, in one kernel so that a run loads one cached function, not five."""
     n = vectors.shape[0]
     k = centres.shape[0]
     labels = np.zeros(n, dtype=np.int64)
     upper = np.zeros(n)
-    lower = np.zeros(n)
+    lower = np.zeros((n, member_start.shape[0] - 1))
     drift = np.zeros(k)
     every_row = np.arange(n)
     iteration = 0
     while iteration < max_iterations:
         if iteration == 0 or not use_bounds:
-            rows = every_row
+            changed = _scan(vectors, np.ascontiguousarray(centres.T), every_row, labels, upper, lower, group_of)
         else:
-            rows = _needs_scan(vectors, centres, labels, upper, lower, drift, _half_gaps(centres))
-        changed = _scan(vectors, np.ascontiguousarray(centres.T), rows, labels, upper, lower)
+            needed, changed = _yinyang(vectors, centres, labels, upper, lower, drift, group_of, members, member_start)
+            changed += _scan(vectors, np.ascontiguousarray(centres.T), np.flatnonzero(needed), labels, upper,
+                             lower, group_of)
         if iteration > 0 and changed == 0:
             break
         iteration += 1
@@ -255,10 +314,11 @@ def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None =
     centres move less than the tolerance; returns (centres, iterations).
 
     The assignment step skips vectors whose nearest centre provably stayed the
-    same (Hamerly's bounds); `use_bounds=False` scans them all, with the same
+    same, and measures only the groups of centres that may hold a nearer one
+    (Yinyang's bounds); `use_bounds=False` scans them all, with the same
     result, for testing.
     """
     weights = _ones_if_none(vectors, weights)
     tolerance = TOLERANCE * _mean_variance(vectors, weights)
-    return _lloyd_kernel(vectors, weights, np.ascontiguousarray(centres, dtype=np.float32), tolerance,
-                         use_bounds, MAX_ITERATIONS)
+    centres = np.ascontiguousarray(centres, dtype=np.float32)
+    return _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, MAX_ITERATIONS, *_group_centres(centres))
