@@ -371,3 +371,10 @@ def test_encoded_save_writes_and_refuses_to_overwrite(tmp_path):
         result.save(target)
     result.save(target, force=True)
     assert [p.name for p in tmp_path.iterdir()] == ["g.vqc"]
+
+
+@pytest.mark.parametrize("mode", ["LAB", "HSV", "YCbCr", "RGBX"])
+def test_colour_spaces_without_alpha_become_rgb(mode):
+    source = Image.fromarray(gradient_image(9, 11, 3), "RGB").convert(mode)
+    result, _ = encode_quietly(source, k=4, block=2)
+    assert result.header.mode == "RGB"

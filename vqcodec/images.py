@@ -46,8 +46,9 @@ def _to_native(im: Image.Image, name: str) -> Image.Image:
         return im.convert(mode.upper())
     if mode == "CMYK":
         warnings.warn(f"{name}: CMYK converted to RGB without colour management", VQCodecWarning, stacklevel=3)
+    has_alpha = mode.endswith(("A", "a")) and mode != "LAB"  # LAB's A is a colour axis
     try:
-        return im.convert("RGBA" if "A" in mode else "RGB")
+        return im.convert("RGBA" if has_alpha else "RGB")
     except ValueError as exc:
         raise ImageError(f"{name}: image mode {mode} is not supported ({exc})") from None
 
