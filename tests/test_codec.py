@@ -378,3 +378,13 @@ def test_colour_spaces_without_alpha_become_rgb(mode):
     source = Image.fromarray(gradient_image(9, 11, 3), "RGB").convert(mode)
     result, _ = encode_quietly(source, k=4, block=2)
     assert result.header.mode == "RGB"
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A photo tagged 'rotate 90' is coded the way viewers show it: width and height swap."""
+    im = Image.fromarray(gradient_image(10, 16, 3), "RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    im.save(tmp_path / "tilted.jpg", exif=exif)
+    result, _ = encode_quietly(tmp_path / "tilted.jpg", k=4, block=2)
+    assert (result.header.width, result.header.height) == (10, 16)

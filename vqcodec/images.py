@@ -10,7 +10,7 @@ import struct
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .container import check_pixels
 from .errors import ImageError, OutputError, VQCodecWarning
@@ -76,6 +76,7 @@ def load(source, max_pixels: int | None) -> np.ndarray:
         if getattr(im, "n_frames", 1) > 1:
             warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
         im.load()
+        im = ImageOps.exif_transpose(im)  # a camera's orientation tag: code the picture the way it is shown
         return _from_array(np.asarray(_to_native(im, name)))
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
