@@ -7,9 +7,9 @@ recomputed as sum / count of its members, which is what those updates amount
 to, so a codeword is always exactly the mean of its members. When an epoch
 moves nothing, the stage is over and the clusters with the largest squared
 error are split (Park splits one per stage; splitting a tenth of them at
-once is 2-3x faster, with PSNR within 0.04 dB on the samples): a new codeword goes to the mean of the members on the far
-side of the cluster's principal axis, and the split cluster's codeword stays
-where it is. A cluster that loses its last member is re-seeded on the
+once is 2-3x faster, with PSNR within 0.04 dB on the samples): a new
+codeword goes to the mean of the members on the far side of the cluster's
+principal axis, and the split cluster's codeword stays where it is. A cluster that loses its last member is re-seeded on the
 worst-fitted vector at the end of the stage, so no codeword is left empty. A
 stage that hits the epoch cap still ends with a split; the caller is told how
 many did.
