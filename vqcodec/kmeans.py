@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .nearest import distances_to_all, sqdist
+from .nearest import distances_to_all, first_minimum, sqdist
 
 
 MAX_ITERATIONS = 300
@@ -128,12 +128,7 @@ def _scan(vectors, centres_t, rows, labels, upper, lower, group_of):
         for r in range(chunk * _CHUNK, min(count, (chunk + 1) * _CHUNK)):
             i = rows[r]
             distances_to_all(vectors, i, centres_t, k, s)
-            best = np.float32(3.0e38)
-            j = 0
-            for c in range(k):
-                if s[c] < best:
-                    best = s[c]
-                    j = c
+            best, j = first_minimum(s, k)
             lower[i, :] = np.inf
             for c in range(k):
                 if c != j:

@@ -44,6 +44,18 @@ def distances_to_all(vectors, i, codebook_t, k, out):
             out[c] += diff * diff
 
 
+@njit(cache=True)
+def first_minimum(s, k):
+    """(smallest of s[:k], its index); ties go to the lowest index."""
+    best = np.float32(3.0e38)
+    at = 0
+    for c in range(k):
+        if s[c] < best:
+            best = s[c]
+            at = c
+    return best, at
+
+
 @njit(cache=True, parallel=True)
 def _nearest_kernel(vectors, codebook_t, labels, distances):
     # Each vector is computed on its own, so the result does not depend on the thread count.
@@ -53,14 +65,7 @@ def _nearest_kernel(vectors, codebook_t, labels, distances):
         s = np.empty(k, dtype=np.float32)
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
             distances_to_all(vectors, i, codebook_t, k, s)
-            best = np.float32(3.0e38)
-            best_j = 0
-            for c in range(k):
-                if s[c] < best:
-                    best = s[c]
-                    best_j = c
-            labels[i] = best_j
-            distances[i] = best
+            distances[i], labels[i] = first_minimum(s, k)
 
 
 def nearest(vectors: np.ndarray, codebook: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
