@@ -33,15 +33,31 @@ def distances_to_all(vectors, i, codebook_t, k, out):
     """Squared distances from vector i to the first k codewords, into out[:k].
 
     The codebook comes transposed (D x K), so the innermost loop runs along the
-    codewords and vectorises. Shared by every full scan: K-Means, CentNN and
-    the final assignment.
+    codewords and vectorises; four coordinates per pass keep the partial sums
+    in registers, a quarter of the loads and stores of one per pass. Shared by
+    every full scan: K-Means, CentNN and the final assignment.
     """
+    d = vectors.shape[1]
     out[:k] = 0.0
-    for t in range(vectors.shape[1]):
+    t = 0
+    while t + 4 <= d:
+        x0 = np.float32(vectors[i, t])
+        x1 = np.float32(vectors[i, t + 1])
+        x2 = np.float32(vectors[i, t + 2])
+        x3 = np.float32(vectors[i, t + 3])
+        for c in range(k):
+            d0 = x0 - codebook_t[t, c]
+            d1 = x1 - codebook_t[t + 1, c]
+            d2 = x2 - codebook_t[t + 2, c]
+            d3 = x3 - codebook_t[t + 3, c]
+            out[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+        t += 4
+    while t < d:
         x = np.float32(vectors[i, t])
         for c in range(k):
             diff = x - codebook_t[t, c]
             out[c] += diff * diff
+        t += 1
 
 
 @njit(cache=True)
