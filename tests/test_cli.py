@@ -107,9 +107,11 @@ def test_same_seed_same_file(runner, workdir):
     ("command", "target"),
     [(("encode", "lena.png", "-k", 16, "--algo", "centnn"), "lena.vqc"), (("decode", "lena.vqc"), "lena.vqc.png")],
 )
-def test_existing_output_needs_force(runner, encoded, command, target):
+def test_existing_output_is_skipped_unless_forced(runner, encoded, command, target):
     Path(target).write_bytes(b"precious")
-    assert_refused(run(runner, *command), "exists")
+    result = run(runner, *command)
+    assert_ok(result)
+    assert result.stderr == f"Skipped: {target} exists; use --force to overwrite it\n"
     assert Path(target).read_bytes() == b"precious"
     for flag in ("--force", "-f"):
         Path(target).write_bytes(b"precious")

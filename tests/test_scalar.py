@@ -68,10 +68,12 @@ def test_optimal_refuses_vectors():
         vqcodec.train_codebook(np.zeros((10, 2), np.uint8), 4, "optimal")
 
 
-def test_cli_optimal_on_colour_is_a_usage_error(tmp_path):
+def test_cli_optimal_on_colour_fails_that_input(tmp_path):
+    """Known only once the image is read, so it fails the input (exit 1), not the command line."""
     Image.new("RGB", (8, 8), "red").save(tmp_path / "c.png")
     result = CliRunner().invoke(main, ["encode", str(tmp_path / "c.png"), "-b", "1", "--algo", "optimal"])
-    assert result.exit_code == 2 and result.stderr.startswith("Error:") and "scalar" in result.stderr
+    assert result.exit_code == 1 and result.stderr.startswith("Error:") and "scalar" in result.stderr
+    assert "c.png" in result.stderr
     assert not (tmp_path / "c.vqc").exists()
 
 

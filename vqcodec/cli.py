@@ -1,8 +1,10 @@
 """The vqcodec command line: parse options, call the library, print. No codec logic lives here.
 
-Exit codes: 0 success, 1 the input or output was refused (Error: ...),
-2 usage error (an unknown option, a value out of range), 130 interrupted.
+Exit codes: 0 success, 1 every input failed (Error: ... for each), 2 usage
+error (an unknown option, a value out of range), 3 some inputs failed and
+the others succeeded, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
+import json
 import sys
 import time
 import warnings
@@ -11,14 +13,17 @@ from pathlib import Path
 
 import click
 
-from . import __version__, files
+from . import __version__
 from .errors import OptionsError, VQCodecError
 from .options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
                       DEFAULT_TIME_TOLERANCE, check_block, check_k)
 
-EXIT_ERROR = 1
+EXIT_OK = 0
+EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
-EXIT_INTERRUPTED = 130
+EXIT_SOME_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 @contextmanager
@@ -38,6 +43,13 @@ def _reporting():
         except KeyboardInterrupt:
             click.echo("Interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            from .batch import interrupt_behind
+
+            if not interrupt_behind(exc):
+                raise
+            click.echo("Interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         _flush(caught)
 
 
@@ -55,7 +67,26 @@ max_pixels_option = click.option(
     "--max-pixels", type=click.IntRange(min=0), default=DEFAULT_MAX_PIXELS, show_default=True,
     help="Refuse images with more pixels than this (0: no limit).",
 )
-force_option = click.option("--force", "-f", is_flag=True, help="Overwrite the output if it exists.")
+
+
+def batch_options(command):
+    """The options encode and decode share: outputs, batches, messages."""
+    options = [
+        click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True)),
+        click.option("-o", "--output", type=click.Path(allow_dash=True),
+                     help="Output file, or folder for several inputs (created if missing); - for standard output."),
+        click.option("-r", "--recursive", is_flag=True, help="Take the files in folders given as inputs, and in their subfolders."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), help="Files processed at once [default: number of cores]."),
+        click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
+        click.option("-u", "--update", is_flag=True, help="Skip inputs whose output is newer; overwrite older outputs."),
+        max_pixels_option,
+        click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
+        click.option("-v", "--verbose", is_flag=True, help="Print the plan and input sizes too."),
+        click.option("--json", "json_lines", is_flag=True, help="Print one JSON record per input on stdout."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,68 +95,149 @@ def main():
     """Vector-quantization image codec.
 
     \b
-      vqcodec encode photo.png -k 512 -b 4    # writes photo.vqc
-      vqcodec decode photo.vqc                # writes photo.vqc.png
+      vqcodec encode photo.png -k 512 -b 4      # writes photo.vqc
+      vqcodec decode photo.vqc                  # writes photo.vqc.png
+      vqcodec encode -r photos/ -o vqc/ -j 2    # a folder, two files at a time
+      vqcodec encode - -o - < a.png | vqcodec decode - -o - > b.png
       vqcodec info photo.vqc
+
+    Exit codes: 0 success, 1 every input failed, 2 usage error, 3 some inputs
+    failed, 130 interrupted, 143 terminated.
     """
 
 
 @main.command()
-@click.argument("input", type=click.Path(dir_okay=False, allow_dash=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file [default: INPUT with suffix .vqc].")
+@batch_options
 @click.option("-k", "k", type=int, default=DEFAULT_K, show_default=True, help="Codebook size, 2 to 65536.")
 @click.option("-b", "--block", type=int, default=DEFAULT_BLOCK, show_default=True, help="Block side in pixels, 1 to 16 (1: scalar quantization).")
 @click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True,
               help="Codebook trainer; optimal is exact, for -b 1 on grey images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
-@force_option
-@max_pixels_option
-def encode(input, output, k, block, algo, seed, force, max_pixels):
-    """Compress an image (PNG, JPEG, WebP, TIFF, ...) into a .vqc file.
+def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, k, block, algo, seed):
+    """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
+
+    Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
 
     \b
       vqcodec encode lena.png -k 512 -b 4
       vqcodec encode scan.tif -o scan.vqc --algo centnn -k 64
+      vqcodec encode *.png -o out/ -j 2 --json > report.jsonl
+      vqcodec encode -r photos/ -o vqc/ --update
+      cat lena.png | vqcodec encode - -o - > lena.vqc
     """
-    from . import codec
+    from .batch import Settings
 
-    output = output or files.encoded_name(input)
     with _reporting():
-        if not force and files.exists(output):  # refuse before spending time on training
-            raise files.exists_error(output)
-        start = time.perf_counter()
-        result = codec.encode(input, k=k, block=block, algo=algo, seed=seed, max_pixels=_max_pixels(max_pixels))
-        result.save(output, force)
-        seconds = time.perf_counter() - start
-    h = result.header
-    click.echo(
-        f"{output}: {len(result.data):,} bytes, {result.bits_per_pixel:.3f} bpp, "
-        f"{100 * len(result.data) / result.raw_size:.1f} % of raw, PSNR {result.psnr:.2f} dB, "
-        f"K={h.k} {h.trainer}, {h.block}x{h.block} blocks, {seconds:.2f} s",
-        err=True,
-    )
+        check_k(k)
+        check_block(block)
+    settings = Settings("encode", k=k, block=block, algo=algo, seed=seed, max_pixels=_max_pixels(max_pixels),
+                        force=force, update=update)
+    _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
 @main.command()
-@click.argument("input", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output image; its suffix picks the format [default: INPUT.png].")
-@force_option
-@max_pixels_option
-def decode(input, output, force, max_pixels):
-    """Decompress a .vqc file into an image.
+@batch_options
+@click.option("--format", "image_format", default="png", show_default=True,
+              help="Image format (a suffix: png, webp, tif, bmp, ...) for outputs named by vqcodec and for -o -.")
+def decode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, image_format):
+    """Decompress .vqc files into images.
+
+    Each INPUT.vqc becomes INPUT.vqc.png beside it (never the original's
+    name), or in the folder -o names. A file given with -o gets the format
+    of its suffix.
 
     \b
-      vqcodec decode lena.vqc              # writes lena.vqc.png
+      vqcodec decode lena.vqc                  # writes lena.vqc.png
       vqcodec decode lena.vqc -o lena.webp
+      vqcodec decode -r vqc/ -o png/ -j 2
+      vqcodec decode - -o - --format webp < lena.vqc > lena.webp
     """
-    from . import codec, images
+    from .batch import Settings, check_image_format
 
-    output = output or files.decoded_name(input)
     with _reporting():
-        if not force and files.exists(output):
-            raise files.exists_error(output)
-        pixels = codec.decode(input, max_pixels=_max_pixels(max_pixels))
-        files.write_file(output, images.encode_as(pixels, output), force)
+        image_format = check_image_format(image_format)
+    settings = Settings("decode", max_pixels=_max_pixels(max_pixels), force=force, update=update,
+                        image_format=image_format)
+    _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
+
+
+def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines) -> None:
+    """Plan, run, report each input in the order given, and exit with the code that sums it up."""
+    from . import batch
+    from .progress import Progress
+
+    batch.handle_sigterm()
+    with _reporting():
+        if json_lines and output == batch.STDIO:
+            raise OptionsError("--json prints to standard output, so it cannot go with -o -")
+        planned, notes = batch.plan(inputs, output, settings, recursive)
+    for note in notes:
+        if not quiet:
+            click.echo(f"Warning: {note}", err=True)
+    if not planned:
+        return
+    workers = min(jobs or batch.available_cores(), len(planned))
+    if verbose:
+        click.echo(f"{settings.command}: {len(planned)} input(s), {workers} at a time", err=True)
+    progress = Progress(len(planned), sys.stderr, enabled=not quiet and len(planned) > 1 and sys.stderr.isatty())
+    outcomes = [None] * len(planned)
+    reported = 0
+    start = time.perf_counter()
+    try:
+        for index, outcome in batch.run(planned, settings, workers):
+            outcomes[index] = outcome
+            progress.advance(outcome.status == batch.FAILED)
+            while reported < len(planned) and outcomes[reported] is not None:
+                _report(outcomes[reported], settings, progress, quiet, verbose, json_lines)
+                reported += 1
+    except KeyboardInterrupt as exc:
+        for outcome in outcomes[reported:]:
+            if outcome is not None:
+                _report(outcome, settings, progress, quiet, verbose, json_lines)
+        progress.close()
+        click.echo("Terminated" if isinstance(exc, batch.Terminated) else "Interrupted", err=True)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, batch.Terminated) else EXIT_INTERRUPTED)
+    progress.close()
+    failed = sum(o.status == batch.FAILED for o in outcomes)
+    if len(planned) > 1 and not quiet:
+        skipped = sum(o.status == batch.SKIPPED for o in outcomes)
+        done = len(planned) - failed - skipped
+        click.echo(f"{done} {settings.command}d, {skipped} skipped, {failed} failed "
+                   f"in {time.perf_counter() - start:.2f} s", err=True)
+    if failed:
+        sys.exit(EXIT_ERROR if failed == len(planned) else EXIT_SOME_FAILED)
+
+
+def _report(outcome, settings, progress, quiet, verbose, json_lines) -> None:
+    from . import batch
+
+    if json_lines:
+        click.echo(json.dumps(outcome.record()))
+    if outcome.status == batch.FAILED:
+        progress.echo(f"Error: {outcome.message}")
+    if quiet:
+        return
+    for warning in outcome.warnings:
+        progress.echo(f"Warning: {warning}")
+    if outcome.status == batch.SKIPPED:
+        progress.echo(f"Skipped: {outcome.message}")
+    elif outcome.status == batch.OK:
+        progress.echo(_summary(outcome, settings, verbose))
+
+
+def _summary(outcome, settings, verbose) -> str:
+    h = outcome.header
+    target = "stdout" if outcome.output == "-" else outcome.output
+    if settings.command == "encode":
+        raw = h.width * h.height * h.channels
+        text = (f"{outcome.input} -> {target}: {outcome.output_bytes:,} bytes, {outcome.bpp:.3f} bpp, "
+                f"{100 * outcome.output_bytes / raw:.1f} % of raw, PSNR {outcome.psnr:.2f} dB, "
+                f"K={h.k} {h.trainer}, {h.block}x{h.block} blocks")
+    else:
+        text = f"{outcome.input} -> {target}: {h.width}x{h.height} {h.mode}, {outcome.output_bytes:,} bytes"
+    if verbose:
+        text += f" (from {outcome.input_bytes:,} bytes)"
+    return text + f", {outcome.seconds:.2f} s"
 
 
 def _int_list(ctx, param, value):

@@ -87,9 +87,19 @@ def info(source, *, max_pixels: int | None = None) -> Header:
 
 
 def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
-    """The bytes of a .vqc; from a path, the header is checked before the rest is read."""
+    """The bytes of a .vqc from bytes, a path or a binary stream; from a path or a
+    stream the header is checked before the rest is read, and no more is read
+    than the header declares (plus one byte, to notice trailing data)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
+    if hasattr(source, "read"):
+        head = source.read(container.HEADER.size)
+        header = container.parse_header(head, max_pixels)
+        rest = source.read(header.file_size - len(head) + 1)
+        if len(head) + len(rest) > header.file_size:
+            raise FormatError(f"trailing bytes: the header declares {header.file_size} bytes, the input has more")
+        container.check_length(header, len(head) + len(rest))
+        return head + rest
     try:
         with open(source, "rb") as f:
             head = f.read(container.HEADER.size)

@@ -14,10 +14,10 @@ def encoded_name(source) -> Path:
     return Path(source).with_suffix(VQC_SUFFIX)
 
 
-def decoded_name(source) -> Path:
+def decoded_name(source, suffix: str = DECODED_SUFFIX) -> Path:
     """lena.vqc -> lena.vqc.png: appending can never reproduce the original lena.png."""
     path = Path(source)
-    return path.with_name(path.name + DECODED_SUFFIX)
+    return path.with_name(path.name + suffix)
 
 
 def exists(path) -> bool:
