@@ -374,3 +374,16 @@ def test_interrupt_leaves_no_partial_or_temporary_file(tmp_path, sig, code, word
     assert 1 <= len(written) < 6
     for path in written:
         vqcodec.decode(path)
+
+
+def test_info_takes_many_inputs_and_standard_input(mixed):
+    run("encode", "photos/a.png", "photos/c.bmp", "-k", 8)
+    result = run("info", "photos/a.vqc", "photos/c.vqc")
+    assert result.exit_code == 0
+    assert result.stdout.count("\ncodebook ") == 2 and "\n\nfile " in result.stdout
+    result = run("info", "-", "missing.vqc", stdin=Path("photos/a.vqc").read_bytes())
+    assert result.exit_code == 3
+    assert "file        stdin" in result.stdout
+    assert result.stderr == "Error: missing.vqc: no such file\n"
+    result = run("info", "-", stdin=b"nonsense")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: stdin: ")

@@ -329,27 +329,38 @@ def _progress(i: int, total: int, text: str) -> None:
 
 
 @main.command()
-@click.argument("input", type=click.Path(dir_okay=False))
-def info(input):
-    """Show what a .vqc file holds, after checking it.
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+def info(inputs):
+    """Show what .vqc files hold, after checking them (- reads standard input).
 
     \b
       vqcodec info lena.vqc
+      vqcodec info vqc/*.vqc
     """
     from . import codec
     from .container import CRC, HEADER
 
-    with _reporting():
-        h = codec.info(input)
-    rows = [
-        ("file", input),
-        ("image", f"{h.width} x {h.height}, {h.mode}"),
-        ("block", f"{h.block} x {h.block} ({h.codeword_size} values per codeword)"),
-        ("codebook", f"{h.k} codewords" + (f" (asked for {h.requested_k}; the image has no more distinct blocks)" if h.k < h.requested_k else "")),
-        ("trainer", h.trainer),
-        ("indices", f"{h.block_count} x {h.index_bits} bits"),
-        ("bytes", f"{h.file_size} = header {HEADER.size} + codebook {h.codebook_bytes} + indices {h.index_bytes} + checksum {CRC.size}"),
-        ("bits/pixel", f"{8 * h.file_size / (h.width * h.height):.3f}"),
-    ]
-    for name, value in rows:
-        click.echo(f"{name:<11} {value}")
+    failed = 0
+    for n, input in enumerate(inputs):
+        try:
+            h = codec.info(click.get_binary_stream("stdin") if input == "-" else input)
+        except VQCodecError as exc:
+            click.echo(f"Error: {'stdin: ' if input == '-' else ''}{exc}", err=True)
+            failed += 1
+            continue
+        rows = [
+            ("file", "stdin" if input == "-" else input),
+            ("image", f"{h.width} x {h.height}, {h.mode}"),
+            ("block", f"{h.block} x {h.block} ({h.codeword_size} values per codeword)"),
+            ("codebook", f"{h.k} codewords" + (f" (asked for {h.requested_k}; the image has no more distinct blocks)" if h.k < h.requested_k else "")),
+            ("trainer", h.trainer),
+            ("indices", f"{h.block_count} x {h.index_bits} bits"),
+            ("bytes", f"{h.file_size} = header {HEADER.size} + codebook {h.codebook_bytes} + indices {h.index_bytes} + checksum {CRC.size}"),
+            ("bits/pixel", f"{8 * h.file_size / (h.width * h.height):.3f}"),
+        ]
+        if n:
+            click.echo()
+        for name, value in rows:
+            click.echo(f"{name:<11} {value}")
+    if failed:
+        sys.exit(EXIT_ERROR if failed == len(inputs) else EXIT_SOME_FAILED)

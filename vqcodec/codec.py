@@ -120,6 +120,6 @@ def _naming(source):
     try:
         yield
     except VQCodecError as exc:
-        if isinstance(source, (bytes, bytearray, memoryview)):
+        if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
             raise
         raise type(exc)(f"{os.fspath(source)}: {exc}") from None
