@@ -343,7 +343,7 @@ def info(inputs):
     failed = 0
     for n, input in enumerate(inputs):
         try:
-            h = codec.info(click.get_binary_stream("stdin") if input == "-" else input)
+            h = codec.info(sys.stdin.buffer if input == "-" else input)
         except VQCodecError as exc:
             click.echo(f"Error: {'stdin: ' if input == '-' else ''}{exc}", err=True)
             failed += 1
