@@ -270,6 +270,20 @@ def test_progress_bar_draws_and_keeps_messages_above_it():
     assert text.count("\r") >= 4
 
 
+def test_a_single_long_file_shows_its_name_and_time():
+    out = io.StringIO()
+    bar = Progress(1, out, enabled=True, label="encoding big.png", interval=0.01)
+    assert out.getvalue() == ""  # nothing for a file that finishes quickly
+    deadline = time.monotonic() + 10
+    while "encoding big.png, 0:0" not in out.getvalue():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    bar.close()
+    drawn = out.getvalue()
+    time.sleep(0.05)
+    assert out.getvalue() == drawn and drawn.endswith("\r\x1b[K")  # the ticker stopped and the line is cleared
+
+
 def test_a_worker_bug_fails_one_input_only(mixed, monkeypatch):
     from vqcodec import codec
 

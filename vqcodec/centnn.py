@@ -275,7 +275,7 @@ def _worst_fitted(vectors, labels, codebook, count):
     return np.argsort(-dist, kind="mergesort")[:count]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_bounds):
     n, d = vectors.shape
     codebook = np.zeros((k_max, d), dtype=np.float32)

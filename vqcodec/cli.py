@@ -179,7 +179,9 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
     workers = min(jobs or batch.available_cores(), len(planned))
     if verbose:
         click.echo(f"{settings.command}: {len(planned)} input(s), {workers} at a time", err=True)
-    progress = Progress(len(planned), sys.stderr, enabled=not quiet and len(planned) > 1 and sys.stderr.isatty())
+    first = "stdin" if planned[0].source == batch.STDIO else planned[0].source
+    progress = Progress(len(planned), sys.stderr, enabled=not quiet and sys.stderr.isatty(),
+                        label=f"{settings.command[:-1]}ing {first}")
     outcomes = [None] * len(planned)
     reported = 0
     start = time.perf_counter()

@@ -27,7 +27,7 @@ def _candidate_closest(vectors, weights, closest, candidates, out):
             out[trial, i] = min(closest[i], weights[i] * np.float64(sqdist(vectors, i, vectors, candidates[trial])))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _kmeanspp_kernel(vectors, weights, k, uniforms):
     """Greedy k-means++: each new centre is the best of several D^2-weighted draws.
 
@@ -258,7 +258,7 @@ def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = 
     return lloyd(vectors, centres, weights, use_bounds)[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, max_iterations, group_of, members, member_start):
     """The Lloyd loop, in one kernel so that a run loads one cached function, not five."""
     n = vectors.shape[0]

@@ -72,7 +72,7 @@ def first_minimum(s, k):
     return best, at
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _nearest_kernel(vectors, codebook_t, labels, distances):
     # Each vector is computed on its own, so the result does not depend on the thread count.
     n = vectors.shape[0]
