@@ -124,3 +124,21 @@ def small_vqc():
 def camera_128() -> np.ndarray:
     with Image.open(SAMPLES / "camera-128.png") as im:
         return np.asarray(im.convert("L"))
+
+
+def listing(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def assert_refused(result, *words, exit_code=1):
+    """A CLI refusal: the exit code, nothing on stdout, exactly one `Error:` line on stderr
+    holding every word (any case), no traceback, and not a bug the batch runner caught."""
+    assert result.exit_code == exit_code, (result.exit_code, result.output)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "please report" not in lines[0], lines[0]
+    for word in words:
+        assert word.lower() in lines[0].lower(), (word, lines[0])

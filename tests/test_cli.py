@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc, huge_width_bmp_bytes, random_image, save_png
+from conftest import (assert_refused, corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc, huge_width_bmp_bytes, listing,
+                      random_image, save_png)
 from PIL import Image
 
 import vqcodec
@@ -33,10 +34,6 @@ def run(runner, *args):
     return runner.invoke(main, [str(a) for a in args])
 
 
-def listing(folder: Path) -> set[str]:
-    return {p.name for p in folder.iterdir()}
-
-
 def hidden(folder: Path) -> list[str]:
     return sorted(name for name in listing(folder) if name.startswith("."))
 
@@ -45,18 +42,6 @@ def assert_ok(result):
     assert result.exit_code == 0, result.output
     assert result.exception is None
     assert "Traceback" not in result.output
-
-
-def assert_refused(result, *words, exit_code=1):
-    """Exactly one line on stderr, `Error: ...`, nothing on stdout, no traceback."""
-    assert result.exit_code == exit_code, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a crash
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for word in words:
-        assert word.lower() in lines[0].lower(), (word, lines[0])
 
 
 @pytest.fixture

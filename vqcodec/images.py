@@ -8,12 +8,13 @@ import io
 import os
 import struct
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from .container import check_pixels
-from .errors import ImageError, OutputError, VQCodecWarning
+from .errors import ImageError, OutputError, TooManyPixelsError, VQCodecWarning
 
 NATIVE = ("L", "LA", "RGB", "RGBA")
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -70,14 +71,18 @@ def load(source, max_pixels: int | None) -> np.ndarray:
         check_pixels(pixels.shape[1], pixels.shape[0], max_pixels)
         return pixels
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
+    opened = None
     try:
-        im = source if isinstance(source, Image.Image) else _open(source, max_pixels)
-        check_pixels(im.width, im.height, max_pixels)
-        if getattr(im, "n_frames", 1) > 1:
-            warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
-        im.load()
-        im = ImageOps.exif_transpose(im)  # a camera's orientation tag: code the picture the way it is shown
-        return _from_array(np.asarray(_to_native(im, name)))
+        with _our_cap_only():
+            im = source if isinstance(source, Image.Image) else (opened := Image.open(source))
+            check_pixels(im.width, im.height, max_pixels)
+            if getattr(im, "n_frames", 1) > 1:
+                warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
+            im.load()
+            im = ImageOps.exif_transpose(im)  # a camera's orientation tag: code the picture the way it is shown
+            return _from_array(np.asarray(_to_native(im, name)))
+    except TooManyPixelsError as exc:  # name the input, as every other refusal here does
+        raise TooManyPixelsError(f"{name}: {exc}") from None
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
@@ -88,16 +93,21 @@ def load(source, max_pixels: int | None) -> np.ndarray:
         raise ImageError(f"{name}: not an image Pillow can read") from None
     except _PILLOW_ERRORS as exc:
         raise ImageError(f"{name}: cannot read image ({exc})") from None
+    finally:
+        if opened is not None:  # also on errors: a batch must not leak a file per bad input
+            opened.close()
 
 
-def _open(source, max_pixels: int | None) -> Image.Image:
-    """Open lazily; Pillow's own bomb guard defers to our cap, which is checked next."""
+@contextmanager
+def _our_cap_only():
+    """Pillow's own bomb guard off while an image is read: our cap, checked from the header
+    before any pixel is decoded, is the one that applies. Pillow's would refuse sizes above
+    twice its own limit (an ImageError here) before ours could say TooManyPixelsError and
+    how to lift it, and would fire again on later frames or tiles if the cap is raised."""
     limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(max_pixels, limit or 0)
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(source)
+        yield
     finally:
         Image.MAX_IMAGE_PIXELS = limit
 
