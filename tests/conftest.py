@@ -1,6 +1,7 @@
 """Shared helpers and fixtures for the vqcodec test suite."""
 import io
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -142,3 +143,19 @@ def assert_refused(result, *words, exit_code=1):
     assert "please report" not in lines[0], lines[0]
     for word in words:
         assert word.lower() in lines[0].lower(), (word, lines[0])
+
+
+def peak_allocation(call):
+    """(call(), peak bytes traced by tracemalloc while it ran), NumPy's buffers included."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        result = call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] - base
+        if started:
+            tracemalloc.stop()
+    return result, peak

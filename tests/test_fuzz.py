@@ -8,7 +8,6 @@ from a header before it is validated.
 import re
 import signal
 import struct
-import tracemalloc
 import warnings
 import zlib
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import assert_refused, listing, random_image
+from conftest import assert_refused, listing, peak_allocation, random_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,22 +87,6 @@ def outcome(call, *args, **kwargs):
     except REFUSED as exc:
         assert "\n" not in str(exc), str(exc)  # the CLI prints it as a single line
         return None, type(exc)
-
-
-def peak_allocation(call):
-    """(call(), peak bytes traced by tracemalloc while it ran), NumPy's buffers included."""
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    try:
-        result = call()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1] - base
-        if started:
-            tracemalloc.stop()
-    return result, peak
 
 
 @contextmanager

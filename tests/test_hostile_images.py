@@ -11,7 +11,6 @@ import builtins
 import io
 import os
 import struct
-import tracemalloc
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 import PIL.Image
 import pytest
 from click.testing import CliRunner
-from conftest import assert_refused, gradient_image, listing, random_image
+from conftest import assert_refused, gradient_image, listing, peak_allocation, random_image
 from PIL import Image, ImageFile
 
 import vqcodec
@@ -213,19 +212,12 @@ def test_huge_declared_size_is_refused_before_decoding(workdir, monkeypatch, cas
         return real_load(self)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    try:
+    def refuse_twice():
         with pytest.raises(vqcodec.TooManyPixelsError):
             vqcodec.encode(path, **OPTIONS)
-        result = encode_cli(case.name)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        if started:
-            tracemalloc.stop()
+        return encode_cli(case.name)
+
+    result, peak = peak_allocation(refuse_twice)
     assert_refused(result, case.name, "max-pixels")
     assert loads == []
     assert peak < 16 << 20, peak  # the smallest forged size above declares 144 megapixels
