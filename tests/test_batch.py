@@ -101,6 +101,14 @@ def test_plan_refuses_a_folder_without_r_and_same_outputs(tmp_path, monkeypatch)
     assert "also the output of a.png" in jobs[2].problem and "also the output" in jobs[3].problem
 
 
+def test_plan_never_writes_over_an_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "replace the input" in plan(["x.vqc"], None, ENCODE)[0][0].problem  # x.vqc -> x.vqc
+    assert "replace the input" in plan(["a.png"], "a.png", ENCODE)[0][0].problem
+    result = run("encode", "x.vqc", "--force")
+    assert result.exit_code == 1 and result.stderr == "Error: x.vqc: the output would replace the input itself\n"
+
+
 def test_plan_notes_a_folder_without_inputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("empty").mkdir()

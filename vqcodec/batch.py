@@ -201,6 +201,9 @@ def plan(inputs, output: str | None, settings: Settings, recursive: bool = False
         else:
             target = os.fspath(_output_name(source, settings))
         key = os.path.abspath(target) if target != STDIO else STDIO
+        if source != STDIO and key == os.path.abspath(source):
+            jobs.append(Job(source, target, "the output would replace the input itself"))
+            continue
         if key in claimed:
             jobs.append(Job(source, target, f"its output {target} is also the output of {claimed[key]}"))
             continue
