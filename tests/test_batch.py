@@ -409,3 +409,9 @@ def test_info_takes_many_inputs_and_standard_input(mixed):
     assert result.stderr == "Error: missing.vqc: no such file\n"
     result = run("info", "-", stdin=b"nonsense")
     assert result.exit_code == 1 and result.stderr.startswith("Error: stdin: ")
+
+
+def test_standard_input_is_read_no_further_than_the_cap_allows(mixed):
+    """8 bytes per pixel of the cap plus 1 MiB: beyond that no image could be under the cap."""
+    result = run("encode", "-", "-o", "-", "--max-pixels", 16, stdin=b"\0" * ((1 << 20) + 8 * 16 + 1))
+    assert result.exit_code == 1 and result.stderr.startswith("Error: stdin: more than ")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import files
 from .container import Header
-from .errors import OptionsError, OutputError, VQCodecError
+from .errors import ImageError, OptionsError, OutputError, VQCodecError
 from .options import DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS
 
 STDIO = "-"  # the name of standard input or output on the command line
@@ -235,7 +235,7 @@ def _skip_reason(job: Job, settings: Settings) -> str | None:
 def _read_stdin(limit: int | None) -> bytes:
     data = sys.stdin.buffer.read() if limit is None else sys.stdin.buffer.read(limit + 1)
     if limit is not None and len(data) > limit:
-        raise VQCodecError(f"{STDIN_NAME}: more than {limit} bytes, larger than any image under the pixel cap")
+        raise ImageError(f"{STDIN_NAME}: more than {limit} bytes, larger than any image under the pixel cap")
     return data
 
 
