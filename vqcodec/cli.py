@@ -18,7 +18,6 @@ from .errors import OptionsError, VQCodecError
 from .options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
                       DEFAULT_TIME_TOLERANCE, check_block, check_k)
 
-EXIT_OK = 0
 EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
 EXIT_SOME_FAILED = 3
@@ -40,17 +39,23 @@ def _reporting():
         except MemoryError:
             click.echo("Error: out of memory", err=True)
             sys.exit(EXIT_ERROR)
-        except KeyboardInterrupt:
-            click.echo("Interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except Exception as exc:
+        except (KeyboardInterrupt, Exception) as exc:
             from .batch import interrupt_behind
 
-            if not interrupt_behind(exc):
+            interrupt = interrupt_behind(exc)
+            if interrupt is None:
                 raise
-            click.echo("Interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            _exit_interrupted(interrupt)
         _flush(caught)
+
+
+def _exit_interrupted(interrupt: KeyboardInterrupt):
+    """Ctrl-C exits 130 and SIGTERM 143, as shells report them."""
+    from .batch import Terminated
+
+    terminated = isinstance(interrupt, Terminated)
+    click.echo("Terminated" if terminated else "Interrupted", err=True)
+    sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def _flush(caught) -> None:
@@ -197,8 +202,7 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
             if outcome is not None:
                 _report(outcome, settings, progress, quiet, verbose, json_lines)
         progress.close()
-        click.echo("Terminated" if isinstance(exc, batch.Terminated) else "Interrupted", err=True)
-        sys.exit(EXIT_TERMINATED if isinstance(exc, batch.Terminated) else EXIT_INTERRUPTED)
+        _exit_interrupted(exc)
     progress.close()
     failed = sum(o.status == batch.FAILED for o in outcomes)
     if len(planned) > 1 and not quiet:
