@@ -2,50 +2,25 @@
 
     python benchmarks/encode_stages.py    # camera enlarged to 4096 x 4096, K=256, 4x4 blocks
 
-The stages are those of vqcodec.encode, called one by one; each line is the
-median of three runs, after one run that loads the compiled kernels.
+Runs vqcodec's own encoding pipeline and times each of its stages; each line
+is the median of three runs, after one run that loads the compiled kernels.
 """
 import statistics
-import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from vqcodec import blocks, container, images
-from vqcodec.kmeans import lloyd, seed_kmeanspp
-from vqcodec.metrics import psnr_of_bands
-from vqcodec.nearest import nearest
-from vqcodec.train import training_sample
+from vqcodec import EncodeOptions, images
+from vqcodec.codec import ENCODE
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-K, BLOCK, SIZE = 256, 4, 4096
+OPTIONS = EncodeOptions(k=256, block=4)
+SIZE = 4096
 
 
-def stages(pixels: np.ndarray) -> dict[str, float]:
-    times, clock = {}, time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        now = time.perf_counter()
-        times[name] = now - clock
-        clock = now
-
-    vectors = blocks.to_vectors(pixels, BLOCK)
-    lap("blocks")
-    sample, _ = training_sample(vectors, None, K, 0)
-    centres = seed_kmeanspp(sample, K, np.random.default_rng(0))
-    lap("k-means++ seeding")
-    centres, iterations = lloyd(sample, centres)
-    lap(f"Lloyd on {len(sample)} blocks ({iterations} iterations)")
-    codebook = np.clip(np.rint(centres), 0, 255).astype(np.uint8)
-    indices, _ = nearest(vectors, codebook)
-    lap(f"final assignment of {len(vectors)} blocks")
-    header = container.Header(SIZE, SIZE, 1, BLOCK, K, K, "kmeans")
-    container.build(header, codebook, indices)
-    lap("packing and checksum")
-    psnr_of_bands(pixels, blocks.bands(codebook, indices, SIZE, SIZE, BLOCK))
-    lap("PSNR")
+def stages(pixels) -> dict[str, float]:
+    times = {}
+    ENCODE.run(source=pixels, max_pixels=None, options=OPTIONS, on_stage=times.__setitem__)
     return times
 
 
@@ -54,8 +29,8 @@ def main() -> None:
     stages(pixels)  # loads the kernels
     runs = [stages(pixels) for _ in range(3)]
     for name in runs[0]:
-        print(f"{name:<45} {statistics.median(run[name] for run in runs):.3f} s")
-    print(f"{'total':<45} {statistics.median(sum(run.values()) for run in runs):.3f} s")
+        print(f"{name:<12} {statistics.median(run[name] for run in runs):.3f} s")
+    print(f"{'total':<12} {statistics.median(sum(run.values()) for run in runs):.3f} s")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main() -> None:
         vectors = blocks.to_vectors(images.load(SAMPLES / name, None), block)
         ours, theirs = [], []
         for seed in range(args.seeds):
-            ours.append(codebook_psnr(vectors, train_codebook(vectors, k, "kmeans", seed)))
+            ours.append(codebook_psnr(vectors, train_codebook(vectors, k=k, algo="kmeans", seed=seed)))
             model = KMeans(k, init="k-means++", n_init=1, random_state=seed).fit(vectors.astype(np.float32))
             theirs.append(codebook_psnr(vectors, model.cluster_centers_))
         a, b = statistics.median(ours), statistics.median(theirs)

@@ -108,8 +108,8 @@ def centnn_against_kmeans(cases) -> None:
     row("CentNN against vqcodec K-Means, 4x4", "CentNN s", "K-Means s", "ratio (target <= 1.5)", "PSNR CentNN - K-Means dB (target >= 0)")
     for name, pixels, k in cases:
         vectors = blocks.to_vectors(pixels, 4)
-        c_time, c_book = timed(lambda: vqcodec.train_codebook(vectors, k, "centnn"), 1)
-        k_time, k_book = timed(lambda: vqcodec.train_codebook(vectors, k, "kmeans"), 1)
+        c_time, c_book = timed(lambda: vqcodec.train_codebook(vectors, k=k, algo="centnn"), 1)
+        k_time, k_book = timed(lambda: vqcodec.train_codebook(vectors, k=k, algo="kmeans"), 1)
         row(f"{name}, K={k}", f"{c_time:.2f}", f"{k_time:.2f}", f"{c_time / k_time:.2f}",
             f"{codebook_psnr(vectors, c_book) - codebook_psnr(vectors, k_book):+.2f}")
 
@@ -118,7 +118,7 @@ def scalar(pixels: np.ndarray, name: str) -> None:
     row(f"scalar quantization, K=48, {name}", "train s", "PSNR dB")
     vectors = blocks.to_vectors(pixels, 1)
     for algo in vqcodec.ALGORITHMS:
-        seconds, book = timed(lambda: vqcodec.train_codebook(vectors, 48, algo))
+        seconds, book = timed(lambda: vqcodec.train_codebook(vectors, k=48, algo=algo))
         row(algo, f"{seconds:.3f}", f"{codebook_psnr(vectors, book):.2f}")
 
 
@@ -212,7 +212,7 @@ def main() -> None:
         faiss.omp_set_num_threads(THREADS)
     vqcodec.encode(np.zeros((8, 8), np.uint8) + np.arange(8, dtype=np.uint8), k=4, block=1)  # compile first
     for algo in vqcodec.ALGORITHMS:
-        vqcodec.train_codebook(np.arange(64, dtype=np.uint8).reshape(-1, 1), 4, algo)
+        vqcodec.train_codebook(np.arange(64, dtype=np.uint8).reshape(-1, 1), k=4, algo=algo)
     camera, astronaut = load("camera.png"), load("astronaut.png")
     big_grey = load("camera.png", 4096)
     lloyd_per_iteration([

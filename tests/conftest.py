@@ -1,5 +1,6 @@
 """Shared helpers and fixtures for the vqcodec test suite."""
 import io
+import os
 import struct
 import tracemalloc
 import zlib
@@ -103,6 +104,20 @@ def huge_single_codeword_vqc() -> bytes:
     """A consistent 32-byte .vqc: 2^31-1 x 2^31-1 RGBA, b = 1, K = 1, hence zero index bits."""
     side = (1 << 31) - 1
     return with_crc(container.HEADER.pack(container.MAGIC, 1, 4, 1, 1, side, side, 1, 1) + bytes([1, 2, 3, 4]))
+
+
+@pytest.fixture(autouse=True)
+def process_settings(monkeypatch):
+    """CLI tests run the command in this process, and the command sets process-wide
+    settings (vqcodec.program.configure): each test gets them back as they were."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    for name in ("GOMP_SPINCOUNT", "KMP_BLOCKTIME"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

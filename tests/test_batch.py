@@ -21,13 +21,13 @@ from conftest import SAMPLES, gradient_image, random_image, save_png
 from PIL import Image
 
 import vqcodec
-from vqcodec import batch
+from vqcodec import EncodeOptions, batch
 from vqcodec.batch import Job, Settings, plan
 from vqcodec.cli import main
 from vqcodec.progress import Progress
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "batch.schema.json").read_text())
-ENCODE = Settings("encode", k=8, block=4)
+ENCODE = Settings("encode", EncodeOptions(k=8, block=4))
 DECODE = Settings("decode")
 
 
@@ -171,7 +171,7 @@ def test_decode_a_folder(mixed):
     assert result.exit_code == 0, result.output
     for name in ("a", "c", "trip/b"):
         with Image.open(f"png/{name}.vqc.png") as im:
-            np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path(f"vqc/{name}.vqc")))
+            np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path(f"vqc/{name}.vqc")).pixels)
 
 
 def test_json_records_one_per_input_in_order(mixed):
@@ -297,10 +297,10 @@ def test_a_worker_bug_fails_one_input_only(mixed, monkeypatch):
 
     real = codec.encode
 
-    def flaky(source, **options):
+    def flaky(source, *args, **kwargs):
         if "c.bmp" in str(source):
             raise RuntimeError("boom")
-        return real(source, **options)
+        return real(source, *args, **kwargs)
 
     monkeypatch.setattr(codec, "encode", flaky)
     outcomes = [o for _, o in batch.run([Job("photos/a.png", "a.vqc"), Job("photos/c.bmp", "c.vqc")], ENCODE)]
@@ -322,7 +322,7 @@ def test_pipe_round_trip_through_stdin_and_stdout(mixed):
     assert decoded.exit_code == 0, decoded.stderr
     with Image.open(io.BytesIO(decoded.stdout_bytes)) as im:
         assert im.format == "PNG"
-        np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(vqc))
+        np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(vqc).pixels)
     webp = run("decode", "-", "-o", "-", "--format", "webp", stdin=vqc)
     assert Image.open(io.BytesIO(webp.stdout_bytes)).format == "WEBP"
     assert list(Path(".").glob("*.vqc")) == []

@@ -68,7 +68,7 @@ def test_encode_then_decode(runner, workdir):
     assert_ok(result)
     with Image.open("lena.vqc.png") as im:
         assert im.format == "PNG" and im.mode == "RGB"
-        np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path("lena.vqc")))
+        np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path("lena.vqc")).pixels)
     assert Path("lena.png").read_bytes() == original
     assert listing(workdir) == {"lena.png", "lena.vqc", "lena.vqc.png"}
 
@@ -121,7 +121,7 @@ def test_decode_output_format_follows_the_suffix(runner, encoded, name, fmt, los
     with Image.open(name) as im:
         assert im.format == fmt and im.size == (32, 32)
         if lossless:
-            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), vqcodec.decode(Path("lena.vqc")))
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), vqcodec.decode(Path("lena.vqc")).pixels)
 
 
 def test_decode_rgba_to_jpeg_is_refused(runner, workdir):

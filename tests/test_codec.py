@@ -1,4 +1,5 @@
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def exact_k(height: int, width: int, block: int) -> int:
 
 def check_result(result: vqcodec.Encoded, original: np.ndarray) -> np.ndarray:
     """The invariants of any encode: returns the decoded image."""
-    decoded = vqcodec.decode(result.data)
+    decoded = vqcodec.decode(result.data).pixels
     assert decoded.dtype == np.uint8
     assert decoded.shape == original.shape
     assert len(result.data) == result.header.file_size
@@ -54,7 +55,7 @@ def test_round_trip_native_modes(mode, as_pil, algo):
     assert h.mode == mode
     check_result(result, original)
     assert 25 < result.psnr < math.inf
-    assert result.raw_size == original.size
+    assert result.header.raw_size == original.size
 
 
 @pytest.mark.parametrize("mode", MODE_CHANNELS)
@@ -70,7 +71,7 @@ def test_grey_array_with_one_channel_axis_decodes_as_h_by_w():
     original = random_image(8, 8, 1)
     result = vqcodec.encode(original, k=16, block=2)
     assert result.header.mode == "L"
-    np.testing.assert_array_equal(vqcodec.decode(result.data), original[:, :, 0])
+    np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, original[:, :, 0])
 
 
 @pytest.mark.filterwarnings("ignore::vqcodec.VQCodecWarning")  # tiny images may have repeated blocks
@@ -122,7 +123,7 @@ def test_mode_conversions(name):
         expected = expected.astype(np.uint8)
     result, caught = encode_quietly(image, k=9, block=2)  # 9 blocks: every distinct block is kept
     assert result.header.mode == mode
-    decoded = vqcodec.decode(result.data)
+    decoded = vqcodec.decode(result.data).pixels
     np.testing.assert_array_equal(decoded, expected)
     conversion_warnings = [m for m in caught if "distinct block" not in m]
     if warning is None:
@@ -138,7 +139,7 @@ def test_i_mode_without_warning_and_i16_with_warning():
     assert caught == []
     with pytest.warns(vqcodec.VQCodecWarning, match="16-bit"):
         result = vqcodec.encode(Image.fromarray(values.astype(np.uint16) << 8), k=16, block=2)
-    np.testing.assert_array_equal(vqcodec.decode(result.data), values)
+    np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, values)
 
 
 def test_cmyk_warns():
@@ -166,7 +167,7 @@ def test_animated_gif_codes_first_frame_with_warning(tmp_path):
     frames[0].save(path, save_all=True, append_images=frames[1:])
     result, caught = encode_quietly(path, k=4, block=1)
     assert any("first of 2 frames" in m for m in caught)
-    decoded = vqcodec.decode(result.data)
+    decoded = vqcodec.decode(result.data).pixels
     np.testing.assert_array_equal(decoded, converted(Image.open(path), "RGB"))
 
 
@@ -268,8 +269,10 @@ UNREADABLE = {
 
 
 @pytest.mark.parametrize("name", UNREADABLE)
-def test_unreadable_inputs_raise_image_error(tmp_path, name):
+def test_unreadable_inputs_raise_image_error(tmp_path, monkeypatch, name):
     filename, make, max_pixels = UNREADABLE[name]
+    if max_pixels is None:  # no cap at all, Pillow's own included (as the command lifts it)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     path = tmp_path / filename
     content = make()
     if content is DIRECTORY:
@@ -287,7 +290,7 @@ def test_file_objects_are_accepted(png_file):
     original = random_image(8, 8, 3)
     with open(png_file(original), "rb") as f:
         result = vqcodec.encode(f, k=16, block=2)
-    np.testing.assert_array_equal(vqcodec.decode(result.data), original)
+    np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, original)
 
 
 # --- pixel cap -----------------------------------------------------------------------------
@@ -310,8 +313,8 @@ def test_pixel_cap_on_decode(tmp_path):
     for source in (data, path):
         with pytest.raises(vqcodec.TooManyPixelsError):
             vqcodec.decode(source, max_pixels=255)
-        assert vqcodec.decode(source, max_pixels=256).shape == (16, 16)
-        assert vqcodec.decode(source, max_pixels=None).shape == (16, 16)
+        assert vqcodec.decode(source, max_pixels=256).pixels.shape == (16, 16)
+        assert vqcodec.decode(source, max_pixels=None).pixels.shape == (16, 16)
 
 
 # --- decode and info -----------------------------------------------------------------------
@@ -327,9 +330,9 @@ def test_decode_from_bytes_and_paths(encoded_rgb, tmp_path):
     _, result = encoded_rgb
     path = tmp_path / "a.vqc"
     path.write_bytes(result.data)
-    expected = vqcodec.decode(result.data)
+    expected = vqcodec.decode(result.data).pixels
     for source in (bytearray(result.data), memoryview(result.data), path, str(path)):
-        np.testing.assert_array_equal(vqcodec.decode(source), expected)
+        np.testing.assert_array_equal(vqcodec.decode(source).pixels, expected)
 
 
 def test_info(encoded_rgb, tmp_path):
@@ -388,3 +391,48 @@ def test_exif_orientation_is_applied(tmp_path):
     im.save(tmp_path / "tilted.jpg", exif=exif)
     result, _ = encode_quietly(tmp_path / "tilted.jpg", k=4, block=2)
     assert (result.header.width, result.header.height) == (10, 16)
+
+
+# --- the library leaves process-wide settings to the program that embeds it ------------------
+
+
+def test_importing_and_encoding_leave_the_environment_and_pillow_alone():
+    """Thread-waiting variables and Pillow's bomb limit belong to the embedding program; only the
+    vqcodec command (vqcodec.program.configure) sets them, for itself and its workers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, numpy, PIL.Image, vqcodec\n"
+        "before = dict(os.environ), PIL.Image.MAX_IMAGE_PIXELS\n"
+        "import vqcodec.kmeans, vqcodec.centnn, vqcodec.nearest\n"
+        "vqcodec.encode(numpy.arange(64, dtype=numpy.uint8).reshape(8, 8), k=4, block=2)\n"
+        "print(before == (dict(os.environ), PIL.Image.MAX_IMAGE_PIXELS))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_the_command_configures_its_own_process(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from vqcodec.cli import main
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    Image.fromarray(gradient_image(8, 8)).save(tmp_path / "a.png")
+    assert Image.MAX_IMAGE_PIXELS is not None
+    assert CliRunner().invoke(main, ["encode", str(tmp_path / "a.png"), "-k", "4", "-q"]).exit_code == 0
+    assert Image.MAX_IMAGE_PIXELS is None and os.environ["GOMP_SPINCOUNT"] == "1000"
+
+
+def test_pillows_own_guard_applies_in_the_library(tmp_path, monkeypatch):
+    from PIL import Image
+
+    Image.fromarray(gradient_image(8, 8)).save(tmp_path / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 31)  # refuses above 62 pixels
+    with pytest.raises(vqcodec.TooManyPixelsError, match="MAX_IMAGE_PIXELS"):
+        vqcodec.encode(tmp_path / "a.png", k=4, max_pixels=None)
+    assert Image.MAX_IMAGE_PIXELS == 31

@@ -80,6 +80,10 @@ def spec_decode(data: bytes, max_pixels: int) -> np.ndarray | None:
 # --- helpers ------------------------------------------------------------------------------
 
 
+def decode_pixels(data, **kwargs) -> np.ndarray:
+    return vqcodec.decode(data, **kwargs).pixels
+
+
 def outcome(call, *args, **kwargs):
     """(result, None) or (None, the refusal's class); any other exception fails the test."""
     try:
@@ -128,7 +132,7 @@ def seeds() -> dict[str, tuple[bytes, np.ndarray]]:
     assert vqcodec.info(encoded[ENCODED[0]]).k == 3 and vqcodec.info(encoded[ENCODED[1]]).k == 1
     files = {p.stem: p.read_bytes() for p in GOLDEN_FILES} | encoded
     assert sorted(files) == SEED_NAMES
-    return {name: (data, vqcodec.decode(data)) for name, data in files.items()}
+    return {name: (data, vqcodec.decode(data).pixels) for name, data in files.items()}
 
 
 FIELDS = {  # header field: (offset, struct format)
@@ -216,7 +220,7 @@ def test_mutated_files_decode_as_specified_or_are_refused(seeds, name, steps, re
 
         pixels = None if fields is None else fields[0] * fields[1]
         expected = spec_decode(data, FUZZ_CAP)
-        (decoded, error), peak = peak_allocation(lambda: outcome(vqcodec.decode, data, max_pixels=FUZZ_CAP))
+        (decoded, error), peak = peak_allocation(lambda: outcome(decode_pixels, data, max_pixels=FUZZ_CAP))
         assert peak < ALLOCATION_LIMIT, (peak, fields)
         if pixels is not None and pixels > FUZZ_CAP:
             assert error is vqcodec.TooManyPixelsError
@@ -230,7 +234,7 @@ def test_mutated_files_decode_as_specified_or_are_refused(seeds, name, steps, re
 
         # The default cap, unless the file validly declares more than FUZZ_CAP pixels (and so may take that much).
         if pixels is None or pixels <= FUZZ_CAP or pixels > vqcodec.DEFAULT_MAX_PIXELS:
-            (decoded_default, error_default), peak = peak_allocation(lambda: outcome(vqcodec.decode, data))
+            (decoded_default, error_default), peak = peak_allocation(lambda: outcome(decode_pixels, data))
             assert peak < ALLOCATION_LIMIT, (peak, fields)
             if pixels is not None and pixels > vqcodec.DEFAULT_MAX_PIXELS:
                 assert error_default is vqcodec.TooManyPixelsError
@@ -251,7 +255,7 @@ def test_mutations_reach_the_header_checks(seeds):
     with pytest.raises(vqcodec.TooManyPixelsError):
         vqcodec.decode(mutate(data, [("field", "width", 2**31 - 1), ("field", "height", 2**31 - 1), ("fix-crc",)]))
     # 37 -> 38 pixels wide keeps 13 blocks of 3 across: still valid, one more column of the last blocks shows
-    wider = vqcodec.decode(mutate(data, [("nudge", "width", 1), ("fix-crc",)]))
+    wider = vqcodec.decode(mutate(data, [("nudge", "width", 1), ("fix-crc",)])).pixels
     assert wider.shape == (29, 38, 3)
     np.testing.assert_array_equal(wider[:, :37], seeds["rgb-37x29-b3-k16"][1])
     np.testing.assert_array_equal(wider, spec_decode(mutate(data, [("nudge", "width", 1), ("fix-crc",)]), FUZZ_CAP))

@@ -39,7 +39,7 @@ def test_golden_header(name):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_golden_decodes_to_expected_image(name):
     expected = np.asarray(Image.open(GOLDEN / f"{name}.png"))
-    decoded = vqcodec.decode(GOLDEN / f"{name}.vqc")
+    decoded = vqcodec.decode(GOLDEN / f"{name}.vqc").pixels
     assert decoded.dtype == np.uint8
     assert decoded.shape == expected.shape
     assert np.array_equal(decoded, expected)
@@ -49,7 +49,7 @@ def test_worked_example_of_the_format_page():
     """docs/FORMAT.md spells this file out byte by byte."""
     data = (GOLDEN / "grey-2x1-b1-k2.vqc").read_bytes()
     assert data.hex(" ") == "89 56 51 43 01 01 01 01 02 00 00 00 01 00 00 00 02 00 00 00 02 00 00 00 fa 0a 01 da 3c 86 00"
-    assert vqcodec.decode(data).tolist() == [[10, 250]]
+    assert vqcodec.decode(data).pixels.tolist() == [[10, 250]]
 
 
 def test_decoding_never_loads_numba():

@@ -8,8 +8,9 @@ import vqcodec
 from conftest import CLUSTERING
 from vqcodec import blocks, metrics
 from vqcodec.centnn import centnn
-from vqcodec.kmeans import _cluster_sums, kmeans, seed_kmeanspp
+from vqcodec.kmeans import _cluster_sums, kmeans, lloyd, seed_kmeanspp
 from vqcodec.nearest import nearest
+from vqcodec.scalar import optimal_scalar
 
 
 def sq_distances(vectors, codebook) -> np.ndarray:
@@ -112,7 +113,7 @@ def test_cluster_sums_matches_add_at(kind):
 
 @pytest.mark.parametrize(("n", "d", "k", "seed"), [(400, 4, 12, 1), (600, 16, 40, 2), (300, 1, 9, 3), (60, 3, 50, 4)])
 def test_kmeans_bounds_change_nothing(n, d, k, seed):
-    """Hamerly's bounds only skip vectors whose nearest centre cannot have changed."""
+    """Yinyang's bounds only skip vectors whose nearest centre cannot have changed."""
     rng = np.random.default_rng(seed)
     centres = rng.integers(0, 256, (6, d))
     vectors = np.clip(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d)), 0, 255).astype(np.uint8)
@@ -274,10 +275,10 @@ def test_centnn_epoch_cap_warns_and_still_fills_the_codebook():
 @pytest.mark.parametrize("dtype", [np.uint8, np.float64, np.int32])
 def test_train_codebook_accepts_uint8_and_other_numbers(algo, dtype):
     vectors = random_vectors("uint8", 120, 3, seed=8)
-    reference = vqcodec.train_codebook(vectors, 6, algo, seed=1)
+    reference = vqcodec.train_codebook(vectors, k=6, algo=algo, seed=1)
     assert reference.shape == (6, 3) and reference.dtype == np.float32
     assert_member_means(vectors, reference, atol=1e-2 if algo == "centnn" else 1e-3)
-    codebook = vqcodec.train_codebook(vectors.astype(dtype), 6, algo, seed=1)
+    codebook = vqcodec.train_codebook(vectors.astype(dtype), k=6, algo=algo, seed=1)
     assert codebook.dtype == np.float32
     np.testing.assert_allclose(codebook, reference, atol=1e-3)
 
@@ -307,6 +308,84 @@ def test_train_codebook_option_validation(vectors, options, algo):
         vqcodec.train_codebook(vectors, **options)
 
 
+# --- the public kernels refuse what would crash them or give garbage -------------------------
+
+GOOD = np.arange(40, dtype=np.uint8).reshape(20, 2)
+BAD_DATA = {
+    "NaN": np.array([[1.0, np.nan], [2.0, 3.0]]),
+    "inf": np.array([[1.0, np.inf], [2.0, 3.0]]),
+    "beyond-float32": np.array([[1e300, 0.0], [2.0, 3.0]]),
+    "complex": np.array([[1 + 1j, 2], [2, 3]]),
+    "1-D": np.zeros(8, np.uint8),
+    "empty": np.zeros((0, 2), np.uint8),
+}
+BAD_WEIGHTS = {
+    "fractional": np.full(20, 1.5), "zero": np.zeros(20, np.int64), "negative": -np.ones(20, np.int64),
+    "NaN": np.full(20, np.nan), "short": np.ones(19, np.int64), "2-D": np.ones((20, 1), np.int64),
+}
+KERNELS = {  # name: call(vectors, k, weights)
+    "kmeans": lambda v, k, w: kmeans(v, k, 0, w),
+    "seed_kmeanspp": lambda v, k, w: seed_kmeanspp(v, k, np.random.default_rng(0), w),
+    "centnn": lambda v, k, w: centnn(v, k, w)[0],
+    # one value per row: the 2-D cases as a column (GOOD's 20 rows become 40), a 1-D array as one row
+    "optimal_scalar": lambda v, k, w: optimal_scalar(np.reshape(v, (-1, 1) if np.ndim(v) == 2 else (1, -1)),
+                                                     k, None if w is None else np.repeat(w, 2, axis=0)),
+}
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("k", [0, -1, 65537, 2.5, True, None])
+def test_kernels_refuse_a_bad_codebook_size(kernel, k):
+    """centnn(v, 0) used to abort the interpreter with a heap error."""
+    with pytest.raises(vqcodec.OptionsError, match="codebook size"):
+        KERNELS[kernel](GOOD, k, None)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("data", BAD_DATA)
+def test_kernels_refuse_bad_vectors(kernel, data):
+    with pytest.raises(vqcodec.OptionsError):
+        KERNELS[kernel](BAD_DATA[data], 2, None)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("weights", BAD_WEIGHTS)
+def test_kernels_refuse_bad_weights(kernel, weights):
+    """kmeans used to truncate 1.5 to 1 without a word."""
+    with pytest.raises(vqcodec.OptionsError, match="weights"):
+        KERNELS[kernel](GOOD, 2, BAD_WEIGHTS[weights])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernels_take_whole_float_weights_as_counts(kernel):
+    np.testing.assert_array_equal(KERNELS[kernel](GOOD, 3, np.full(20, 2.0)), KERNELS[kernel](GOOD, 3, np.full(20, 2)))
+
+
+@pytest.mark.parametrize(("vectors", "codebook"), [(GOOD, np.array([[np.nan, 0.0]])), (BAD_DATA["inf"], GOOD[:2]),
+                                                   (GOOD, np.zeros((0, 2)))])
+def test_nearest_refuses_non_finite_or_empty_input(vectors, codebook):
+    with pytest.raises(vqcodec.OptionsError):
+        nearest(vectors, codebook)
+
+
+@pytest.mark.parametrize("centres", [GOOD[:3, :1], np.array([[np.nan, 1.0]]), np.zeros((0, 2))])
+def test_lloyd_refuses_centres_that_do_not_fit(centres):
+    with pytest.raises(vqcodec.OptionsError):
+        lloyd(GOOD, centres)
+
+
+@pytest.mark.parametrize(("option", "value"), [("split_fraction", -0.1), ("split_fraction", 1.5),
+                                               ("split_fraction", float("nan")), ("max_epochs", 0)])
+def test_centnn_refuses_bad_settings(option, value):
+    with pytest.raises(vqcodec.OptionsError, match=option):
+        centnn(GOOD, 4, **{option: value})
+
+
+def test_seed_kmeanspp_needs_a_generator():
+    with pytest.raises(vqcodec.OptionsError, match="Generator"):
+        seed_kmeanspp(GOOD, 4, 0)
+
+
 # --- quality sanity check on a real image --------------------------------------------------
 
 
@@ -329,7 +408,7 @@ def test_quality_on_camera(camera_vectors, algo):
     image, vectors = camera_vectors
     with warnings.catch_warnings():
         warnings.simplefilter("error", vqcodec.VQCodecWarning)  # CentNN must not hit its epoch cap
-        codebook = vqcodec.train_codebook(vectors, 64, algo, seed=0)
+        codebook = vqcodec.train_codebook(vectors, k=64, algo=algo, seed=0)
     assert codebook.shape == (64, 16)
     assert_member_means(vectors, codebook, atol=1e-2)
     trained = rounded_psnr(image, vectors, codebook)

@@ -2,7 +2,7 @@
 
     >>> import vqcodec
     >>> result = vqcodec.encode("photo.png", k=256, block=4)
-    >>> pixels = vqcodec.decode(result.data)
+    >>> pixels = vqcodec.decode(result.data).pixels
 
 The codec functions are loaded on first use, so importing vqcodec (and
 running `vqcodec --help`) does not pay for NumPy, Pillow or Numba.
@@ -18,17 +18,17 @@ from .errors import (
     VQCodecError,
     VQCodecWarning,
 )
-from .options import ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS
+from .options import ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, EncodeOptions
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "encode": "codec", "decode": "codec", "info": "codec", "Encoded": "codec",
+    "encode": "codec", "decode": "codec", "info": "codec", "Encoded": "codec", "Decoded": "codec",
     "Header": "container", "train_codebook": "train",
 }
 
 __all__ = [
-    "ALGORITHMS", "DEFAULT_ALGO", "DEFAULT_BLOCK", "DEFAULT_K", "DEFAULT_MAX_PIXELS",
+    "ALGORITHMS", "DEFAULT_ALGO", "DEFAULT_BLOCK", "DEFAULT_K", "DEFAULT_MAX_PIXELS", "EncodeOptions",
     "FormatError", "ImageError", "OptionsError", "OutputError", "TooManyPixelsError", "VQCodecError",
     "VQCodecWarning", "__version__", *_LAZY,
 ]

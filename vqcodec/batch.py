@@ -20,8 +20,8 @@ from pathlib import Path
 
 from . import files
 from .container import Header
-from .errors import ImageError, OptionsError, OutputError, VQCodecError
-from .options import DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS
+from .errors import ImageError, OptionsError, OutputError, VQCodecError, naming
+from .options import DEFAULT_MAX_PIXELS, EncodeOptions
 
 STDIO = "-"  # the name of standard input or output on the command line
 STDIN_NAME = "stdin"
@@ -47,10 +47,7 @@ class Settings:
     """What every job of one command shares."""
 
     command: str = "encode"
-    k: int = DEFAULT_K
-    block: int = DEFAULT_BLOCK
-    algo: str = DEFAULT_ALGO
-    seed: int = 0
+    options: EncodeOptions = EncodeOptions()  # how to encode; decode ignores it
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     force: bool = False
     update: bool = False
@@ -79,7 +76,6 @@ class Outcome:
     input_bytes: int | None = None
     output_bytes: int | None = None
     header: Header | None = None  # of the .vqc written or read
-    bpp: float | None = None  # of the .vqc
     psnr: float | None = None  # known when encoding
     warnings: list[str] = field(default_factory=list)
 
@@ -99,7 +95,7 @@ class Outcome:
             "block": h and h.block,
             "k": h and h.k,
             "trainer": h and h.trainer,
-            "bpp": self.bpp,
+            "bpp": h and h.bits_per_pixel,
             "psnr": self.psnr,
             "seconds": round(self.seconds, 4),
             "warnings": self.warnings,
@@ -268,24 +264,21 @@ def _encode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
         outcome.input_bytes = len(source.getbuffer())
     else:
         source = job.source
-    result = codec.encode(source, k=settings.k, block=settings.block, algo=settings.algo, seed=settings.seed,
-                          max_pixels=settings.max_pixels)
+    result = codec.encode(source, settings.options, max_pixels=settings.max_pixels)
     if job.source != STDIO:
         outcome.input_bytes = os.path.getsize(job.source)
-    outcome.header, outcome.psnr, outcome.bpp = result.header, result.psnr, result.bits_per_pixel
+    outcome.header, outcome.psnr = result.header, result.psnr
     return result.data
 
 
 def _decode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
-    from . import codec, container, images
+    from . import codec, images
 
-    data = codec.read_vqc(sys.stdin.buffer if job.source == STDIO else job.source, settings.max_pixels)
-    pixels = codec.decode(data, max_pixels=settings.max_pixels)
-    outcome.input_bytes = len(data)
-    outcome.header = container.parse_header(data, settings.max_pixels)
-    outcome.bpp = 8 * len(data) / (outcome.header.width * outcome.header.height)
+    decoded = codec.decode(sys.stdin.buffer if job.source == STDIO else job.source, max_pixels=settings.max_pixels)
+    outcome.header = decoded.header
+    outcome.input_bytes = decoded.header.file_size
     name = job.output if job.output != STDIO else f"{STDIO}.{settings.image_format}"
-    return images.encode_as(pixels, name)
+    return images.encode_as(decoded.pixels, name)
 
 
 def run_one(job: Job, settings: Settings) -> Outcome:
@@ -305,7 +298,7 @@ def run_one(job: Job, settings: Settings) -> Outcome:
                 _write(job, data, settings)
                 outcome.output_bytes = len(data)
         except VQCodecError as exc:
-            outcome.status, outcome.message = FAILED, _naming(str(exc), job)
+            outcome.status, outcome.message = FAILED, _named(str(exc), job)
         except MemoryError:
             outcome.status, outcome.message = FAILED, f"{_display(job.source)}: out of memory"
         except Exception as exc:  # a bug, but one input must not stop the batch
@@ -316,7 +309,7 @@ def run_one(job: Job, settings: Settings) -> Outcome:
             outcome.message = f"{_display(job.source)}: unexpected {type(exc).__name__}: {exc} (please report this)"
         finally:
             outcome.seconds = time.perf_counter() - start
-            outcome.warnings = [_naming(str(w.message), job) for w in caught]
+            outcome.warnings = [_named(str(w.message), job) for w in caught]
     return outcome
 
 
@@ -332,17 +325,19 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def _naming(message: str, job: Job) -> str:
-    """Make sure a message says which input it is about."""
-    named = [_display(job.source)] + ([job.output] if job.output not in (None, STDIO) else [])
-    return message if message.startswith(tuple(named)) else f"{named[0]}: {message}"
+def _named(message: str, job: Job) -> str:
+    """The message, saying which input (or output) it is about."""
+    return naming(message, _display(job.source), *([job.output] if job.output not in (None, STDIO) else []))
 
 
-def _start_worker(threads: int) -> None:
-    """A worker ignores Ctrl-C while idle (no tracebacks) and uses `threads` threads,
-    unless the user chose otherwise; results do not depend on the thread count."""
+def _start_worker(threads: int, configure) -> None:
+    """A worker ignores Ctrl-C while idle (no tracebacks), uses `threads` threads unless
+    the user chose otherwise (results do not depend on the thread count) and runs the
+    program's `configure`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
+    if configure:
+        configure()
 
 
 def _run_in_worker(job: Job, settings: Settings) -> Outcome:
@@ -365,12 +360,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run(jobs: list[Job], settings: Settings, workers: int = 1):
+def run(jobs: list[Job], settings: Settings, workers: int = 1, configure=None):
     """Yield (index, Outcome) for every job as it finishes, running up to `workers` at once.
 
     With one worker (or one job) everything runs in this process. Otherwise
     worker processes are started fresh ("spawn": Numba's threads do not
-    survive a fork), each with an equal share of the cores.
+    survive a fork), each with an equal share of the cores, and each calls
+    `configure()` (a picklable function, such as vqcodec.program.configure) first.
     """
     if workers <= 1 or len(jobs) <= 1:
         for index, job in enumerate(jobs):
@@ -379,7 +375,7 @@ def run(jobs: list[Job], settings: Settings, workers: int = 1):
     workers = min(workers, len(jobs))
     threads = max(1, available_cores() // workers)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(threads,))
+                               initializer=_start_worker, initargs=(threads, configure))
     try:
         pending = {pool.submit(_run_in_worker, job, settings): index for index, job in enumerate(jobs)}
         while pending:

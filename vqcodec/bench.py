@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, codec, container, files, images
+from . import __version__, codec, files, images
 from .errors import OptionsError
 from .metrics import psnr, ssim
 from .options import DEFAULT_PSNR_TOLERANCE, DEFAULT_TIME_TOLERANCE, SCALAR_ONLY
@@ -116,15 +116,16 @@ def measure(path: Path, k: int, block: int, algo: str, seed: int, repeat: int, r
             decoded = codec.decode(out, max_pixels=None)
             decode_times.append(time.perf_counter() - start)
         data = out.read_bytes()
-    header, _, indices = container.parse(data, max_pixels=None)
-    decoded = decoded.reshape(original.shape)
+    header = decoded.header
+    indices = codec.DECODE.run(data=data, max_pixels=None)["indices"]
+    decoded = decoded.pixels.reshape(original.shape)
     encode_seconds, encode_spread = _median_spread(encode_times)
     decode_seconds, decode_spread = _median_spread(decode_times)
     return Record(
         image=path.name, width=header.width, height=header.height, mode=header.mode,
         k=k, block=block, algo=algo, seed=seed,
         codewords=header.k, codewords_used=int(np.unique(indices).size),
-        bytes=len(data), bpp=8 * len(data) / (header.width * header.height),
+        bytes=len(data), bpp=header.bits_per_pixel,
         ratio_raw=original.size / len(data), ratio_png=png_size / len(data),
         psnr=psnr(original, decoded), ssim=ssim(original, decoded),
         encode_seconds=encode_seconds, encode_spread=encode_spread,
@@ -181,7 +182,7 @@ def machine() -> dict:
 
 
 def document(records, reference: float, jit_seconds: dict, repeat: int, options: dict) -> dict:
-    """The JSON document --json and --save-baseline write; docs/BENCH.md gives its schema."""
+    """The JSON document --json and --save-baseline write; docs/bench.schema.json is its schema."""
     return {
         "schema": SCHEMA, "vqcodec": __version__, "machine": machine(), "options": options,
         "repeat": repeat, "reference_seconds": reference, "jit_seconds": jit_seconds,

@@ -26,7 +26,9 @@ all others the bound subtracts the largest movement among them.
 import numpy as np
 from numba import njit
 
+from .errors import OptionsError
 from .nearest import distances_to_all, sqdist
+from .train import checked_data, checked_k
 
 MAX_EPOCHS_PER_STAGE = 500
 SPLIT_FRACTION = 0.1  # measured against one split per stage in the README
@@ -373,8 +375,8 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
     return out[:m].copy(), stats
 
 
-def centnn(vectors: np.ndarray, k: int, weights: np.ndarray | None = None, *,
-           split_fraction: float = SPLIT_FRACTION, max_epochs: int = MAX_EPOCHS_PER_STAGE, use_bounds: bool = True):
+def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION,
+           max_epochs: int = MAX_EPOCHS_PER_STAGE, use_bounds: bool = True):
     """Train at most k codewords.
 
     Returns (codebook float32, stats) where stats counts epochs run, stages
@@ -383,11 +385,15 @@ def centnn(vectors: np.ndarray, k: int, weights: np.ndarray | None = None, *,
     (at least one); 0 is Park's one split per stage. `use_bounds=False` scans
     every vector in every epoch, with the same result, for testing.
     """
-    vectors = np.ascontiguousarray(vectors)
+    vectors, weights = checked_data(vectors, weights)
+    k = checked_k(k)
+    if not (isinstance(split_fraction, (int, float)) and 0 <= split_fraction <= 1):
+        raise OptionsError(f"split_fraction must be a number from 0 to 1, got {split_fraction!r}")
+    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
+        raise OptionsError(f"max_epochs must be a positive integer, got {max_epochs!r}")
     if weights is None:
         weights = np.ones(len(vectors), dtype=np.int64)
-    codebook, stats = _centnn_kernel(vectors, np.ascontiguousarray(weights, dtype=np.int64), k, max_epochs,
-                                     float(split_fraction), use_bounds)
+    codebook, stats = _centnn_kernel(vectors, weights, k, max_epochs, float(split_fraction), bool(use_bounds))
     if len(codebook) == 0:  # all vectors identical
         codebook = vectors[:1].astype(np.float32)
     return codebook, {"epochs": int(stats[0]), "capped": int(stats[1]), "scans": int(stats[2]), "visits": int(stats[3])}

@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .errors import OptionsError, VQCodecError
 from .options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
-                      DEFAULT_TIME_TOLERANCE, check_block, check_k)
+                      DEFAULT_TIME_TOLERANCE, EncodeOptions)
 
 EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
@@ -109,6 +109,9 @@ def main():
     Exit codes: 0 success, 1 every input failed, 2 usage error, 3 some inputs
     failed, 130 interrupted, 143 terminated.
     """
+    from . import program
+
+    program.configure()
 
 
 @main.command()
@@ -133,10 +136,8 @@ def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, ve
     from .batch import Settings
 
     with _reporting():
-        check_k(k)
-        check_block(block)
-    settings = Settings("encode", k=k, block=block, algo=algo, seed=seed, max_pixels=_max_pixels(max_pixels),
-                        force=force, update=update)
+        options = EncodeOptions(k=k, block=block, algo=algo, seed=seed)
+    settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
@@ -168,7 +169,7 @@ def decode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, ve
 
 def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines) -> None:
     """Plan, run, report each input in the order given, and exit with the code that sums it up."""
-    from . import batch
+    from . import batch, program
     from .progress import Progress
 
     batch.handle_sigterm()
@@ -191,7 +192,7 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
     reported = 0
     start = time.perf_counter()
     try:
-        for index, outcome in batch.run(planned, settings, workers):
+        for index, outcome in batch.run(planned, settings, workers, configure=program.configure):
             outcomes[index] = outcome
             progress.advance(outcome.status == batch.FAILED)
             while reported < len(planned) and outcomes[reported] is not None:
@@ -235,9 +236,8 @@ def _summary(outcome, settings, verbose) -> str:
     h = outcome.header
     target = "stdout" if outcome.output == "-" else outcome.output
     if settings.command == "encode":
-        raw = h.width * h.height * h.channels
-        text = (f"{outcome.input} -> {target}: {outcome.output_bytes:,} bytes, {outcome.bpp:.3f} bpp, "
-                f"{100 * outcome.output_bytes / raw:.1f} % of raw, PSNR {outcome.psnr:.2f} dB, "
+        text = (f"{outcome.input} -> {target}: {outcome.output_bytes:,} bytes, {h.bits_per_pixel:.3f} bpp, "
+                f"{100 * outcome.output_bytes / h.raw_size:.1f} % of raw, PSNR {outcome.psnr:.2f} dB, "
                 f"K={h.k} {h.trainer}, {h.block}x{h.block} blocks")
     else:
         text = f"{outcome.input} -> {target}: {h.width}x{h.height} {h.mode}, {outcome.output_bytes:,} bytes"
@@ -270,7 +270,7 @@ def _algo_list(ctx, param, value):
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per setting; the median and spread are reported.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--preset", type=click.Choice(["paper"]), help="paper: the two experiments of the CentNN article on camera-128.png.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the records as JSON (docs/BENCH.md).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the records as JSON (schema: docs/bench.schema.json).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the records as CSV.")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False), help="Fail (exit 1) if a record regressed against this JSON.")
 @click.option("--save-baseline", type=click.Path(dir_okay=False), help="Write the records as a baseline JSON.")
@@ -299,8 +299,7 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
         else:
             settings = bench.grid(ks or [DEFAULT_K], block_sizes or [DEFAULT_BLOCK])
         for k, block in settings:
-            check_k(k)
-            check_block(block)
+            EncodeOptions(k=k, block=block)  # refuses values out of range
         if montage_dir:
             Path(montage_dir).mkdir(parents=True, exist_ok=True)
         jit = bench.warm_up(algos)
@@ -362,7 +361,7 @@ def info(inputs):
             ("trainer", h.trainer),
             ("indices", f"{h.block_count} x {h.index_bits} bits"),
             ("bytes", f"{h.file_size} = header {HEADER.size} + codebook {h.codebook_bytes} + indices {h.index_bytes} + checksum {CRC.size}"),
-            ("bits/pixel", f"{8 * h.file_size / (h.width * h.height):.3f}"),
+            ("bits/pixel", f"{h.bits_per_pixel:.3f}"),
         ]
         if n:
             click.echo()

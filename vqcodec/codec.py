@@ -1,4 +1,8 @@
-"""Encode images to .vqc bytes and decode them back: the library layer the CLI calls."""
+"""Encode images to .vqc bytes and decode them back: the library layer the CLI calls.
+
+Both directions are pipelines of stages (vqcodec.pipeline); `ENCODE` and
+`DECODE` list them, and each stage function below does one job.
+"""
 import os
 import warnings
 from contextlib import contextmanager
@@ -8,11 +12,12 @@ import numpy as np
 
 from . import blocks, container, files, images
 from .container import Header
-from .errors import FormatError, VQCodecError, VQCodecWarning
+from .errors import FormatError, VQCodecError, VQCodecWarning, naming
 from .metrics import psnr_of_bands
-from .options import (DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, check_algo, check_block, check_k,
-                      check_seed)
+from .options import DEFAULT_MAX_PIXELS, EncodeOptions
+from .pipeline import Pipeline, Stage
 from .train import train_codebook
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -24,64 +29,115 @@ class Encoded:
 
     @property
     def bits_per_pixel(self) -> float:
-        return 8 * len(self.data) / (self.header.width * self.header.height)
-
-    @property
-    def raw_size(self) -> int:
-        """Bytes of the uncompressed 8-bit pixels."""
-        return self.header.width * self.header.height * self.header.channels
+        return self.header.bits_per_pixel
 
     def save(self, path, force: bool = False) -> None:
         """Write the .vqc; never over an existing file unless `force`, never half a file."""
         files.write_file(path, self.data, force)
 
 
-def encode(
-    image,
-    *,
-    k: int = DEFAULT_K,
-    block: int = DEFAULT_BLOCK,
-    algo: str = DEFAULT_ALGO,
-    seed: int = 0,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-) -> Encoded:
-    """Encode a path, file object, PIL image or uint8 array (H x W or H x W x C)."""
-    check_k(k)
-    check_algo(algo)
-    check_seed(seed)
-    check_block(block)
-    pixels = images.load(image, max_pixels)
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded .vqc: the pixels (H x W for grey, H x W x C otherwise) and the header that describes them."""
+
+    pixels: np.ndarray
+    header: Header
+
+
+# --- the encoder's stages --------------------------------------------------------------------
+
+
+def _read(source, max_pixels):
+    return {"pixels": images.load(source, max_pixels)}
+
+
+def _cut_blocks(pixels, options):
+    return {"vectors": blocks.to_vectors(pixels, options.block)}
+
+
+def _train(vectors, options):
+    """The trained codebook, rounded to the 8-bit values the file stores."""
+    codebook = np.clip(np.rint(train_codebook(vectors, options)), 0, 255).astype(np.uint8)
+    if len(codebook) < options.k:
+        warnings.warn(f"training found only {len(codebook)} distinct block(s), so the codebook has "
+                      f"{len(codebook)} entries, not {options.k}", VQCodecWarning, stacklevel=2)
+    return {"codebook": codebook}
+
+
+def _assign(vectors, codebook):
+    """Every block to its nearest codeword of the stored (rounded) codebook."""
+    from .nearest import nearest  # Numba: only when encoding
+
+    return {"indices": nearest(vectors, codebook)[0]}
+
+
+def _build(pixels, codebook, indices, options):
     height, width, channels = pixels.shape
-    vectors = blocks.to_vectors(pixels, block)
-    codebook = np.clip(np.rint(train_codebook(vectors, k, algo, seed)), 0, 255).astype(np.uint8)
-    if len(codebook) < k:
-        warnings.warn(
-            f"training found only {len(codebook)} distinct block(s), so the codebook has {len(codebook)} "
-            f"entries, not {k}",
-            VQCodecWarning,
-            stacklevel=2,
-        )
-    from .nearest import nearest  # the final assignment is against the rounded codebook that is stored
-
-    indices, _ = nearest(vectors, codebook)
-    header = Header(width, height, channels, block, len(codebook), k, algo)
-    data = container.build(header, codebook, indices)
-    return Encoded(data, header, psnr_of_bands(pixels, blocks.bands(codebook, indices, height, width, block)))
+    header = Header(width, height, channels, options.block, len(codebook), options.k, options.algo)
+    return {"header": header, "data": container.build(header, codebook, indices)}
 
 
-def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode .vqc bytes or a path to a uint8 array: H x W for grey, H x W x C otherwise."""
+def _measure(pixels, codebook, indices, options):
+    """PSNR of the decoded image against the input, a band at a time."""
+    height, width, _ = pixels.shape
+    return {"psnr": psnr_of_bands(pixels, blocks.bands(codebook, indices, height, width, options.block))}
+
+
+ENCODE = Pipeline(("source", "max_pixels", "options"), (
+    Stage("read", _read, ("pixels",)),
+    Stage("blocks", _cut_blocks, ("vectors",)),
+    Stage("train", _train, ("codebook",)),
+    Stage("assign", _assign, ("indices",)),
+    Stage("container", _build, ("header", "data")),
+    Stage("measure", _measure, ("psnr",)),
+))
+
+
+# --- the decoder's stages --------------------------------------------------------------------
+
+
+def _parse(data, max_pixels):
+    header, codebook, indices = container.parse(data, max_pixels)
+    return {"header": header, "codebook": codebook, "indices": indices}
+
+
+def _assemble(header, codebook, indices):
+    try:
+        image = blocks.decode(codebook, indices, header.height, header.width, header.block)
+    except (MemoryError, ValueError):  # NumPy's "array is too big" when the pixel cap is lifted
+        raise container.too_big(header) from None
+    return {"pixels": image[:, :, 0] if header.channels == 1 else image}
+
+
+DECODE = Pipeline(("data", "max_pixels"), (
+    Stage("parse", _parse, ("header", "codebook", "indices")),
+    Stage("pixels", _assemble, ("pixels",)),
+))
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+
+def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+           **fields) -> Encoded:
+    """Encode a path, file object, PIL image or uint8 array (H x W or H x W x C).
+
+    `options` (an EncodeOptions) or its fields as keywords (k=, block=, algo=,
+    seed=, fixed_rate=) say how; keywords override the options' values.
+    """
+    values = ENCODE.run(source=image, max_pixels=max_pixels, options=EncodeOptions.of(options, **fields))
+    return Encoded(values["data"], values["header"], values["psnr"])
+
+
+def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode .vqc bytes, a path or a binary stream: the pixels and the header."""
     with _naming(source):
-        header, codebook, indices = container.parse(read_vqc(source, max_pixels), max_pixels)
-        try:
-            image = blocks.decode(codebook, indices, header.height, header.width, header.block)
-        except (MemoryError, ValueError):  # NumPy's "array is too big" when the pixel cap is lifted
-            raise container.too_big(header) from None
-    return image[:, :, 0] if header.channels == 1 else image
+        values = DECODE.run(data=read_vqc(source, max_pixels), max_pixels=max_pixels)
+    return Decoded(values["pixels"], values["header"])
 
 
 def info(source, *, max_pixels: int | None = None) -> Header:
-    """The validated header of a .vqc (bytes or path), checksum included."""
+    """The validated header of a .vqc (bytes, path or stream), checksum included."""
     with _naming(source):
         return container.read_header(read_vqc(source, max_pixels), max_pixels)
 
@@ -116,10 +172,10 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
 
 @contextmanager
 def _naming(source):
-    """Prefix errors about a file with its name, so a message says which file it is about."""
+    """Errors about a file named by a path say which file it is."""
     try:
         yield
     except VQCodecError as exc:
         if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
             raise
-        raise type(exc)(f"{os.fspath(source)}: {exc}") from None
+        raise type(exc)(naming(str(exc), os.fspath(source))) from None

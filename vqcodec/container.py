@@ -43,6 +43,15 @@ class Header:
         return MODES[self.channels]
 
     @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def raw_size(self) -> int:
+        """Bytes of the image as uncompressed 8-bit samples."""
+        return self.pixels * self.channels
+
+    @property
     def blocks_x(self) -> int:
         return -(-self.width // self.block)
 
@@ -73,6 +82,10 @@ class Header:
     @property
     def file_size(self) -> int:
         return HEADER.size + self.codebook_bytes + self.index_bytes + CRC.size
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return 8 * self.file_size / self.pixels
 
 
 def _check_fields(h: Header) -> None:

@@ -27,3 +27,9 @@ class OutputError(VQCodecError):
 
 class VQCodecWarning(UserWarning):
     """Something worked but the user should know (precision lost, codebook shrank, epoch cap hit)."""
+
+
+def naming(message: str, *names: str) -> str:
+    """`message` prefixed with the first name, unless it already starts with one of them,
+    so that every message says which file it is about exactly once."""
+    return message if message.startswith(names) else f"{names[0]}: {message}"

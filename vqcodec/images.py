@@ -8,7 +8,6 @@ import io
 import os
 import struct
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -19,8 +18,7 @@ from .errors import ImageError, OutputError, TooManyPixelsError, VQCodecWarning
 NATIVE = ("L", "LA", "RGB", "RGBA")
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 # What Pillow's decoders raise on malformed files, besides their own error classes.
-_PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, OverflowError, struct.error,
-                  Image.DecompressionBombError)
+_PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, OverflowError, struct.error)
 
 
 def _to_native(im: Image.Image, name: str) -> Image.Image:
@@ -65,7 +63,13 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 
 
 def load(source, max_pixels: int | None) -> np.ndarray:
-    """Return an (H, W, C) uint8 array from a path, a file object, a PIL image or an array."""
+    """Return an (H, W, C) uint8 array from a path, a file object, a PIL image or an array.
+
+    Images above `max_pixels` are refused from their header, before any pixel
+    is decoded. Pillow's own guard (`PIL.Image.MAX_IMAGE_PIXELS`) applies too:
+    it is the embedding program's setting, so the library leaves it alone; the
+    vqcodec command lifts it, leaving `--max-pixels` the one that applies.
+    """
     if isinstance(source, np.ndarray):
         pixels = _from_array(source)
         check_pixels(pixels.shape[1], pixels.shape[0], max_pixels)
@@ -73,16 +77,18 @@ def load(source, max_pixels: int | None) -> np.ndarray:
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
     opened = None
     try:
-        with _our_cap_only():
-            im = source if isinstance(source, Image.Image) else (opened := Image.open(source))
-            check_pixels(im.width, im.height, max_pixels)
-            if getattr(im, "n_frames", 1) > 1:
-                warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
-            im.load()
-            im = ImageOps.exif_transpose(im)  # a camera's orientation tag: code the picture the way it is shown
-            return _from_array(np.asarray(_to_native(im, name)))
+        im = source if isinstance(source, Image.Image) else (opened := Image.open(source))
+        check_pixels(im.width, im.height, max_pixels)
+        if getattr(im, "n_frames", 1) > 1:
+            warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
+        im.load()
+        im = ImageOps.exif_transpose(im)  # a camera's orientation tag: code the picture the way it is shown
+        return _from_array(np.asarray(_to_native(im, name)))
     except TooManyPixelsError as exc:  # name the input, as every other refusal here does
         raise TooManyPixelsError(f"{name}: {exc}") from None
+    except Image.DecompressionBombError:
+        raise TooManyPixelsError(f"{name}: above Pillow's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS} "
+                                 "pixels; raise PIL.Image.MAX_IMAGE_PIXELS if you trust this input") from None
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
@@ -96,20 +102,6 @@ def load(source, max_pixels: int | None) -> np.ndarray:
     finally:
         if opened is not None:  # also on errors: a batch must not leak a file per bad input
             opened.close()
-
-
-@contextmanager
-def _our_cap_only():
-    """Pillow's own bomb guard off while an image is read: our cap, checked from the header
-    before any pixel is decoded, is the one that applies. Pillow's would refuse sizes above
-    twice its own limit (an ImageError here) before ours could say TooManyPixelsError and
-    how to lift it, and would fire again on later frames or tiles if the cap is raised."""
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
 
 
 def to_pil(array: np.ndarray) -> Image.Image:

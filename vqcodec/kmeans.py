@@ -8,7 +8,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .errors import OptionsError
 from .nearest import distances_to_all, first_minimum, sqdist
+from .options import check_seed
+from .train import checked_data, checked_k
 
 
 MAX_ITERATIONS = 300
@@ -84,8 +87,15 @@ def _cluster_sums(vectors, weights, labels, k):
     return sums, counts
 
 
-def seed_kmeanspp(vectors: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
+def seed_kmeanspp(vectors, k: int, rng: np.random.Generator, weights=None) -> np.ndarray:
     """k-means++ seeds (at most k, fewer if there are fewer distinct vectors) as float32 rows."""
+    if not isinstance(rng, np.random.Generator):
+        raise OptionsError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    vectors, weights = checked_data(vectors, weights)
+    return _seed_kmeanspp(vectors, checked_k(k), rng, weights)
+
+
+def _seed_kmeanspp(vectors: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None) -> np.ndarray:
     weights = _ones_if_none(vectors, weights)
     if len(vectors) > SEEDING_SAMPLE:
         rows = np.sort(rng.choice(len(vectors), SEEDING_SAMPLE, replace=False))
@@ -97,7 +107,7 @@ def seed_kmeanspp(vectors: np.ndarray, k: int, rng: np.random.Generator, weights
 
 
 def _ones_if_none(vectors: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    return np.ones(len(vectors), dtype=np.int64) if weights is None else np.asarray(weights, dtype=np.int64)
+    return np.ones(len(vectors), dtype=np.int64) if weights is None else weights
 
 
 def _mean_variance(vectors: np.ndarray, weights: np.ndarray) -> float:
@@ -248,14 +258,16 @@ def _own_distances(vectors, centres, labels):
     return out
 
 
-def kmeans(vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None, use_bounds: bool = True) -> np.ndarray:
+def kmeans(vectors, k: int, seed: int = 0, weights=None, use_bounds: bool = True) -> np.ndarray:
     """Train a codebook of at most k codewords (float32 rows) with k-means++ and Lloyd.
 
     A weight w makes a vector count as w copies of itself.
     """
+    vectors, weights = checked_data(vectors, weights)
+    check_seed(seed)
     weights = _ones_if_none(vectors, weights)
-    centres = seed_kmeanspp(vectors, k, np.random.default_rng(seed), weights)
-    return lloyd(vectors, centres, weights, use_bounds)[0]
+    centres = _seed_kmeanspp(vectors, checked_k(k), np.random.default_rng(seed), weights)
+    return _lloyd(vectors, centres, weights, use_bounds)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -303,8 +315,7 @@ def _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, max_iteratio
     return centres, iteration
 
 
-def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None = None,
-          use_bounds: bool = True) -> tuple[np.ndarray, int]:
+def lloyd(vectors, centres, weights=None, use_bounds: bool = True) -> tuple[np.ndarray, int]:
     """Lloyd iterations from the given centres until no vector changes cluster or the
     centres move less than the tolerance; returns (centres, iterations).
 
@@ -313,7 +324,15 @@ def lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray | None =
     (Yinyang's bounds); `use_bounds=False` scans them all, with the same
     result, for testing.
     """
-    weights = _ones_if_none(vectors, weights)
+    vectors, weights = checked_data(vectors, weights)
+    centres, _ = checked_data(centres)
+    checked_k(len(centres))
+    if centres.shape[1] != vectors.shape[1]:
+        raise OptionsError(f"centres of shape {centres.shape} do not match vectors of shape {vectors.shape}")
+    return _lloyd(vectors, centres.astype(np.float32), _ones_if_none(vectors, weights), use_bounds)
+
+
+def _lloyd(vectors: np.ndarray, centres: np.ndarray, weights: np.ndarray, use_bounds: bool) -> tuple[np.ndarray, int]:
     tolerance = TOLERANCE * _mean_variance(vectors, weights)
     centres = np.ascontiguousarray(centres, dtype=np.float32)
     return _lloyd_kernel(vectors, weights, centres, tolerance, use_bounds, MAX_ITERATIONS, *_group_centres(centres))

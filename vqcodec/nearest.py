@@ -1,19 +1,10 @@
-"""Nearest-codeword search: the final assignment of every block to a codeword.
+"""Nearest-codeword search: the final assignment of every block to a codeword,
+and the distance helpers every full scan shares."""
+import numpy as np
+from numba import njit, prange
 
-Every compiled module imports Numba through here, so this is where its
-OpenMP threads are told to spin only briefly before they sleep: by default
-they spin for long, and the threads of two vqcodec processes on the same
-cores (a shell loop with `xargs -P`, parallel CI jobs) slowed both 40-fold.
-Read once, when Numba starts its threads; a user's own settings win.
-"""
-import os
-
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # GNU OpenMP
-    os.environ.setdefault("KMP_BLOCKTIME", "0")  # Intel OpenMP
-
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
+from .errors import OptionsError
+from .train import checked_data
 
 _CHUNK = 256  # vectors per parallel task
 
@@ -89,12 +80,11 @@ def nearest(vectors: np.ndarray, codebook: np.ndarray) -> tuple[np.ndarray, np.n
 
     Ties go to the lowest index.
     """
-    codebook = np.asarray(codebook)
-    if vectors.ndim != 2 or codebook.ndim != 2 or vectors.shape[1] != codebook.shape[1]:
-        raise ValueError(f"shapes {vectors.shape} and {codebook.shape} do not match")
-    if codebook.shape[0] == 0:
-        raise ValueError("empty codebook")
+    vectors, _ = checked_data(vectors)
+    codebook, _ = checked_data(codebook)
+    if vectors.shape[1] != codebook.shape[1]:
+        raise OptionsError(f"vectors of shape {vectors.shape} and codebook of shape {codebook.shape} do not match")
     labels = np.empty(vectors.shape[0], dtype=np.int64)
     distances = np.empty(vectors.shape[0], dtype=np.float32)
-    _nearest_kernel(np.ascontiguousarray(vectors), np.ascontiguousarray(codebook.T, dtype=np.float32), labels, distances)
+    _nearest_kernel(vectors, np.ascontiguousarray(codebook.T, dtype=np.float32), labels, distances)
     return labels, distances

@@ -2,6 +2,8 @@
 
 Importable without NumPy, so that `vqcodec --help` starts quickly.
 """
+import dataclasses
+from dataclasses import dataclass
 from numbers import Integral
 
 from .errors import OptionsError
@@ -40,3 +42,50 @@ def check_algo(algo) -> None:
 def check_seed(seed) -> None:
     if not _is_int(seed) or seed < 0:
         raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode: the one set of choices the CLI, batches, the library and the trainers share.
+
+    Validated when made, so whoever receives one can trust it. `config()` and
+    `from_config()` turn it into a plain dict and back, for storing it beside
+    data or sending it to another process.
+    """
+
+    k: int = DEFAULT_K  # codewords
+    block: int = DEFAULT_BLOCK  # block side in pixels
+    algo: str = DEFAULT_ALGO  # trainer
+    seed: int = 0  # the trainers' random seed
+    fixed_rate: bool = False  # raw codebook and bit-packed indices: larger, but a size known in advance
+
+    def __post_init__(self):
+        check_k(self.k)
+        check_block(self.block)
+        check_algo(self.algo)
+        check_seed(self.seed)
+        if not isinstance(self.fixed_rate, bool):
+            raise OptionsError(f"fixed_rate must be True or False, got {self.fixed_rate!r}")
+
+    def replace(self, **changes) -> "EncodeOptions":
+        return dataclasses.replace(self, **changes)
+
+    def config(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "EncodeOptions":
+        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise OptionsError(f"unknown encode option(s): {', '.join(sorted(unknown))}")
+        return cls(**config)
+
+    @classmethod
+    def of(cls, options: "EncodeOptions | None" = None, **changes) -> "EncodeOptions":
+        """`options` (or the defaults) with `changes` applied: what encode(..., options, k=...) means."""
+        if options is not None and not isinstance(options, cls):
+            raise OptionsError(f"options must be an EncodeOptions, got {type(options).__name__}")
+        try:
+            return (options or cls()).replace(**changes)
+        except TypeError as exc:  # an unknown keyword
+            raise OptionsError(str(exc)) from None

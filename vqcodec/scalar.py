@@ -9,6 +9,7 @@ any image size. Plain NumPy: no kernel to compile.
 import numpy as np
 
 from .errors import OptionsError
+from .train import checked_data, checked_k
 
 MAX_DISTINCT = 4096  # the table is distinct x distinct floats: 128 MiB at this size
 
@@ -16,8 +17,13 @@ MAX_DISTINCT = 4096  # the table is distinct x distinct floats: 128 MiB at this 
 def optimal_scalar(values: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
     """The k (or fewer, if fewer distinct values) codewords, as a float32 column, minimising
     the weighted squared error of `values` (an N x 1 or flat array)."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    weights = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
+    values = np.asarray(values)
+    values, weights = checked_data(values.reshape(-1, 1) if values.ndim == 1 else values, weights)
+    if values.shape[1] != 1:
+        raise OptionsError(f"the optimal scalar quantizer takes one value per row, got {values.shape[1]}")
+    k = checked_k(k)
+    values = values.astype(np.float64).ravel()
+    weights = np.ones(len(values)) if weights is None else weights.astype(np.float64)
     levels, inverse = np.unique(values, return_inverse=True)
     if len(levels) > MAX_DISTINCT:
         raise OptionsError(f"the optimal scalar quantizer takes at most {MAX_DISTINCT} distinct values, got {len(levels)}")

@@ -1,14 +1,59 @@
-"""Codebook training: one entry point that validates its input and picks a trainer.
+"""Codebook training: one interface to every trainer, and the checks their inputs pass.
 
-The Numba trainers are imported only when training starts, so decoding and
-`--help` never load Numba.
+Each trainer is a `Trainer` in `TRAINERS`; `train_codebook` validates its input
+once, shrinks it where that changes nothing (distinct rows, a sample of large
+inputs) and hands it on. The Numba trainers are imported only when training
+starts, so decoding and `--help` never load Numba. The public functions of the
+trainer modules validate with `checked_data` too, so that no call from Python
+can crash the interpreter or return a codebook of NaN.
 """
 import warnings
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Callable
 
 import numpy as np
 
 from .errors import OptionsError, VQCodecWarning
-from .options import SCALAR_ONLY, check_algo, check_k, check_seed
+from .options import MAX_K, SCALAR_ONLY, EncodeOptions
+
+
+def checked_data(vectors, weights=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(vectors, weights) as the kernels take them, or OptionsError.
+
+    vectors: a non-empty 2-D array of finite real numbers, returned C-contiguous
+    as uint8 when it is uint8 and as float32 otherwise. weights: None, or one
+    whole number of at least 1 per vector (a weight w counts as w copies),
+    returned as int64.
+    """
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or 0 in vectors.shape:
+        raise OptionsError(f"vectors must be a non-empty 2-D array, got shape {vectors.shape}")
+    if vectors.dtype != np.uint8:
+        if not (np.issubdtype(vectors.dtype, np.integer) or np.issubdtype(vectors.dtype, np.floating)):
+            raise OptionsError(f"vectors must be real numbers, got {vectors.dtype}")
+        with np.errstate(over="ignore"):  # values beyond float32 become infinite, refused below
+            vectors = vectors.astype(np.float32)
+        if not np.all(np.isfinite(vectors)):
+            raise OptionsError("vectors contain NaN or infinity (or values beyond float32)")
+    vectors = np.ascontiguousarray(vectors)
+    if weights is None:
+        return vectors, None
+    weights = np.asarray(weights)
+    if weights.shape != (len(vectors),):
+        raise OptionsError(f"weights must be one number per vector ({len(vectors)}), got shape {weights.shape}")
+    if not (np.issubdtype(weights.dtype, np.integer) or np.issubdtype(weights.dtype, np.floating)):
+        raise OptionsError(f"weights must be whole numbers, got {weights.dtype}")
+    if not (np.all(weights >= 1) and np.all(weights <= 2**53) and np.all(np.floor(weights) == weights)):
+        raise OptionsError("weights must be whole numbers from 1 to 2**53 (a weight w counts as w copies)")
+    return vectors, np.ascontiguousarray(weights, dtype=np.int64)
+
+
+def checked_k(k) -> int:
+    """A codebook size for the kernels: a whole number from 1 to MAX_K."""
+    if not isinstance(k, Integral) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise OptionsError(f"codebook size must be an integer from 1 to {MAX_K}, got {k!r}")
+    return int(k)
 
 
 def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -48,41 +93,13 @@ def training_sample(vectors: np.ndarray, weights: np.ndarray | None, k: int, see
     return np.ascontiguousarray(vectors[rows]), None if weights is None else weights[rows]
 
 
-def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int = 0) -> np.ndarray:
-    """Learn at most k codewords (float32 rows) for the rows of `vectors`.
+def _kmeans(vectors, weights, k, seed):
+    from .kmeans import kmeans
 
-    Fewer than k come back only when `vectors` has fewer than k distinct rows.
-    uint8 input is used as is; anything else is converted to float32. When the
-    rows repeat a lot (scalar 8-bit data above all), training runs on the
-    distinct rows weighted by their counts. Large inputs train on a random
-    sample of max(256 K, 65536) rows, drawn with the seed. `optimal` takes
-    one-column data only and, like CentNN on inputs below the sample size,
-    ignores the seed.
-    """
-    check_k(k)
-    check_algo(algo)
-    check_seed(seed)
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2 or 0 in vectors.shape:
-        raise OptionsError(f"vectors must be a non-empty 2-D array, got shape {vectors.shape}")
-    if vectors.dtype != np.uint8:
-        if not np.issubdtype(vectors.dtype, np.number) or np.iscomplexobj(vectors):
-            raise OptionsError(f"vectors must be real numbers, got {vectors.dtype}")
-        vectors = vectors.astype(np.float32)
-        if not np.all(np.isfinite(vectors)):
-            raise OptionsError("vectors contain NaN or infinity")
-    if algo in SCALAR_ONLY and vectors.shape[1] != 1:
-        raise OptionsError(f"--algo {algo} is for scalar data only (-b 1 on a grey image), got {vectors.shape[1]} values per vector")
-    vectors, weights = distinct_rows(np.ascontiguousarray(vectors))
-    if algo == "optimal":
-        from .scalar import optimal_scalar
+    return kmeans(vectors, k, seed, weights)
 
-        return optimal_scalar(vectors, k, weights)
-    vectors, weights = training_sample(vectors, weights, k, seed)
-    if algo == "kmeans":
-        from .kmeans import kmeans
 
-        return kmeans(vectors, k, seed, weights)
+def _centnn(vectors, weights, k, seed):
     from .centnn import MAX_EPOCHS_PER_STAGE, centnn
 
     codebook, stats = centnn(vectors, k, weights)
@@ -91,6 +108,50 @@ def train_codebook(vectors: np.ndarray, k: int, algo: str = "kmeans", seed: int 
             f"CentNN: {stats['capped']} growth stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
             "before converging; the codebook is complete but may be slightly worse",
             VQCodecWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return codebook
+
+
+def _optimal(vectors, weights, k, seed):
+    from .scalar import optimal_scalar
+
+    return optimal_scalar(vectors, k, weights)
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """A codebook trainer: fit(vectors, weights, k, seed) -> at most k float32 codewords."""
+
+    name: str
+    fit: Callable
+
+    @property
+    def scalar_only(self) -> bool:
+        """Exact for one value per vector, and only for that: it never trains on a sample."""
+        return self.name in SCALAR_ONLY
+
+
+TRAINERS = {t.name: t for t in (Trainer("kmeans", _kmeans), Trainer("centnn", _centnn), Trainer("optimal", _optimal))}
+
+
+def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> np.ndarray:
+    """Learn at most K codewords (float32 rows) for the rows of `vectors` (any N x D array).
+
+    `options` (an EncodeOptions) or its fields as keywords (k=, algo=, seed=)
+    choose the trainer. Fewer than K codewords come back only when the data
+    has fewer than K distinct rows. When rows repeat a lot (scalar 8-bit data
+    above all), training runs on the distinct rows weighted by their counts.
+    Large inputs train on a random sample of max(256 K, 65536) rows, drawn
+    with the seed; `optimal`, for one-column data only, never samples.
+    """
+    options = EncodeOptions.of(options, **fields)
+    vectors, _ = checked_data(vectors)
+    trainer = TRAINERS[options.algo]
+    if trainer.scalar_only and vectors.shape[1] != 1:
+        raise OptionsError(f"--algo {options.algo} is for scalar data only (-b 1 on a grey image), "
+                           f"got {vectors.shape[1]} values per vector")
+    vectors, weights = distinct_rows(vectors)
+    if not trainer.scalar_only:
+        vectors, weights = training_sample(vectors, weights, options.k, options.seed)
+    return trainer.fit(vectors, weights, options.k, options.seed)

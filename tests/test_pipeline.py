@@ -1,0 +1,104 @@
+"""The options object, and encoding and decoding as pipelines of stages."""
+import pickle
+
+import numpy as np
+import pytest
+from conftest import gradient_image
+
+import vqcodec
+from vqcodec.codec import DECODE, ENCODE
+from vqcodec.options import EncodeOptions
+from vqcodec.pipeline import Pipeline, Stage
+
+# --- EncodeOptions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fields", [{"k": 1}, {"k": 65537}, {"k": "8"}, {"k": True}, {"block": 0}, {"block": 17},
+                                    {"algo": "x"}, {"seed": -1}, {"seed": 1.0}, {"fixed_rate": 1}])
+def test_options_are_validated_when_made(fields):
+    with pytest.raises(vqcodec.OptionsError):
+        EncodeOptions(**fields)
+    with pytest.raises(vqcodec.OptionsError):
+        EncodeOptions().replace(**fields)
+
+
+def test_options_config_round_trips():
+    options = EncodeOptions(k=64, block=2, algo="centnn", seed=7, fixed_rate=True)
+    assert EncodeOptions.from_config(options.config()) == options
+    assert pickle.loads(pickle.dumps(options)) == options
+    with pytest.raises(vqcodec.OptionsError, match="colour"):
+        EncodeOptions.from_config({**options.config(), "colour": "ycbcr"})
+
+
+def test_keywords_override_an_options_object():
+    options = EncodeOptions(k=8, block=2)
+    assert EncodeOptions.of(options, k=16) == EncodeOptions(k=16, block=2)
+    assert EncodeOptions.of(None) == EncodeOptions()
+    with pytest.raises(vqcodec.OptionsError, match="bogus"):
+        EncodeOptions.of(options, bogus=1)
+    with pytest.raises(vqcodec.OptionsError, match="EncodeOptions"):
+        EncodeOptions.of({"k": 8})
+
+
+def test_encode_takes_an_options_object_or_keywords():
+    image = gradient_image(16, 16)
+    options = EncodeOptions(k=8, block=2)
+    assert vqcodec.encode(image, options).data == vqcodec.encode(image, k=8, block=2).data
+    assert vqcodec.encode(image, options, k=4).header.k == 4
+    with pytest.raises(vqcodec.OptionsError):
+        vqcodec.encode(image, k=1)
+
+
+# --- pipelines ------------------------------------------------------------------------------------
+
+
+def double(x):
+    return {"y": 2 * x}
+
+
+def add(x, y):
+    return {"z": x + y}
+
+
+def test_a_pipeline_refuses_a_stage_whose_input_nobody_writes():
+    with pytest.raises(ValueError, match="'add' reads y"):
+        Pipeline(("x",), (Stage("add", add, ("z",)),))
+    with pytest.raises(ValueError, match="repeat"):
+        Pipeline(("x",), (Stage("double", double, ("y",)), Stage("double", double, ("y",))))
+
+
+def test_a_pipeline_runs_times_and_can_be_rearranged():
+    pipeline = Pipeline(("x",), (Stage("double", double, ("y",)), Stage("add", add, ("z",))))
+    seen = []
+    assert pipeline.run(x=3, on_stage=lambda name, seconds: seen.append((name, seconds >= 0))) == {"x": 3, "y": 6, "z": 9}
+    assert seen == [("double", True), ("add", True)]
+    triple = Stage("triple", lambda x: {"y": 3 * x}, ("y",))
+    assert pipeline.replace("double", triple).run(x=3)["z"] == 12
+    square = Stage("square", lambda z: {"z": z * z}, ("z",))
+    assert pipeline.insert_after("add", square).run(x=3)["z"] == 81
+    with pytest.raises(ValueError):
+        pipeline.without("double")  # add would read y, which nothing writes then
+    with pytest.raises(KeyError, match="no stage 'nope'"):
+        pipeline.without("nope")
+    with pytest.raises(TypeError, match="needs exactly x"):
+        pipeline.run(y=1)
+
+
+def test_a_stage_must_write_what_it_declares():
+    with pytest.raises(RuntimeError, match="wrote"):
+        Pipeline(("x",), (Stage("double", double, ("w",)),)).run(x=1)
+
+
+def test_encode_and_decode_are_their_pipelines():
+    """The API adds nothing to the stages: running ENCODE and DECODE gives the same bytes and
+    pixels, and the stage values are what the format says they are."""
+    image = gradient_image(20, 24, 3)
+    options = EncodeOptions(k=8, block=4)
+    values = ENCODE.run(source=image, max_pixels=None, options=options)
+    assert values["data"] == vqcodec.encode(image, options).data
+    assert values["vectors"].shape == (30, 48) and values["codebook"].shape == (8, 48)
+    assert values["codebook"].dtype == np.uint8 and values["indices"].max() < 8
+    decoded = DECODE.run(data=values["data"], max_pixels=None)
+    np.testing.assert_array_equal(decoded["pixels"], vqcodec.decode(values["data"]).pixels)
+    assert decoded["header"] == values["header"] == vqcodec.decode(values["data"]).header
+    assert ENCODE.names[0] == "read" and DECODE.names[-1] == "pixels"

@@ -1,0 +1,75 @@
+"""Encoding and decoding as pipelines of stages, each with one job.
+
+A stage is a function whose parameters name the values it reads and whose
+result is a dict of the values it writes; `Stage.writes` declares those. A
+`Pipeline` checks when it is made that every value a stage reads is given or
+written by an earlier stage, so a stage can be added, swapped or removed
+without copying the sequence, and `run` can time each stage on its own.
+"""
+import inspect
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable  # keyword arguments named after the values it reads -> {value name: value}
+    writes: tuple[str, ...]
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(inspect.signature(self.run).parameters)
+
+
+class Pipeline:
+    def __init__(self, given: tuple[str, ...], stages: tuple[Stage, ...]):
+        known = set(given)
+        for stage in stages:
+            missing = [name for name in stage.reads if name not in known]
+            if missing:
+                raise ValueError(f"stage {stage.name!r} reads {', '.join(missing)}, which no earlier stage writes")
+            known.update(stage.writes)
+        names = [stage.name for stage in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names repeat: {names}")
+        self.given, self.stages = tuple(given), tuple(stages)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(stage.name for stage in self.stages)
+
+    def run(self, on_stage: Callable[[str, float], None] | None = None, **given) -> dict:
+        """Run every stage in order; returns every value, given and written.
+        `on_stage(name, seconds)` is told how long each stage took."""
+        if set(given) != set(self.given):
+            raise TypeError(f"a pipeline run needs exactly {', '.join(self.given)}; got {', '.join(given)}")
+        values = dict(given)
+        for stage in self.stages:
+            start = time.perf_counter()
+            written = stage.run(**{name: values[name] for name in stage.reads})
+            if set(written) != set(stage.writes):
+                raise RuntimeError(f"stage {stage.name!r} wrote {sorted(written)}, not {sorted(stage.writes)}")
+            values.update(written)
+            if on_stage:
+                on_stage(stage.name, time.perf_counter() - start)
+        return values
+
+    def _at(self, name: str) -> int:
+        if name not in self.names:
+            raise KeyError(f"no stage {name!r}; the stages are {', '.join(self.names)}")
+        return self.names.index(name)
+
+    def replace(self, name: str, stage: Stage) -> "Pipeline":
+        """The same pipeline with the stage called `name` swapped for `stage`."""
+        at = self._at(name)
+        return Pipeline(self.given, self.stages[:at] + (stage,) + self.stages[at + 1 :])
+
+    def insert_after(self, name: str, stage: Stage) -> "Pipeline":
+        at = self._at(name) + 1
+        return Pipeline(self.given, self.stages[:at] + (stage,) + self.stages[at:])
+
+    def without(self, name: str) -> "Pipeline":
+        at = self._at(name)
+        return Pipeline(self.given, self.stages[:at] + self.stages[at + 1 :])
