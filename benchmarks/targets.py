@@ -11,8 +11,10 @@ The large images are bundled samples enlarged to 4096 x 4096 with Pillow's
 Lanczos filter: smoother than a real photo of that size, but the same
 amount of data.
 """
+import dataclasses
 import io
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import blocks, images
+from vqcodec import blocks, images, program
+from vqcodec.codec import ENCODE
 from vqcodec.kmeans import lloyd, seed_kmeanspp
 from vqcodec.metrics import codebook_psnr, psnr
 from vqcodec.nearest import nearest
@@ -122,14 +125,54 @@ def scalar(pixels: np.ndarray, name: str) -> None:
         row(algo, f"{seconds:.3f}", f"{codebook_psnr(vectors, book):.2f}")
 
 
+# Version 1's encoder: no ordering stage, the sections in their fixed codings, the PSNR measured after the rest.
+V1_ENCODE = ENCODE.without("order").replace("measure", dataclasses.replace(ENCODE.stage("measure"), background=False))
+
+
+def encode_against_v1(cases) -> None:
+    """Whole encodes (pixels in memory, kernels loaded) of version 2 against version 1's pipeline."""
+    row("encode time, K=256, 4x4", "version 2 s", "version 1 s", "ratio (target <= 1.10)", "bytes v2 / v1")
+    options = vqcodec.EncodeOptions(k=256, block=4)
+    for name, pixels in cases:
+        times = {"v2": [], "v1": []}
+        for _ in range(5):  # interleaved, so that both see the same machine
+            for which, pipeline, opts in (("v2", ENCODE, options), ("v1", V1_ENCODE, options.replace(fixed_rate=True))):
+                start = time.perf_counter()
+                values = pipeline.run(source=pixels, max_pixels=None, options=opts)
+                times[which].append(time.perf_counter() - start)
+                size = len(values["data"])
+                if which == "v1":
+                    old_size = size - 21  # the same sections after version 1's 24-byte header, not 45 bytes
+                else:
+                    new_size = size
+        new, old = statistics.median(times["v2"]), statistics.median(times["v1"])
+        row(name, f"{new:.3f}", f"{old:.3f}", f"{new / old:.3f}", f"{new_size / old_size:.2f}")
+
+
 def decode_against_png(pixels: np.ndarray, name: str) -> None:
+    """In this process (kernels loaded), and as whole processes: `vqcodec decode` to an uncompressed
+    BMP against a Python process that opens and loads the PNG; cold is with an empty Numba cache."""
     row("decode", "vqcodec s", "Pillow PNG s", "ratio (target <= 2)")
-    data = vqcodec.encode(pixels, k=256, block=4).data
-    png = io.BytesIO()
-    Image.fromarray(pixels).save(png, format="PNG")
-    ours, _ = timed(lambda: vqcodec.decode(data, max_pixels=None))
-    theirs, _ = timed(lambda: np.asarray(Image.open(io.BytesIO(png.getvalue()))))
-    row(name, f"{ours:.3f}", f"{theirs:.3f}", f"{ours / theirs:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        vqc, fixed, png, out = (str(Path(tmp) / name) for name in ("a.vqc", "f.vqc", "a.png", "a.bmp"))
+        for path, fixed_rate in ((vqc, False), (fixed, True)):
+            Path(path).write_bytes(vqcodec.encode(pixels, k=256, block=4, fixed_rate=fixed_rate).data)
+        Image.fromarray(pixels).save(png)
+        data = Path(vqc).read_bytes()
+        ours, _ = timed(lambda: vqcodec.decode(data, max_pixels=None))
+        theirs, _ = timed(lambda: np.asarray(Image.open(png)))
+        row(f"{name}, in this process", f"{ours:.3f}", f"{theirs:.3f}", f"{ours / theirs:.2f}")
+        pillow = statistics.median(run(sys.executable, "-c", f"from PIL import Image; Image.open({png!r}).load()")
+                                   for _ in range(5))
+        for label, path in (("", vqc), (", fixed rate (no Numba)", fixed)):
+            command = (*VQCODEC, "decode", path, "-o", out, "--force", "-q")
+            run(*command)
+            warm = statistics.median(run(*command) for _ in range(5))
+            row(f"{name}, whole process{label}", f"{warm:.3f}", f"{pillow:.3f}", f"{warm / pillow:.2f}")
+        cache = str(Path(tmp) / "numba-cache")
+        cold = run(*VQCODEC, "decode", vqc, "-o", out, "--force", "-q", env={**os.environ, "NUMBA_CACHE_DIR": cache})
+        shutil.rmtree(cache)
+        row(f"{name}, whole process, empty Numba cache (compiles)", f"{cold:.2f}", f"{pillow:.3f}", f"{cold / pillow:.2f}")
 
 
 def run(*args, env=None) -> float:
@@ -208,6 +251,7 @@ def side_by_side(path: Path) -> None:
 
 
 def main() -> None:
+    program.configure()  # as the vqcodec command does: OpenMP threads that wait briefly, then sleep
     if faiss:
         faiss.omp_set_num_threads(THREADS)
     vqcodec.encode(np.zeros((8, 8), np.uint8) + np.arange(8, dtype=np.uint8), k=4, block=1)  # compile first
@@ -228,6 +272,9 @@ def main() -> None:
     scalar(big_grey, "camera 4096x4096")
     print()
     big_rgb = load("astronaut.png", 4096)
+    encode_against_v1([("camera 512x512", camera), ("astronaut 512x512", astronaut),
+                       ("camera 4096x4096", big_grey), ("astronaut 4096x4096", big_rgb)])
+    print()
     decode_against_png(big_rgb, "astronaut 4096x4096 RGB")
     print()
     start_up()

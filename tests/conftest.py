@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 
 import vqcodec
-from vqcodec import container
+from vqcodec import coding, container
 from vqcodec.train import SCALAR_ONLY
 
 # No timing in tests: Hypothesis' per-example deadline and its slowness health check are off.
@@ -59,7 +59,7 @@ def with_crc(body: bytes) -> bytes:
 def rewrite(data: bytes, **fields) -> bytes:
     """Change header fields of a .vqc (names from HEADER_FIELDS) and recompute the CRC.
 
-    The payload is left as it is, so only header checks are meant to fire.
+    The rest is left as it is, so only header checks are meant to fire.
     """
     values = dict(zip(HEADER_FIELDS, container.HEADER.unpack_from(data)))
     unknown = set(fields) - set(values)
@@ -69,13 +69,39 @@ def rewrite(data: bytes, **fields) -> bytes:
     return with_crc(header + data[container.HEADER.size : -4])
 
 
-def make_vqc(width=4, height=3, channels=1, block=2, k=3, requested_k=None, trainer="kmeans", seed=0):
-    """A valid .vqc built directly (no training): random codebook, indices using every codeword."""
+def rewrite_section(data: bytes, entry: int, **fields) -> bytes:
+    """Change a version-2 section table entry (kind, coding, length) and recompute the CRC."""
+    at = container.HEADER.size + container.COUNT.size + container.SECTION.size * entry
+    values = dict(zip(("kind", "coding", "length"), container.SECTION.unpack_from(data, at)))
+    values.update(fields)
+    return with_crc(data[:at] + container.SECTION.pack(*values.values()) + data[at + container.SECTION.size : -4])
+
+
+def v1_file(width, height, channels, block, k, requested_k, trainer_id, codebook, indices) -> bytes:
+    """A version-1 file, written from docs/FORMAT.md: vqcodec itself no longer writes them."""
+    bits = (k - 1).bit_length()
+    stream = [(int(index) >> b) & 1 for index in np.ravel(indices) for b in range(bits)]
+    packed = np.packbits(np.array(stream, dtype=np.uint8), bitorder="little").tobytes() if stream else b""
+    head = container.HEADER.pack(container.MAGIC, 1, channels, block, trainer_id, width, height, k, requested_k)
+    return with_crc(head + np.asarray(codebook, np.uint8).tobytes() + packed)
+
+
+def make_vqc(width=4, height=3, channels=1, block=2, k=3, requested_k=None, trainer="kmeans", seed=0, version=2,
+             fixed_rate=True):
+    """A valid .vqc built directly (no training): random codebook, indices using every codeword.
+
+    Returns (bytes, the header it parses to, codebook, indices)."""
     header = container.Header(width, height, channels, block, k, requested_k or k, trainer)
     rng = np.random.default_rng(seed)
     codebook = rng.integers(0, 256, (k, header.codeword_size), dtype=np.uint8)
     indices = np.arange(header.block_count) % k
-    return container.build(header, codebook, indices), header, codebook, indices
+    if version == 1:
+        trainer_id = {name: i for i, name in container.TRAINERS.items()}[trainer]
+        data = v1_file(width, height, channels, block, k, requested_k or k, trainer_id, codebook, indices)
+    else:
+        header, payloads = coding.encode_sections(header, {"codebook": codebook, "indices": indices}, fixed_rate)
+        data = container.build(header, payloads)
+    return data, container.read_header(data), codebook, indices
 
 
 def corrupt_tiff_bytes() -> bytes:
@@ -100,10 +126,14 @@ def huge_width_bmp_bytes() -> bytes:
     return bytes(data)
 
 
-def huge_single_codeword_vqc() -> bytes:
-    """A consistent 32-byte .vqc: 2^31-1 x 2^31-1 RGBA, b = 1, K = 1, hence zero index bits."""
+def huge_single_codeword_vqc(version: int = 1) -> bytes:
+    """A consistent .vqc of a few dozen bytes: 2^31-1 x 2^31-1 RGBA, b = 1, K = 1, hence no index bytes."""
     side = (1 << 31) - 1
-    return with_crc(container.HEADER.pack(container.MAGIC, 1, 4, 1, 1, side, side, 1, 1) + bytes([1, 2, 3, 4]))
+    if version == 1:
+        return v1_file(side, side, 4, 1, 1, 1, 1, [[1, 2, 3, 4]], [])
+    header = container.Header(side, side, 4, 1, 1, 1, "kmeans", 2,
+                              (container.Section("codebook", "raw", 4), container.Section("indices", "packed", 0)))
+    return container.build(header, (bytes([1, 2, 3, 4]), b""))
 
 
 @pytest.fixture(autouse=True)
@@ -130,10 +160,10 @@ def png_file(tmp_path):
     return write
 
 
-@pytest.fixture
-def small_vqc():
-    """(bytes, header, codebook, indices) of a 4x3 grey file, 2x2 blocks, K=3 (2-bit indices)."""
-    return make_vqc()
+@pytest.fixture(params=[1, 2], ids=["v1", "v2"])
+def small_vqc(request):
+    """(bytes, header, codebook, indices) of a 4x3 grey file, 2x2 blocks, K=3 (2-bit indices), in each version."""
+    return make_vqc(version=request.param)
 
 
 @pytest.fixture(scope="session")

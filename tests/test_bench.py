@@ -40,7 +40,10 @@ def test_records_agree_with_separate_encode_and_decode(image_path, records):
         assert len(result.data) == rec.bytes
         assert rec.psnr == pytest.approx(metrics.psnr(original, vqcodec.decode(result.data).pixels), abs=1e-12)
         assert rec.bpp == pytest.approx(8 * rec.bytes / (30 * 24))
-        assert rec.codewords_used <= rec.codewords <= rec.k
+        h = result.header
+        assert rec.codewords == h.k <= rec.k
+        assert (rec.codebook_bytes, rec.index_bytes) == (h.section("codebook").length, h.section("indices").length)
+        assert rec.bytes == h.header_size + rec.codebook_bytes + rec.index_bytes + 4
 
 
 def test_records_agree_with_the_cli(image_path, records, tmp_path):

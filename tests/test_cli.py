@@ -231,9 +231,28 @@ def test_malformed_inputs_give_an_error_line_not_a_traceback(runner, workdir, ar
 def test_info(runner, encoded):
     result = run(runner, "info", "lena.vqc")
     assert_ok(result)
-    assert "codebook" in result.stdout and "16 codewords" in result.stdout
-    assert "32 x 32" in result.stdout and "centnn" in result.stdout
-    assert str(Path("lena.vqc").stat().st_size) in result.stdout
+    h = vqcodec.info(Path("lena.vqc"))
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()}
+    assert rows["file"] == "lena.vqc (version 2)" and rows["image"] == "32 x 32, RGB"
+    assert rows["codewords"] == f"{h.k} (trained by centnn)"
+    for section in h.sections:  # each section's size, coding and share of the bits
+        assert rows[section.kind].startswith(f"{section.length:,} bytes, {section.coding}")
+        assert f"{8 * section.length / (32 * 32):.3f} bits/pixel" in rows[section.kind]
+    assert rows["total"].startswith(f"{Path('lena.vqc').stat().st_size:,} bytes")
+    assert f"{h.bits_per_pixel:.3f} bits/pixel" in rows["total"]
+
+
+def test_fixed_rate_writes_raw_codebook_and_packed_indices(runner, workdir):
+    save_png(gradient_image(32, 32, 3), Path("g.png"))
+    assert_ok(run(runner, "encode", "g.png", "-k", 16, "-b", 4, "--fixed-rate"))
+    assert_ok(run(runner, "encode", "g.png", "-o", "small.vqc", "-k", 16, "-b", 4))
+    fixed, small = vqcodec.info(Path("g.vqc")), vqcodec.info(Path("small.vqc"))
+    assert [s.coding for s in fixed.sections] == ["raw", "packed"]
+    assert fixed.file_size == 25 + 20 + fixed.k * 48 + fixed.block_count * 4 // 8 + 4
+    assert small.file_size < fixed.file_size
+    np.testing.assert_array_equal(vqcodec.decode(Path("g.vqc")).pixels, vqcodec.decode(Path("small.vqc")).pixels)
+    result = run(runner, "info", "g.vqc")
+    assert "raw" in result.stdout and "packed" in result.stdout
 
 
 def test_info_shows_a_shrunk_codebook(runner, workdir):
@@ -243,7 +262,7 @@ def test_info_shows_a_shrunk_codebook(runner, workdir):
     assert "Warning: " in result.stderr and "distinct" in result.stderr
     result = run(runner, "info", "flat.vqc")
     assert_ok(result)
-    assert "1 codewords" in result.stdout and "asked for 32" in result.stdout
+    assert "codewords   1 of 32 asked for" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import spec_vqc
 from click.testing import CliRunner
-from conftest import assert_refused, listing, peak_allocation, random_image
+from conftest import assert_refused, listing, peak_allocation, random_image, v1_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vqcodec
 from vqcodec.cli import main
+from vqcodec.codec import DECODE
 
 GOLDEN_FILES = sorted((Path(__file__).parent / "golden").glob("*.vqc"))
 REFUSED = (vqcodec.FormatError, vqcodec.TooManyPixelsError)
@@ -33,48 +35,18 @@ FUZZ_CAP = 1 << 20
 ALLOCATION_LIMIT = 64 << 20  # far below what the forged headers below declare, far above what a valid one needs
 
 
-# --- FORMAT.md, read independently of container.py and bitpack.py -------------------------
+# --- FORMAT.md, read independently: tests/spec_vqc.py was written from the page alone ----------
 
 
 def spec_header(data: bytes) -> tuple[int, int, int, int, int] | None:
     """(width, height, channels, block, k) of a file whose header, length and CRC are valid, else None."""
-    if len(data) < 28 or data[:4] != b"\x89VQC":
-        return None
-    version, channels, block, trainer, width, height, k, requested_k = struct.unpack_from("<BBBBIIII", data, 4)
-    if not (version == 1 and 1 <= channels <= 4 and 1 <= block <= 16 and 1 <= trainer <= 3
-            and 1 <= width < 2**31 and 1 <= height < 2**31):
-        return None
-    blocks = -(-width // block) * -(-height // block)
-    if not (1 <= k <= min(65536, blocks) and k <= requested_k <= 65536):
-        return None
-    size = 24 + k * block * block * channels + -(-blocks * (k - 1).bit_length() // 8) + 4
-    if len(data) != size or zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "little"):
-        return None
-    return width, height, channels, block, k
+    h = spec_vqc.read_header(data)
+    return None if h is None else (h["width"], h["height"], h["channels"], h["block"], h["k"])
 
 
 def spec_decode(data: bytes, max_pixels: int) -> np.ndarray | None:
     """The image FORMAT.md says `data` holds, or None when a decoder must refuse it."""
-    fields = spec_header(data)
-    if fields is None or fields[0] * fields[1] > max_pixels:
-        return None
-    width, height, channels, block, k = fields
-    across, down = -(-width // block), -(-height // block)
-    size = block * block * channels
-    codebook = np.frombuffer(data, np.uint8, k * size, 24).reshape(k, size)
-    bits = (k - 1).bit_length()
-    stream = np.unpackbits(np.frombuffer(data[24 + k * size : -4], np.uint8), bitorder="little")
-    if stream[across * down * bits :].any():  # padding bits must be zero
-        return None
-    if bits:  # index n is stream bits n*w .. n*w + w - 1, least significant first
-        indices = stream[: across * down * bits].reshape(-1, bits) @ (1 << np.arange(bits))
-    else:
-        indices = np.zeros(across * down, int)
-    if (indices >= k).any():
-        return None
-    tiles = codebook[indices].reshape(down, across, block, block, channels).transpose(0, 2, 1, 3, 4)
-    image = tiles.reshape(down * block, across * block, channels)[:height, :width]
-    return image[:, :, 0] if channels == 1 else image
+    return spec_vqc.decode(data, max_pixels)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -112,40 +84,48 @@ def hang_guard(seconds: float):
 # --- mutation fuzzing -----------------------------------------------------------------------
 
 
-ENCODED = ("encoded-rgba-5x5-b2-k3", "encoded-grey-5x6-b3-k1")
+ENCODED = ("encoded-rgba-5x5-b2-k3", "encoded-grey-5x6-b3-k1", "encoded-v1-rgba-5x5-b2-k3")
 SEED_NAMES = sorted([p.stem for p in GOLDEN_FILES] + list(ENCODED))
 
 
 @pytest.fixture(scope="module")
 def seeds() -> dict[str, tuple[bytes, np.ndarray]]:
-    """Valid files to mutate, with their decoded images: the golden files and two encoded here.
+    """Valid files to mutate, with their decoded images: the golden files and three encoded here.
 
     K = 3 leaves one 2-bit value beyond the codebook, and 9 blocks leave 6 padding bits: both
     payload checks can fire, which the golden files' K (mostly powers of 2) rarely allow.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", vqcodec.VQCodecWarning)  # the flat image's codebook shrinks to K = 1
+        noise = vqcodec.encode(random_image(5, 5, 4, seed=21), k=3, block=2, fixed_rate=True)
         encoded = {
-            ENCODED[0]: vqcodec.encode(random_image(5, 5, 4, seed=21), k=3, block=2).data,
+            ENCODED[0]: noise.data,
             ENCODED[1]: vqcodec.encode(np.full((6, 5), 77, np.uint8), k=2, block=3).data,
         }
+    parts = DECODE.run(data=noise.data, max_pixels=None)  # the same file in version 1
+    encoded[ENCODED[2]] = v1_file(5, 5, 4, 2, 3, 3, 1, parts["codebook"], parts["indices"])
     assert vqcodec.info(encoded[ENCODED[0]]).k == 3 and vqcodec.info(encoded[ENCODED[1]]).k == 1
     files = {p.stem: p.read_bytes() for p in GOLDEN_FILES} | encoded
     assert sorted(files) == SEED_NAMES
     return {name: (data, vqcodec.decode(data).pixels) for name, data in files.items()}
 
 
-FIELDS = {  # header field: (offset, struct format)
+FIELDS = {  # header field: (offset, struct format); from "count" on, version 2's section table
     "version": (4, "<B"), "channels": (5, "<B"), "block": (6, "<B"), "trainer": (7, "<B"),
     "width": (8, "<I"), "height": (12, "<I"), "k": (16, "<I"), "requested_k": (20, "<I"),
+    "count": (24, "<B"), "kind_1": (25, "<B"), "coding_1": (26, "<B"), "length_1": (27, "<Q"),
+    "kind_2": (35, "<B"), "coding_2": (36, "<B"), "length_2": (37, "<Q"),
 }
-BYTE_FIELDS = [name for name, (_, fmt) in FIELDS.items() if fmt == "<B"]
-WORD_FIELDS = [name for name, (_, fmt) in FIELDS.items() if fmt == "<I"]
-BYTE_EXTREMES = [0, 1, 2, 3, 4, 5, 15, 16, 17, 127, 128, 255]
-WORD_EXTREMES = [0, 1, 2, 3, 255, 256, 257, 65535, 65536, 65537, 2**31 - 1, 2**31, 2**32 - 1]
+FIELDS_OF = {size: [name for name, (_, fmt) in FIELDS.items() if fmt == size] for size in ("<B", "<I", "<Q")}
+EXTREMES = {
+    "<B": [0, 1, 2, 3, 4, 5, 15, 16, 17, 127, 128, 255],
+    "<I": [0, 1, 2, 3, 255, 256, 257, 65535, 65536, 65537, 2**31 - 1, 2**31, 2**32 - 1],
+    "<Q": [0, 1, 2, 3, 4, 5, 16, 100, 2**31, 2**32 - 1, 2**32, 2**63, 2**64 - 1],
+}
 # Taken modulo the current length, so negative positions count from the end. The header fields after
-# the magic and the last bytes (index padding, CRC) are drawn more often than their share.
-position = st.integers(4, 27) | st.integers(-8, -1) | st.integers(-(1 << 12), 1 << 12)
+# the magic, the section table and the last bytes (stream ends, index padding, CRC) are drawn more
+# often than their share.
+position = st.integers(4, 44) | st.integers(-8, -1) | st.integers(-(1 << 12), 1 << 12)
 
 mutations = st.one_of(
     st.tuples(st.just("flip"), position, st.integers(1, 255)),
@@ -155,8 +135,8 @@ mutations = st.one_of(
     st.tuples(st.just("payload"), st.integers(0, 1 << 12), st.integers(1, 255)),  # flip past the header
     st.tuples(st.just("truncate"), position),
     st.tuples(st.just("extend"), st.binary(min_size=1, max_size=64)),
-    st.tuples(st.just("field"), st.sampled_from(BYTE_FIELDS), st.sampled_from(BYTE_EXTREMES) | st.integers(0, 255)),
-    st.tuples(st.just("field"), st.sampled_from(WORD_FIELDS), st.sampled_from(WORD_EXTREMES) | st.integers(0, 2**32 - 1)),
+    *(st.tuples(st.just("field"), st.sampled_from(FIELDS_OF[size]),
+                st.sampled_from(EXTREMES[size]) | st.integers(0, 256 ** struct.calcsize(size) - 1)) for size in EXTREMES),
     st.tuples(st.just("nudge"), st.sampled_from(list(FIELDS)), st.integers(-2, 2)),  # near-valid neighbours
     st.tuples(st.just("fix-crc")),
 )
@@ -244,21 +224,29 @@ def test_mutated_files_decode_as_specified_or_are_refused(seeds, name, steps, re
                 np.testing.assert_array_equal(decoded_default, expected)
 
 
-def test_mutations_reach_the_header_checks(seeds):
+@pytest.mark.parametrize("name", ["rgb-37x29-b3-k16", "v2-rgb-61x43-b3-k40"])
+def test_mutations_reach_the_header_checks(seeds, name):
     """The fuzz above is only as good as its mutations: header fields set with a fixed CRC must be
     refused for the field (not the checksum), and some near-valid rewrites must still decode."""
-    data = seeds["rgb-37x29-b3-k16"][0]
-    for field, value, word in [("channels", 0, "channel"), ("block", 17, "block"), ("width", 2**32 - 1, "image size"),
-                               ("k", 2**32 - 1, "codebook size"), ("version", 255, "version"), ("trainer", 4, "trainer")]:
+    data, image = seeds[name]
+    refusals = [("channels", 0, "channel"), ("block", 17, "block"), ("width", 2**32 - 1, "image size"),
+                ("k", 2**32 - 1, "codebook size"), ("version", 255, "version")]
+    if name.startswith("v2-"):
+        refusals += [("count", 1, "sections are"), ("kind_1", 9, "kind"), ("coding_2", 7, "unknown coding"),
+                     ("length_1", 2**64 - 1, "truncated"), ("length_2", 0, "trailing")]
+    for field, value, word in refusals:
         with pytest.raises(vqcodec.FormatError, match=word):
             vqcodec.decode(mutate(data, [("field", field, value), ("fix-crc",)]))
     with pytest.raises(vqcodec.TooManyPixelsError):
         vqcodec.decode(mutate(data, [("field", "width", 2**31 - 1), ("field", "height", 2**31 - 1), ("fix-crc",)]))
-    # 37 -> 38 pixels wide keeps 13 blocks of 3 across: still valid, one more column of the last blocks shows
-    wider = vqcodec.decode(mutate(data, [("nudge", "width", 1), ("fix-crc",)])).pixels
-    assert wider.shape == (29, 38, 3)
-    np.testing.assert_array_equal(wider[:, :37], seeds["rgb-37x29-b3-k16"][1])
-    np.testing.assert_array_equal(wider, spec_decode(mutate(data, [("nudge", "width", 1), ("fix-crc",)]), FUZZ_CAP))
+    # an unknown trainer is no reason to refuse a file
+    np.testing.assert_array_equal(vqcodec.decode(mutate(data, [("field", "trainer", 200), ("fix-crc",)])).pixels, image)
+    # wider up to the edge of the last column of blocks: still valid, more of those blocks shows
+    height, width = image.shape[:2]
+    wider = mutate(data, [("nudge", "width", 3 - width % 3 if width % 3 else 0), ("fix-crc",)])
+    decoded = vqcodec.decode(wider).pixels
+    np.testing.assert_array_equal(decoded[:, :width], image)
+    np.testing.assert_array_equal(decoded, spec_decode(wider, FUZZ_CAP))
 
 
 def test_reference_decoder_agrees_with_the_golden_images(seeds):
@@ -310,10 +298,13 @@ def test_trailing_bytes_are_refused_by_library_and_cli(golden, extra, tmp_path, 
 HOLE = 1 << 30  # sparse: costs no disk, but reading it would allocate 1 GiB
 
 
-def sparse_vqc(path: Path, width: int, height: int, channels: int = 1, block: int = 1, k: int = 256) -> Path:
+def sparse_vqc(path: Path, width: int, height: int, version: int, channels: int = 1, block: int = 1,
+               k: int = 256) -> Path:
     """A header declaring the given image, then a hole up to HOLE bytes (no payload actually written)."""
     with open(path, "wb") as f:
-        f.write(b"\x89VQC" + struct.pack("<BBBBIIII", 1, channels, block, 1, width, height, k, k))
+        f.write(b"\x89VQC" + struct.pack("<BBBBIIII", version, channels, block, 1, width, height, k, k))
+        if version == 2:  # a raw codebook and packed indices, as long as the image needs
+            f.write(struct.pack("<BBBQBBQ", 2, 1, 0, k * block * block * channels, 2, 0, width * height))
         f.truncate(HOLE)
     return path
 
@@ -326,8 +317,10 @@ def sparse_vqc(path: Path, width: int, height: int, channels: int = 1, block: in
         pytest.param(8192, 8192, vqcodec.FormatError, "trailing", id="under-the-cap-wrong-length"),
     ],
 )
-def test_a_path_is_refused_from_its_header_without_reading_the_payload(tmp_path, monkeypatch, width, height, error, word):
-    path = sparse_vqc(tmp_path / "huge.vqc", width, height)
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_path_is_refused_from_its_header_without_reading_the_payload(tmp_path, monkeypatch, width, height, error, word,
+                                                                      version):
+    path = sparse_vqc(tmp_path / "huge.vqc", width, height, version)
     for call in (vqcodec.decode, vqcodec.info):
         _, peak = peak_allocation(lambda: pytest.raises(REFUSED, call, path))
         assert peak < 1 << 20, peak  # the 1 GiB file was never read

@@ -76,6 +76,7 @@ def test_a_pipeline_runs_times_and_can_be_rearranged():
     assert pipeline.replace("double", triple).run(x=3)["z"] == 12
     square = Stage("square", lambda z: {"z": z * z}, ("z",))
     assert pipeline.insert_after("add", square).run(x=3)["z"] == 81
+    assert pipeline.until("double").run(x=3) == {"x": 3, "y": 6}
     with pytest.raises(ValueError):
         pipeline.without("double")  # add would read y, which nothing writes then
     with pytest.raises(KeyError, match="no stage 'nope'"):

@@ -29,7 +29,7 @@ from .metrics import psnr, ssim
 from .options import DEFAULT_PSNR_TOLERANCE, DEFAULT_TIME_TOLERANCE, SCALAR_ONLY
 from .montage import montage
 
-SCHEMA = "vqcodec-bench/1"
+SCHEMA = "vqcodec-bench/2"
 KEY = ("image", "k", "block", "algo", "seed")
 
 
@@ -46,8 +46,9 @@ class Record:
     algo: str
     seed: int
     codewords: int
-    codewords_used: int
     bytes: int
+    codebook_bytes: int
+    index_bytes: int
     bpp: float
     ratio_raw: float
     ratio_png: float
@@ -117,15 +118,14 @@ def measure(path: Path, k: int, block: int, algo: str, seed: int, repeat: int, r
             decode_times.append(time.perf_counter() - start)
         data = out.read_bytes()
     header = decoded.header
-    indices = codec.DECODE.run(data=data, max_pixels=None)["indices"]
     decoded = decoded.pixels.reshape(original.shape)
     encode_seconds, encode_spread = _median_spread(encode_times)
     decode_seconds, decode_spread = _median_spread(decode_times)
     return Record(
         image=path.name, width=header.width, height=header.height, mode=header.mode,
         k=k, block=block, algo=algo, seed=seed,
-        codewords=header.k, codewords_used=int(np.unique(indices).size),
-        bytes=len(data), bpp=header.bits_per_pixel,
+        codewords=header.k, bytes=len(data), codebook_bytes=header.section("codebook").length,
+        index_bytes=header.section("indices").length, bpp=header.bits_per_pixel,
         ratio_raw=original.size / len(data), ratio_png=png_size / len(data),
         psnr=psnr(original, decoded), ssim=ssim(original, decoded),
         encode_seconds=encode_seconds, encode_spread=encode_spread,
@@ -249,7 +249,7 @@ def compare(records, reference: float, baseline: dict, psnr_tolerance: float = D
 def table(records) -> str:
     """Aligned text table, grouped by image."""
     head = (f"{'K':>6} {'b':>3}  {'algo':<7} {'PSNR dB':>8} {'SSIM':>6} {'bytes':>9} {'bpp':>6} "
-            f"{'x raw':>6} {'x PNG':>6} {'used':>6} {'encode s':>15} {'decode s':>9}")
+            f"{'x raw':>6} {'x PNG':>6} {'K used':>6} {'encode s':>15} {'decode s':>9}")
     lines = []
     for image in dict.fromkeys(r.image for r in records):
         group = [r for r in records if r.image == image]
@@ -260,7 +260,7 @@ def table(records) -> str:
             lines.append(
                 f"{r.k:>6} {r.block:>3}  {r.algo:<7} {r.psnr:>8.2f} "
                 f"{'-' if r.ssim is None else f'{r.ssim:.4f}':>6} {r.bytes:>9,} {r.bpp:>6.3f} "
-                f"{r.ratio_raw:>6.1f} {r.ratio_png:>6.2f} {r.codewords_used:>6} "
+                f"{r.ratio_raw:>6.1f} {r.ratio_png:>6.2f} {r.codewords:>6} "
                 f"{f'{r.encode_seconds:.2f}{spread}':>15} {r.decode_seconds:>9.4f}"
             )
     return "\n".join(lines[1:])

@@ -121,7 +121,11 @@ def main():
 @click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True,
               help="Codebook trainer; optimal is exact, for -b 1 on grey images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
-def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, k, block, algo, seed):
+@click.option("--fixed-rate", is_flag=True,
+              help="Store the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
+                   "but the size follows from K, b and the image size, and each block's index is at a known offset.")
+def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, k, block, algo, seed,
+           fixed_rate):
     """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
 
     Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
@@ -129,6 +133,7 @@ def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, ve
     \b
       vqcodec encode lena.png -k 512 -b 4
       vqcodec encode scan.tif -o scan.vqc --algo centnn -k 64
+      vqcodec encode tile.png --fixed-rate             # a size known in advance
       vqcodec encode *.png -o out/ -j 2 --json > report.jsonl
       vqcodec encode -r photos/ -o vqc/ --update
       cat lena.png | vqcodec encode - -o - > lena.vqc
@@ -136,7 +141,7 @@ def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, ve
     from .batch import Settings
 
     with _reporting():
-        options = EncodeOptions(k=k, block=block, algo=algo, seed=seed)
+        options = EncodeOptions(k=k, block=block, algo=algo, seed=seed, fixed_rate=fixed_rate)
     settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
@@ -329,6 +334,31 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
             click.echo(f"Baseline {baseline}: no regression in {len(records)} records", err=True)
 
 
+def _info_rows(name: str, h) -> list[tuple[str, str]]:
+    """What `vqcodec info` shows of a header: the image, the codebook, and where the bytes go."""
+    from .container import CODINGS
+
+    def cost(length: int, what: str, share: str = "") -> str:
+        return f"{f'{length:,} bytes{what}':<28} {8 * length / h.pixels:>8.3f} bits/pixel" + (f"   {share}" if share else "")
+
+    fixed_names = {"codebook": "raw", "indices": f"{h.index_bits}-bit packed"}
+    rows = [
+        ("file", f"{name} (version {h.version})"),
+        ("image", f"{h.width} x {h.height}, {h.mode}"),
+        ("blocks", f"{h.block} x {h.block}, {h.block_count:,} of them ({h.codeword_size} value"
+                   f"{'s' if h.codeword_size > 1 else ''} per codeword)"),
+        ("codewords", f"{h.k:,}" + (f" of {h.requested_k:,} asked for" if h.k < h.requested_k else "")
+                      + f" (trained by {h.trainer})"),
+    ]
+    for s in h.sections:
+        fixed = s.coding == CODINGS[s.kind][0]
+        share = "" if fixed else f"{s.length / h.fixed_length(s.kind):.0%} of {fixed_names[s.kind]}"
+        rows.append((s.kind, cost(s.length, f", {s.coding}", share)))
+    rows.append(("header", cost(h.header_size + 4, " with the checksum")))
+    rows.append(("total", cost(h.file_size, "", f"{h.file_size / h.raw_size:.1%} of the raw pixels")))
+    return rows
+
+
 def _progress(i: int, total: int, text: str) -> None:
     click.echo(f"[{i}/{total}] {text}", err=True)
 
@@ -343,7 +373,6 @@ def info(inputs):
       vqcodec info vqc/*.vqc
     """
     from . import codec
-    from .container import CRC, HEADER
 
     failed = 0
     for n, input in enumerate(inputs):
@@ -353,19 +382,9 @@ def info(inputs):
             click.echo(f"Error: {'stdin: ' if input == '-' else ''}{exc}", err=True)
             failed += 1
             continue
-        rows = [
-            ("file", "stdin" if input == "-" else input),
-            ("image", f"{h.width} x {h.height}, {h.mode}"),
-            ("block", f"{h.block} x {h.block} ({h.codeword_size} values per codeword)"),
-            ("codebook", f"{h.k} codewords" + (f" (asked for {h.requested_k}; the image has no more distinct blocks)" if h.k < h.requested_k else "")),
-            ("trainer", h.trainer),
-            ("indices", f"{h.block_count} x {h.index_bits} bits"),
-            ("bytes", f"{h.file_size} = header {HEADER.size} + codebook {h.codebook_bytes} + indices {h.index_bytes} + checksum {CRC.size}"),
-            ("bits/pixel", f"{h.bits_per_pixel:.3f}"),
-        ]
         if n:
             click.echo()
-        for name, value in rows:
+        for name, value in _info_rows("stdin" if input == "-" else input, h):
             click.echo(f"{name:<11} {value}")
     if failed:
         sys.exit(EXIT_ERROR if failed == len(inputs) else EXIT_SOME_FAILED)

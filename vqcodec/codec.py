@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import blocks, container, files, images
+from . import blocks, coding, container, files, images
 from .container import Header
 from .errors import FormatError, VQCodecError, VQCodecWarning, naming
 from .metrics import psnr_of_bands
@@ -60,7 +60,8 @@ def _train(vectors, options):
     codebook = np.clip(np.rint(train_codebook(vectors, options)), 0, 255).astype(np.uint8)
     if len(codebook) < options.k:
         warnings.warn(f"training found only {len(codebook)} distinct block(s), so the codebook has "
-                      f"{len(codebook)} entries, not {options.k}", VQCodecWarning, stacklevel=2)
+                      f"{len(codebook)} entries, not {options.k}", VQCodecWarning,
+                      stacklevel=5)  # the caller of encode(): past the pipeline's run and timing
     return {"codebook": codebook}
 
 
@@ -71,10 +72,24 @@ def _assign(vectors, codebook):
     return {"indices": nearest(vectors, codebook)[0]}
 
 
-def _build(pixels, codebook, indices, options):
+def _order(codebook, indices):
+    """Unused codewords dropped, the rest ordered so that similar ones are neighbours: the same pixels."""
+    from .codebook import prune_and_order
+
+    codebook, indices = prune_and_order(codebook, indices)
+    return {"codebook": codebook, "indices": indices}
+
+
+def _code(pixels, codebook, indices, options):
+    """Each section in the smaller of its codings (the fixed ones with options.fixed_rate)."""
     height, width, channels = pixels.shape
     header = Header(width, height, channels, options.block, len(codebook), options.k, options.algo)
-    return {"header": header, "data": container.build(header, codebook, indices)}
+    header, payloads = coding.encode_sections(header, {"codebook": codebook, "indices": indices}, options.fixed_rate)
+    return {"header": header, "payloads": payloads}
+
+
+def _build(header, payloads):
+    return {"data": container.build(header, payloads)}
 
 
 def _measure(pixels, codebook, indices, options):
@@ -88,8 +103,10 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
     Stage("blocks", _cut_blocks, ("vectors",)),
     Stage("train", _train, ("codebook",)),
     Stage("assign", _assign, ("indices",)),
-    Stage("container", _build, ("header", "data")),
-    Stage("measure", _measure, ("psnr",)),
+    Stage("order", _order, ("codebook", "indices")),
+    Stage("measure", _measure, ("psnr",), background=True),  # beside coding, which releases the GIL
+    Stage("code", _code, ("header", "payloads")),
+    Stage("container", _build, ("data",)),
 ))
 
 
@@ -97,8 +114,16 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
 
 
 def _parse(data, max_pixels):
-    header, codebook, indices = container.parse(data, max_pixels)
-    return {"header": header, "codebook": codebook, "indices": indices}
+    header, payloads = container.parse(data, max_pixels)
+    return {"header": header, "payloads": payloads}
+
+
+def _decode_codebook(header, payloads):
+    return {"codebook": coding.decode_section(header, "codebook", payloads["codebook"])}
+
+
+def _decode_indices(header, payloads):
+    return {"indices": coding.decode_section(header, "indices", payloads["indices"])}
 
 
 def _assemble(header, codebook, indices):
@@ -110,7 +135,9 @@ def _assemble(header, codebook, indices):
 
 
 DECODE = Pipeline(("data", "max_pixels"), (
-    Stage("parse", _parse, ("header", "codebook", "indices")),
+    Stage("parse", _parse, ("header", "payloads")),
+    Stage("codebook", _decode_codebook, ("codebook",)),
+    Stage("indices", _decode_indices, ("indices",)),
     Stage("pixels", _assemble, ("pixels",)),
 ))
 
@@ -149,7 +176,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if hasattr(source, "read"):
-        head = source.read(container.HEADER.size)
+        head = _read_header(source)
         header = container.parse_header(head, max_pixels)
         rest = source.read(header.file_size - len(head) + 1)
         if len(head) + len(rest) > header.file_size:
@@ -158,7 +185,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         return head + rest
     try:
         with open(source, "rb") as f:
-            head = f.read(container.HEADER.size)
+            head = _read_header(f)
             header = container.parse_header(head, max_pixels)
             container.check_length(header, os.fstat(f.fileno()).st_size)
             return head + f.read()
@@ -168,6 +195,16 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         raise FormatError("is a directory") from None
     except OSError as exc:
         raise FormatError(f"cannot read ({exc.strerror or exc})") from None
+
+
+def _read_header(stream) -> bytes:
+    """The header's bytes, read as far as the header says it goes (or the stream ends)."""
+    head = b""
+    while True:
+        more = stream.read(container.header_length(head) - len(head)) if head else stream.read(container.HEADER.size)
+        head += more
+        if not more or len(head) >= container.header_length(head):
+            return head
 
 
 @contextmanager

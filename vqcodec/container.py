@@ -1,34 +1,48 @@
-"""The .vqc v1 container: build it, and parse it as hostile input.
+"""The .vqc container, versions 1 and 2: build version 2, parse both as hostile input.
 
-docs/FORMAT.md is the specification; this module is its only implementation.
-Parsing checks every header field and the exact file length before anything
-proportional to the declared image is allocated, then the CRC before the
-payload is trusted.
+docs/FORMAT.md is the specification; this module is its implementation for
+the header, the section table, the lengths and the checksum (vqcodec.coding
+decodes what the sections hold). Parsing checks every header field, the
+section table and the exact file length before anything proportional to the
+declared image is allocated, then the CRC before any payload is trusted.
 """
+import dataclasses
 import struct
 import zlib
 from dataclasses import dataclass
-
-import numpy as np
 
 from . import bitpack
 from .errors import FormatError, TooManyPixelsError
 from .options import DEFAULT_MAX_PIXELS, MAX_BLOCK, MAX_K
 
 MAGIC = b"\x89VQC"
-VERSION = 1
+VERSIONS = (1, 2)
+VERSION = 2  # what the encoder writes
 HEADER = struct.Struct("<4sBBBBIIII")  # magic, version, channels, block, trainer, width, height, k, requested k
+COUNT = struct.Struct("<B")  # version 2: the number of sections...
+SECTION = struct.Struct("<BBQ")  # ...then for each: kind, coding, length in bytes
 CRC = struct.Struct("<I")
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
-TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal"}
+TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal"}  # informative: other ids are read as "unknown (id)"
+KINDS = ("codebook", "indices")  # section kinds 1 and 2, the order version 2 requires
+CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position
 MAX_SIDE = (1 << 31) - 1
 assert MAX_K == 1 << bitpack.MAX_WIDTH
 
 
 @dataclass(frozen=True)
+class Section:
+    """One part of a file's payload: what it holds, how it is coded, how many bytes it takes."""
+
+    kind: str
+    coding: str
+    length: int
+
+
+@dataclass(frozen=True)
 class Header:
-    """Everything a .vqc says about itself; the derived sizes follow from these fields."""
+    """Everything a .vqc says about itself; sizes and rates follow from these fields."""
 
     width: int
     height: int
@@ -37,6 +51,8 @@ class Header:
     k: int
     requested_k: int
     trainer: str
+    version: int = VERSION
+    sections: tuple[Section, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -69,23 +85,35 @@ class Header:
 
     @property
     def index_bits(self) -> int:
+        """Bits of one index bit-packed: ceil(log2 K)."""
         return bitpack.index_width(self.k)
 
     @property
-    def codebook_bytes(self) -> int:
+    def raw_codebook_bytes(self) -> int:
         return self.k * self.codeword_size
 
     @property
-    def index_bytes(self) -> int:
+    def packed_index_bytes(self) -> int:
         return bitpack.packed_size(self.block_count, self.index_bits)
 
     @property
+    def header_size(self) -> int:
+        return HEADER.size if self.version == 1 else HEADER.size + COUNT.size + SECTION.size * len(self.sections)
+
+    @property
     def file_size(self) -> int:
-        return HEADER.size + self.codebook_bytes + self.index_bytes + CRC.size
+        return self.header_size + sum(s.length for s in self.sections) + CRC.size
 
     @property
     def bits_per_pixel(self) -> float:
         return 8 * self.file_size / self.pixels
+
+    def section(self, kind: str) -> Section:
+        return next(s for s in self.sections if s.kind == kind)
+
+    def fixed_length(self, kind: str) -> int:
+        """Bytes of the section coded raw (codebook) or bit-packed (indices): known from the header alone."""
+        return self.raw_codebook_bytes if kind == "codebook" else self.packed_index_bytes
 
 
 def _check_fields(h: Header) -> None:
@@ -102,6 +130,19 @@ def _check_fields(h: Header) -> None:
         raise FormatError(f"requested codebook size {h.requested_k} is not {h.k} to {MAX_K}")
 
 
+def _check_sections(h: Header) -> None:
+    """Version 2 holds a codebook section, then an index section, each in a known coding;
+    a section in a fixed-size coding must have exactly that size."""
+    if tuple(s.kind for s in h.sections) != KINDS:
+        raise FormatError(f"the sections are {', '.join(s.kind for s in h.sections) or 'none'}, "
+                          f"not {', '.join(KINDS)}")
+    for s in h.sections:
+        if s.coding not in CODINGS[s.kind]:
+            raise FormatError(f"{s.kind} section: unknown coding {s.coding}")
+        if s.coding == CODINGS[s.kind][0] and s.length != h.fixed_length(s.kind):
+            raise FormatError(f"{s.kind} section: {s.length} bytes, but {s.coding} it takes {h.fixed_length(s.kind)}")
+
+
 def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
     """Refuse images above the pixel cap before anything their size is allocated."""
     if max_pixels is not None and width * height > max_pixels:
@@ -115,43 +156,64 @@ def too_big(header: Header) -> TooManyPixelsError:
     return TooManyPixelsError(f"a {header.width}x{header.height} image does not fit in memory")
 
 
-def build(header: Header, codebook: np.ndarray, indices: np.ndarray) -> bytes:
-    """Serialise a complete file; the arguments must already be consistent."""
+def build(header: Header, payloads: tuple[bytes, ...]) -> bytes:
+    """Serialise a version-2 file; header.sections must describe the payloads."""
     _check_fields(header)
-    codebook = np.ascontiguousarray(codebook, dtype=np.uint8)
-    if codebook.shape != (header.k, header.codeword_size):
-        raise ValueError(f"codebook shape {codebook.shape} does not match the header")
-    if indices.size != header.block_count:
-        raise ValueError(f"{indices.size} indices for {header.block_count} blocks")
+    _check_sections(header)
+    if header.version != VERSION or [len(p) for p in payloads] != [s.length for s in header.sections]:
+        raise ValueError("the header's sections do not describe the payloads")
     trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
-    body = b"".join(
-        (
-            HEADER.pack(MAGIC, VERSION, header.channels, header.block, trainer_id,
-                        header.width, header.height, header.k, header.requested_k),
-            codebook.tobytes(),
-            bitpack.pack(indices, header.index_bits),
-        )
-    )
+    table = b"".join(SECTION.pack(KINDS.index(s.kind) + 1, CODINGS[s.kind].index(s.coding), s.length)
+                     for s in header.sections)
+    body = b"".join((HEADER.pack(MAGIC, VERSION, header.channels, header.block, trainer_id, header.width,
+                                 header.height, header.k, header.requested_k),
+                     COUNT.pack(len(header.sections)), table, *payloads))
     return body + CRC.pack(zlib.crc32(body))
 
 
-def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
-    """Validate the fixed-size header (the first HEADER.size bytes suffice) and the pixel cap."""
+def header_length(data: bytes) -> int:
+    """How many bytes the header of the file starting with `data` takes; when `data` is too
+    short to say, a lower bound (read that many and ask again)."""
     if not data:
         raise FormatError("empty file, not a .vqc")
     if bytes(data[:4]) != MAGIC[: len(data[:4])]:
         raise FormatError("not a .vqc file (bad magic)")
     if len(data) < HEADER.size:
-        raise FormatError(f"truncated: {len(data)} bytes is shorter than the {HEADER.size}-byte header")
+        return HEADER.size
+    if data[4] not in VERSIONS:
+        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 and 2)")
+    if data[4] == 1:
+        return HEADER.size
+    if len(data) < HEADER.size + COUNT.size:
+        return HEADER.size + COUNT.size
+    return HEADER.size + COUNT.size + SECTION.size * data[HEADER.size]
+
+
+def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Validate the header (its first header_length(data) bytes suffice) and the pixel cap."""
+    needed = header_length(data)
+    if len(data) < needed:
+        raise FormatError(f"truncated: {len(data)} bytes is shorter than the {needed}-byte header")
     magic, version, channels, block, trainer_id, width, height, k, requested_k = HEADER.unpack_from(data)
-    if version != VERSION:
-        raise FormatError(f"unsupported .vqc version {version} (this vqcodec reads version {VERSION})")
-    header = Header(width, height, channels, block, k, requested_k, TRAINERS.get(trainer_id, "unknown"))
+    header = Header(width, height, channels, block, k, requested_k, TRAINERS.get(trainer_id, f"unknown ({trainer_id})"),
+                    version)
     _check_fields(header)
-    if trainer_id not in TRAINERS:
-        raise FormatError(f"unknown trainer id {trainer_id}")
+    if version == 1:  # the layout version 2 spells out: a raw codebook, then bit-packed indices
+        sections = tuple(Section(kind, CODINGS[kind][0], header.fixed_length(kind)) for kind in KINDS)
+    else:
+        sections = tuple(_section(*SECTION.unpack_from(data, HEADER.size + COUNT.size + SECTION.size * n))
+                         for n in range(data[HEADER.size]))
+    header = dataclasses.replace(header, sections=sections)
+    _check_sections(header)
     check_pixels(width, height, max_pixels)
     return header
+
+
+def _section(kind: int, coding: int, length: int) -> Section:
+    if not 1 <= kind <= len(KINDS):
+        raise FormatError(f"unknown section kind {kind}")
+    name = KINDS[kind - 1]
+    return Section(name, CODINGS[name][coding] if coding < len(CODINGS[name]) else coding, length)
 
 
 def check_length(header: Header, length: int) -> None:
@@ -171,21 +233,11 @@ def read_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Hea
     return header
 
 
-def parse(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Header, np.ndarray, np.ndarray]:
-    """Return (header, codebook as uint8 K x D, indices as uint32) of a validated file."""
+def parse(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Header, dict[str, memoryview]]:
+    """The validated header of a whole file and each section's payload, by kind."""
     header = read_header(data, max_pixels)
-    start = HEADER.size
-    codebook = np.frombuffer(data, dtype=np.uint8, count=header.codebook_bytes, offset=start)
-    codebook = codebook.reshape(header.k, header.codeword_size)
-    start += header.codebook_bytes
-    packed = bytes(memoryview(data)[start : start + header.index_bytes])
-    tail_bits = header.index_bytes * 8 - header.block_count * header.index_bits
-    if tail_bits and packed[-1] >> (8 - tail_bits):
-        raise FormatError("padding bits after the last index are not zero")
-    try:
-        indices = bitpack.unpack(packed, header.block_count, header.index_bits)
-    except (MemoryError, ValueError):  # NumPy's "array is too big" when the pixel cap is lifted
-        raise too_big(header) from None
-    if indices.size and int(indices.max()) >= header.k:
-        raise FormatError(f"an index is {int(indices.max())}, beyond the codebook of {header.k}")
-    return header, codebook, indices
+    payloads, start = {}, header.header_size
+    for s in header.sections:
+        payloads[s.kind] = memoryview(data)[start : start + s.length]
+        start += s.length
+    return header, payloads
