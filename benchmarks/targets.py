@@ -96,7 +96,7 @@ def whole_encode(pixels: np.ndarray, name: str) -> None:
             return km.centroids
 
         theirs, centroids = timed(train_and_assign, 1)
-        decoded = vqcodec.decode(result.data).reshape(pixels.shape)
+        decoded = vqcodec.decode(result.data).pixels.reshape(pixels.shape)
         ours_psnr = psnr(pixels, decoded)
         vectors8 = blocks.to_vectors(pixels, 4)
         rounded = np.clip(np.rint(centroids), 0, 255).astype(np.uint8)

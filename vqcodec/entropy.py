@@ -29,8 +29,8 @@ def _squash_table() -> np.ndarray:
 
 
 SQUASH = _squash_table()
-# stretch(p) = the smallest d with squash(d) >= p, or 2047 if there is none: squash's inverse
-STRETCH = np.minimum(np.searchsorted(SQUASH, np.arange(4096)), 2 * STRETCH_LIMIT).astype(np.int32) - STRETCH_LIMIT
+# stretch(p), squash's inverse: the smallest d with squash(d) >= p (squash(2047) = 4095, so there is one)
+STRETCH = np.searchsorted(SQUASH, np.arange(4096)).astype(np.int32) - STRETCH_LIMIT
 
 COUNTER_LIMIT = 30  # a counter's rate is 1 / (n + 1.5) for its first 30 updates, then 1 / 31.5
 DIVISORS = np.array([131072 // (2 * n + 3) for n in range(COUNTER_LIMIT + 1)], dtype=np.int32)
