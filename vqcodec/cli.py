@@ -339,7 +339,7 @@ def _info_rows(name: str, h) -> list[tuple[str, str]]:
     from .container import CODINGS
 
     def cost(length: int, what: str, share: str = "") -> str:
-        return f"{f'{length:,} bytes{what}':<28} {8 * length / h.pixels:>8.3f} bits/pixel" + (f"   {share}" if share else "")
+        return f"{f'{length:,} bytes{what}':<28} {h.rate(length):>8.3f} bits/pixel" + (f"   {share}" if share else "")
 
     fixed_names = {"codebook": "raw", "indices": f"{h.index_bits}-bit packed"}
     rows = [

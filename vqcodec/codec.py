@@ -158,14 +158,14 @@ def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | Non
 
 def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode .vqc bytes, a path or a binary stream: the pixels and the header."""
-    with _naming(source):
+    with _errors_named_after(source):
         values = DECODE.run(data=read_vqc(source, max_pixels), max_pixels=max_pixels)
     return Decoded(values["pixels"], values["header"])
 
 
 def info(source, *, max_pixels: int | None = None) -> Header:
     """The validated header of a .vqc (bytes, path or stream), checksum included."""
-    with _naming(source):
+    with _errors_named_after(source):
         return container.read_header(read_vqc(source, max_pixels), max_pixels)
 
 
@@ -208,7 +208,7 @@ def _read_header(stream) -> bytes:
 
 
 @contextmanager
-def _naming(source):
+def _errors_named_after(source):
     """Errors about a file named by a path say which file it is."""
     try:
         yield

@@ -106,7 +106,11 @@ class Header:
 
     @property
     def bits_per_pixel(self) -> float:
-        return 8 * self.file_size / self.pixels
+        return self.rate(self.file_size)
+
+    def rate(self, length: int) -> float:
+        """What `length` bytes of this file cost in bits per pixel."""
+        return 8 * length / self.pixels
 
     def section(self, kind: str) -> Section:
         return next(s for s in self.sections if s.kind == kind)
