@@ -116,6 +116,8 @@ def _parse(data: bytes) -> dict | None:
         for (kind, coding, length), fixed in zip(sections, fixed_lengths):
             if coding == FIXED and length != fixed:
                 return None
+            if coding == ADAPTIVE and length >= fixed:  # "fewer than K x D bytes", "fewer than P bytes"
+                return None
         body_start = V2_TABLE_END
 
     # (the pixel cap comes here in the spec's order; see decode())

@@ -317,6 +317,27 @@ def test_pixel_cap_on_decode(tmp_path):
         assert vqcodec.decode(source, max_pixels=None).pixels.shape == (16, 16)
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_stream_is_read_as_far_as_it_goes_not_as_far_as_its_header_claims(version):
+    """With the cap lifted, a header may declare an image of 2^62 pixels: reading from a stream must
+    stop where the stream does (and say so), not set aside the declared size first."""
+    import io
+
+    from conftest import peak_allocation
+
+    from vqcodec import container
+
+    side = (1 << 31) - 1
+    head = container.HEADER.pack(container.MAGIC, version, 1, 1, 1, side, side, 2, 2)
+    if version == 2:  # packed indices: the length must be P, which the header makes 2^59 bytes
+        head += container.COUNT.pack(2) + container.SECTION.pack(1, 0, 2) + container.SECTION.pack(2, 0, -(-side * side // 8))
+    stream = io.BufferedReader(io.BytesIO(head + bytes(100)))  # as sys.stdin.buffer is: read(n) sets n bytes aside
+    (_, error), peak = peak_allocation(lambda: (None, pytest.raises(vqcodec.FormatError, vqcodec.decode, stream,
+                                                                    max_pixels=None)))
+    assert "truncated" in str(error.value)
+    assert peak < 64 << 20, peak
+
+
 # --- decode and info -----------------------------------------------------------------------
 
 

@@ -236,7 +236,9 @@ def test_invalid_header_field(small_vqc, fields, word):
         (1, {"coding": 255}, "indices section: unknown coding 255"),
         (0, {"length": 11}, "codebook section: 11 bytes, but raw it takes 12"),
         (1, {"length": 2}, "indices section: 2 bytes, but packed it takes 1"),
-        (0, {"coding": 1, "length": 2**64 - 1}, "truncated"),
+        (0, {"coding": 1, "length": 2**64 - 1}, "codebook section: 18446744073709551615 bytes predicted, not fewer than 12 raw"),
+        (1, {"coding": 1, "length": 1}, "indices section: 1 bytes context, not fewer than 1 packed"),
+        (0, {"coding": 1, "length": 11}, "trailing"),
         (1, {"coding": 1, "length": 0}, "trailing"),
     ],
 )

@@ -178,7 +178,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
     if hasattr(source, "read"):
         head = _read_header(source)
         header = container.parse_header(head, max_pixels)
-        rest = source.read(header.file_size - len(head) + 1)
+        rest = _read_at_most(source, header.file_size - len(head) + 1)
         if len(head) + len(rest) > header.file_size:
             raise FormatError(f"trailing bytes: the header declares {header.file_size} bytes, the input has more")
         container.check_length(header, len(head) + len(rest))
@@ -205,6 +205,18 @@ def _read_header(stream) -> bytes:
         head += more
         if not more or len(head) >= container.header_length(head):
             return head
+
+
+def _read_at_most(stream, size: int, chunk: int = 1 << 24) -> bytes:
+    """Up to `size` bytes, a chunk at a time: memory follows what arrives, not what a header claims."""
+    parts = []
+    while size > 0:
+        part = stream.read(min(size, chunk))
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 @contextmanager

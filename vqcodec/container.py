@@ -135,16 +135,20 @@ def _check_fields(h: Header) -> None:
 
 
 def _check_sections(h: Header) -> None:
-    """Version 2 holds a codebook section, then an index section, each in a known coding;
-    a section in a fixed-size coding must have exactly that size."""
+    """Version 2 holds a codebook section, then an index section, each in a known coding. A
+    section in a fixed-size coding has exactly that size; one in an adaptive coding is smaller
+    (else the fixed coding would have been used), so the header bounds every length."""
     if tuple(s.kind for s in h.sections) != KINDS:
         raise FormatError(f"the sections are {', '.join(s.kind for s in h.sections) or 'none'}, "
                           f"not {', '.join(KINDS)}")
     for s in h.sections:
         if s.coding not in CODINGS[s.kind]:
             raise FormatError(f"{s.kind} section: unknown coding {s.coding}")
-        if s.coding == CODINGS[s.kind][0] and s.length != h.fixed_length(s.kind):
-            raise FormatError(f"{s.kind} section: {s.length} bytes, but {s.coding} it takes {h.fixed_length(s.kind)}")
+        fixed, size = CODINGS[s.kind][0], h.fixed_length(s.kind)
+        if s.coding == fixed and s.length != size:
+            raise FormatError(f"{s.kind} section: {s.length} bytes, but {s.coding} it takes {size}")
+        if s.coding != fixed and s.length >= size:
+            raise FormatError(f"{s.kind} section: {s.length} bytes {s.coding}, not fewer than {size} {fixed}")
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
