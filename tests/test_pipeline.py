@@ -103,3 +103,30 @@ def test_encode_and_decode_are_their_pipelines():
     np.testing.assert_array_equal(decoded["pixels"], vqcodec.decode(values["data"]).pixels)
     assert decoded["header"] == values["header"] == vqcodec.decode(values["data"]).header
     assert ENCODE.names[0] == "read" and DECODE.names[-1] == "pixels"
+
+
+def test_a_background_stage_runs_beside_the_next_and_its_errors_surface():
+    import threading
+
+    started = threading.Event()
+
+    def slow(x):
+        assert started.wait(5)  # the stage after this one has begun, so this one did not block it
+        return {"y": x + 1}
+
+    def meanwhile(x):
+        started.set()
+        return {"z": 2 * x}
+
+    seen = []
+    pipeline = Pipeline(("x",), (Stage("slow", slow, ("y",), background=True), Stage("meanwhile", meanwhile, ("z",))))
+    assert pipeline.run(x=1, on_stage=lambda name, seconds: seen.append(name)) == {"x": 1, "y": 2, "z": 2}
+    assert sorted(seen) == ["meanwhile", "slow"]
+    reader = pipeline.insert_after("meanwhile", Stage("sum", lambda y, z: {"s": y + z}, ("s",)))
+    assert reader.run(x=1)["s"] == 4  # waits for the background value it reads
+
+    def failing(x):
+        raise ValueError("measured nothing")
+
+    with pytest.raises(ValueError, match="measured nothing"):
+        Pipeline(("x",), (Stage("fail", failing, ("y",), background=True), Stage("meanwhile", meanwhile, ("z",)))).run(x=1)
