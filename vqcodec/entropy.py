@@ -269,10 +269,57 @@ def decode_indices(payload: bytes, count: int, across: int, k: int) -> np.ndarra
     return g
 
 
+@njit(cache=True)
+def _code_residual(state, buf, counters, ctx, e, divisors, decoding):
+    """Code a residual e in -128..128 with the 80 counters from counters[ctx]: is it zero, its
+    sign, the class of its magnitude (the position of the highest bit) in unary, then the bits
+    below the highest, most significant first. Returns e (decoded or given)."""
+    zero = _code_bit(state, buf, _p12(counters[ctx]), 1 if e == 0 else 0, decoding)
+    _update(counters, ctx, zero, divisors)
+    if zero:
+        return np.int64(0)
+    negative = _code_bit(state, buf, _p12(counters[ctx + 1]), 1 if e < 0 else 0, decoding)
+    _update(counters, ctx + 1, negative, divisors)
+    m = abs(e)
+    cls = 0
+    while cls < 7:
+        more = _code_bit(state, buf, _p12(counters[ctx + 2 + cls]), 1 if m >> (cls + 1) else 0, decoding)
+        _update(counters, ctx + 2 + cls, more, divisors)
+        if not more:
+            break
+        cls += 1
+    value = np.int64(1)
+    for b in range(cls - 1, -1, -1):
+        j_bit = ctx + 10 + 8 * cls + b
+        bit = _code_bit(state, buf, _p12(counters[j_bit]), (m >> b) & 1, decoding)
+        _update(counters, j_bit, bit, divisors)
+        value = 2 * value + bit
+    return -value if negative else value
+
+
+@njit(cache=True)
+def _med(left, up, corner):
+    """The median edge detector of LOCO-I: left or up across an edge, else the plane through the three."""
+    if corner >= max(left, up):
+        return min(left, up)
+    if corner <= min(left, up):
+        return max(left, up)
+    return left + up - corner
+
+
+@njit(cache=True)
+def _level(activity):
+    """0..7: how many bits the activity needs, capped at 7."""
+    level = 0
+    while level < 7 and activity >> level:
+        level += 1
+    return level
+
+
 # --- the codebook model -----------------------------------------------------------------------
 
 CODEBOOK_CONTEXTS = 32  # channel (4) x neighbourhood activity (8)
-CODEBOOK_COUNTERS = 80  # per context: zero, sign, 8 magnitude classes, 8 x 8 mantissa bits
+RESIDUAL_COUNTERS = 80  # per context: zero, sign, 8 magnitude classes, 8 x 8 mantissa bits
 
 
 @njit(cache=True, nogil=True)
@@ -297,12 +344,7 @@ def _codebook_kernel(book, block, channels, decoding, state, buf, capacity, coun
                 left = np.int64(book[j, t - channels])
                 up = np.int64(book[j, t - row])
                 corner = np.int64(book[j, t - row - channels])
-                if corner >= max(left, up):
-                    guess = min(left, up)
-                elif corner <= min(left, up):
-                    guess = max(left, up)
-                else:
-                    guess = left + up - corner
+                guess = _med(left, up, corner)
             elif x > 0:
                 guess = np.int64(book[j, t - channels])
             elif y > 0:
@@ -314,33 +356,9 @@ def _codebook_kernel(book, block, channels, decoding, state, buf, capacity, coun
             if ch > 0:
                 prediction = min(max(guess + np.int64(book[j, t - 1]) - base[t - 1], 0), 255)
             activity = previous[t] + (residual[t - channels] if x > 0 else 0) + (residual[t - row] if y > 0 else 0)
-            level = 0
-            while level < 7 and activity >> level:
-                level += 1
-            ctx = CODEBOOK_COUNTERS * (8 * min(ch, 3) + level)
+            ctx = RESIDUAL_COUNTERS * (8 * min(ch, 3) + _level(activity))
             e = ((np.int64(book[j, t]) - prediction + 128) & 255) - 128 if not decoding else np.int64(0)
-            zero = _code_bit(state, buf, _p12(counters[ctx]), 1 if e == 0 else 0, decoding)
-            _update(counters, ctx, zero, divisors)
-            if zero:
-                e = 0
-            else:
-                negative = _code_bit(state, buf, _p12(counters[ctx + 1]), 1 if e < 0 else 0, decoding)
-                _update(counters, ctx + 1, negative, divisors)
-                m = abs(e)  # 1..128: its class is the position of its highest bit, in unary
-                cls = 0
-                while cls < 7:
-                    more = _code_bit(state, buf, _p12(counters[ctx + 2 + cls]), 1 if m >> (cls + 1) else 0, decoding)
-                    _update(counters, ctx + 2 + cls, more, divisors)
-                    if not more:
-                        break
-                    cls += 1
-                value = np.int64(1)
-                for b in range(cls - 1, -1, -1):  # the bits below the highest, most significant first
-                    j_bit = ctx + 10 + 8 * cls + b
-                    bit = _code_bit(state, buf, _p12(counters[j_bit]), (m >> b) & 1, decoding)
-                    _update(counters, j_bit, bit, divisors)
-                    value = 2 * value + bit
-                e = -value if negative else value
+            e = _code_residual(state, buf, counters, ctx, e, divisors, decoding)
             if decoding:
                 book[j, t] = (prediction + e) & 255
             residual[t] = abs(e)
@@ -354,7 +372,7 @@ def _codebook_kernel(book, block, channels, decoding, state, buf, capacity, coun
 def encode_codebook(codebook: np.ndarray, block: int, channels: int, limit: int) -> bytes | None:
     """The predicted codebook stream, or None if it would take `limit` bytes or more."""
     state, buf = _start(None, limit)
-    counters = np.full(CODEBOOK_CONTEXTS * CODEBOOK_COUNTERS, COUNTER_START, dtype=np.int32)
+    counters = np.full(CODEBOOK_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
     book = np.ascontiguousarray(codebook, dtype=np.uint8)
     if _codebook_kernel(book, block, channels, False, state, buf, limit, counters, DIVISORS) == -2:
         return None
@@ -365,8 +383,75 @@ def encode_codebook(codebook: np.ndarray, block: int, channels: int, limit: int)
 def decode_codebook(payload: bytes, k: int, block: int, channels: int) -> np.ndarray:
     """The K x D codebook from a predicted stream; FormatError if it is not one."""
     state, buf = _start(payload)
-    counters = np.full(CODEBOOK_CONTEXTS * CODEBOOK_COUNTERS, COUNTER_START, dtype=np.int32)
+    counters = np.full(CODEBOOK_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
     book = np.zeros((k, block * block * channels), dtype=np.uint8)
     _codebook_kernel(book, block, channels, True, state, buf, 0, counters, DIVISORS)
     _check_end(state, payload, "codebook")
     return book
+
+
+# --- the block-mean model (.vqc v3) -------------------------------------------------------------
+
+MEAN_CONTEXTS = 8  # neighbourhood activity
+
+
+@njit(cache=True, nogil=True)
+def _means_kernel(grid, across, decoding, state, buf, capacity, counters, divisors):
+    """Code the quantized block means (uint8, row by row over a grid `across` wide) in place.
+
+    Each is predicted by the median edge detector from its decoded left, upper
+    and upper-left neighbours, and the residual (mod 256) is coded with
+    counters chosen by how busy the neighbourhood is. Returns -1, or -2 when
+    the encoded bytes exceeded `capacity`."""
+    n = grid.shape[0]
+    residual = np.zeros(n, dtype=np.int64)  # |coded residual| of every cell so far
+    for i in range(n):
+        r = i // across
+        c = i - r * across
+        activity = np.int64(0)
+        if r > 0 and c > 0:
+            left = np.int64(grid[i - 1])
+            up = np.int64(grid[i - across])
+            corner = np.int64(grid[i - across - 1])
+            prediction = _med(left, up, corner)
+            activity = abs(left - corner) + abs(up - corner) + residual[i - 1] + residual[i - across]
+        elif c > 0:
+            prediction = np.int64(grid[i - 1])
+            activity = residual[i - 1]
+        elif r > 0:
+            prediction = np.int64(grid[i - across])
+            activity = residual[i - across]
+        else:
+            prediction = np.int64(0)
+        ctx = RESIDUAL_COUNTERS * _level(activity)
+        e = ((np.int64(grid[i]) - prediction + 128) & 255) - 128 if not decoding else np.int64(0)
+        e = _code_residual(state, buf, counters, ctx, e, divisors, decoding)
+        if decoding:
+            grid[i] = (prediction + e) & 255
+        residual[i] = abs(e)
+        if not decoding and state[3] > capacity:
+            return -2
+    return -1
+
+
+def encode_means(grid: np.ndarray, limit: int) -> bytes:
+    """The coded stream of a 2-D grid of quantized means (uint8); OverflowError past `limit` bytes."""
+    state, buf = _start(None, limit)
+    counters = np.full(MEAN_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
+    flat = np.ascontiguousarray(grid, dtype=np.uint8).ravel()
+    data = None
+    if _means_kernel(flat, grid.shape[1], False, state, buf, limit, counters, DIVISORS) == -1:
+        data = _finish(state, buf)
+    if data is None:
+        raise OverflowError(f"the means took more than {limit} bytes")
+    return data
+
+
+def decode_means(payload: bytes, rows: int, across: int) -> np.ndarray:
+    """The rows x across grid of quantized means from a coded stream; FormatError if it is not one."""
+    state, buf = _start(payload)
+    counters = np.full(MEAN_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
+    flat = np.zeros(rows * across, dtype=np.uint8)
+    _means_kernel(flat, across, True, state, buf, 0, counters, DIVISORS)
+    _check_end(state, payload, "means")
+    return flat.reshape(rows, across)
