@@ -77,6 +77,7 @@ class Outcome:
     output_bytes: int | None = None
     header: Header | None = None  # of the .vqc written or read
     psnr: float | None = None  # known when encoding
+    quality: float | None = None  # the rate-distortion encoder's quality, when encoding
     warnings: list[str] = field(default_factory=list)
 
     def record(self) -> dict:
@@ -97,6 +98,7 @@ class Outcome:
             "trainer": h and h.trainer,
             "bpp": h and h.bits_per_pixel,
             "psnr": self.psnr,
+            "quality": self.quality,
             "seconds": round(self.seconds, 4),
             "warnings": self.warnings,
         }
@@ -267,7 +269,7 @@ def _encode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
     result = codec.encode(source, settings.options, max_pixels=settings.max_pixels)
     if job.source != STDIO:
         outcome.input_bytes = os.path.getsize(job.source)
-    outcome.header, outcome.psnr = result.header, result.psnr
+    outcome.header, outcome.psnr, outcome.quality = result.header, result.psnr, result.quality
     return result.data
 
 

@@ -186,11 +186,11 @@ def document(records, reference: float, jit_seconds: dict, repeat: int, options:
     return {
         "schema": SCHEMA, "vqcodec": __version__, "machine": machine(), "options": options,
         "repeat": repeat, "reference_seconds": reference, "jit_seconds": jit_seconds,
-        "records": [{**asdict(r), "psnr": _json_number(r.psnr)} for r in records],
+        "records": [{**asdict(r), "psnr": json_number(r.psnr)} for r in records],
     }
 
 
-def _json_number(value: float) -> float | str:
+def json_number(value: float) -> float | str:
     """JSON has no infinity; an exact reconstruction's PSNR is written as "inf"."""
     return value if math.isfinite(value) else "inf"
 

@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .errors import OptionsError, VQCodecError
 from .options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
-                      DEFAULT_TIME_TOLERANCE, EncodeOptions)
+                      DEFAULT_QUALITY, DEFAULT_TIME_TOLERANCE, EncodeOptions)
 
 EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
@@ -62,6 +62,24 @@ def _flush(caught) -> None:
     for w in caught:
         click.echo(f"Warning: {w.message}", err=True)
     caught.clear()
+
+
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "KIB": 1024, "MIB": 1024**2}
+
+
+def _byte_size(ctx, param, value):
+    """A size such as 20000, 20KB, 1.5MB or 64KiB, in bytes."""
+    if value is None:
+        return None
+    text = value.strip().upper()
+    number = text.rstrip("KMIB")
+    try:
+        size = round(float(number) * _UNITS[text[len(number):].strip()])
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"expected bytes, or a number with KB, MB, KiB or MiB, got {value!r}") from None
+    if size < 1:
+        raise click.BadParameter(f"must be at least 1 byte, got {value!r}")
+    return size
 
 
 def _max_pixels(value: int) -> int | None:
@@ -116,32 +134,40 @@ def main():
 
 @main.command()
 @batch_options
-@click.option("-k", "k", type=int, default=DEFAULT_K, show_default=True, help="Codebook size, 2 to 65536.")
-@click.option("-b", "--block", type=int, default=DEFAULT_BLOCK, show_default=True, help="Block side in pixels, 1 to 16 (1: scalar quantization).")
+@click.option("--quality", type=click.FloatRange(0, 100), help=f"0 to 100, higher is better and larger (default {DEFAULT_QUALITY}).")
+@click.option("--psnr", type=click.FloatRange(1, 99), help="Search for the smallest file with at least this PSNR (dB).")
+@click.option("--size", callback=_byte_size, help="Search for the best file of at most this size: bytes, or with KB/MB/KiB/MiB.")
+@click.option("--bpp", type=click.FloatRange(min=1e-6, max=64), help="Search for the best file of at most this many bits per pixel.")
+@click.option("--strict", is_flag=True, help="A --psnr/--size/--bpp target out of reach fails (no file, exit 1) instead of warning.")
+@click.option("-k", "k", type=int, help="Codebook size, 2 to 65536 (default: chosen by quality; 256 with --classic).")
+@click.option("-b", "--block", type=int, help="Block side in pixels, 1 to 16 (default: 2; 4 with --classic).")
 @click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True,
               help="Codebook trainer; optimal is exact, for -b 1 on grey images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
+@click.option("--classic", is_flag=True, help="Plain VQ of the pixels (.vqc version 2), without colour transform, means or rate control.")
 @click.option("--fixed-rate", is_flag=True,
-              help="Store the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
+              help="Classic VQ with the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
                    "but the size follows from K, b and the image size, and each block's index is at a known offset.")
-def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, k, block, algo, seed,
-           fixed_rate):
+def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, quality, psnr, size,
+           bpp, strict, k, block, algo, seed, classic, fixed_rate):
     """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
 
     Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
 
     \b
+      vqcodec encode photo.png                         # quality 75
+      vqcodec encode photo.png --psnr 35               # the smallest file reaching 35 dB
+      vqcodec encode photo.png --size 20KB --strict    # at most 20 000 bytes, or fail
       vqcodec encode lena.png -k 512 -b 4
-      vqcodec encode scan.tif -o scan.vqc --algo centnn -k 64
-      vqcodec encode tile.png --fixed-rate             # a size known in advance
-      vqcodec encode *.png -o out/ -j 2 --json > report.jsonl
-      vqcodec encode -r photos/ -o vqc/ --update
+      vqcodec encode tile.png --classic --fixed-rate   # a size known in advance
+      vqcodec encode -r photos/ -o vqc/ -j 2 --update
       cat lena.png | vqcodec encode - -o - > lena.vqc
     """
     from .batch import Settings
 
     with _reporting():
-        options = EncodeOptions(k=k, block=block, algo=algo, seed=seed, fixed_rate=fixed_rate)
+        options = EncodeOptions(k=k, block=block, algo=algo, seed=seed, fixed_rate=fixed_rate, classic=classic,
+                                quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict)
     settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
@@ -243,7 +269,8 @@ def _summary(outcome, settings, verbose) -> str:
     if settings.command == "encode":
         text = (f"{outcome.input} -> {target}: {outcome.output_bytes:,} bytes, {h.bits_per_pixel:.3f} bpp, "
                 f"{100 * outcome.output_bytes / h.raw_size:.1f} % of raw, PSNR {outcome.psnr:.2f} dB, "
-                f"K={h.k} {h.trainer}, {h.block}x{h.block} blocks")
+                f"K={h.k} {h.trainer}, {h.block}x{h.block} blocks"
+                + (f", quality {outcome.quality:.1f}" if outcome.quality is not None else ""))
     else:
         text = f"{outcome.input} -> {target}: {h.width}x{h.height} {h.mode}, {outcome.output_bytes:,} bytes"
     if verbose:
@@ -275,7 +302,8 @@ def _algo_list(ctx, param, value):
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per setting; the median and spread are reported.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--preset", type=click.Choice(["paper"]), help="paper: the two experiments of the CentNN article on camera-128.png.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the records as JSON (schema: docs/bench.schema.json).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Write the records as JSON (schema: docs/bench.schema.json; with --rd: docs/rd.schema.json).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the records as CSV.")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False), help="Fail (exit 1) if a record regressed against this JSON.")
 @click.option("--save-baseline", type=click.Path(dir_okay=False), help="Write the records as a baseline JSON.")
@@ -283,19 +311,43 @@ def _algo_list(ctx, param, value):
 @click.option("--time-tolerance", type=float, default=DEFAULT_TIME_TOLERANCE, show_default=True, help="Fraction by which encode time relative to the reference workload may grow.")
 @click.option("--no-timing-check", is_flag=True, help="Compare only PSNR and size with the baseline, not time.")
 @click.option("--montage", "montage_dir", type=click.Path(file_okay=False), help="Write side-by-side PNGs of original and reconstructions here.")
+@click.option("--rd", is_flag=True, help="Compare the rate-distortion encoder with JPEG, WebP and AVIF instead: curves and BD-rates.")
+@click.option("--qualities", default="", callback=_int_list, help="With --rd: vqcodec's qualities, comma-separated [default: 0,10,...,90].")
+@click.option("--anchors", "anchor_names", default="jpeg,webp,avif", show_default=True, help="With --rd: the codecs to compare with.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="With --rd: write one PSNR-bpp plot per image here (needs matplotlib).")
 def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_path, csv_path, baseline,
-                  save_baseline, psnr_tolerance, time_tolerance, no_timing_check, montage_dir):
-    """Compare trainers and settings on real encode/decode runs.
+                  save_baseline, psnr_tolerance, time_tolerance, no_timing_check, montage_dir, rd, qualities,
+                  anchor_names, plot_dir):
+    """Compare trainers and settings on real encode/decode runs; or, with --rd, vqcodec with JPEG, WebP and AVIF.
 
     \b
       vqcodec bench                                  # bundled samples
       vqcodec bench photo.png -k 64,256,512 -b 2,4 --repeat 3
       vqcodec bench --preset paper                   # the CentNN article's experiments
       vqcodec bench --baseline bench/baseline.json --no-timing-check
+      vqcodec bench --rd --plot plots/               # BD-rates on the bundled photos
+      vqcodec bench --rd photo.png --qualities 20,50,80 --anchors jpeg,avif --json rd.json
     """
+    from click.core import ParameterSource
+
     from . import bench
 
     with _reporting():
+        ctx = click.get_current_context()
+        rd_only = ("qualities", "anchor_names", "plot_dir")
+        for param in ctx.command.params:
+            misplaced = param.name not in (*rd_only, "images", "json_path", "rd") if rd else param.name in rd_only
+            if misplaced and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE:
+                raise OptionsError(f"{param.opts[-1]} {'does not apply to' if rd else 'needs'} --rd")
+        if rd:
+            from . import anchors
+
+            report = anchors.run([Path(p) for p in images] or anchors.photos(), qualities or anchors.DEFAULT_QUALITIES,
+                                 [n.strip() for n in anchor_names.split(",") if n.strip()], _progress, plot_dir)
+            click.echo(anchors.table(report))
+            if json_path:
+                bench.write_json(json_path, anchors.document(report))
+            return
         paths = [Path(p) for p in images] or bench.bundled_samples()
         if preset == "paper":
             paths = [p for p in bench.bundled_samples() if p.name == bench.PAPER_IMAGE]
@@ -336,11 +388,13 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
 
 def _info_rows(name: str, h) -> list[tuple[str, str]]:
     """What `vqcodec info` shows of a header: the image, the codebook, and where the bytes go."""
-    from .container import CODINGS
+    from .container import CODINGS, PLANES_VERSION
 
     def cost(length: int, what: str, share: str = "") -> str:
         return f"{f'{length:,} bytes{what}':<28} {h.rate(length):>8.3f} bits/pixel" + (f"   {share}" if share else "")
 
+    if h.version == PLANES_VERSION:
+        return _plane_rows(name, h, cost)
     fixed_names = {"codebook": "raw", "indices": f"{h.index_bits}-bit packed"}
     rows = [
         ("file", f"{name} (version {h.version})"),
@@ -354,6 +408,21 @@ def _info_rows(name: str, h) -> list[tuple[str, str]]:
         fixed = s.coding == CODINGS[s.kind][0]
         share = "" if fixed else f"{s.length / h.fixed_length(s.kind):.0%} of {fixed_names[s.kind]}"
         rows.append((s.kind, cost(s.length, f", {s.coding}", share)))
+    rows.append(("header", cost(h.header_size + 4, " with the checksum")))
+    rows.append(("total", cost(h.file_size, "", f"{h.file_size / h.raw_size:.1%} of the raw pixels")))
+    return rows
+
+
+def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
+    """Version 3: the image, then each plane and what its sections cost."""
+    rows = [("file", f"{name} (version {h.version})"), ("image", f"{h.width} x {h.height}, {h.mode}, planes {h.colour}")]
+    for n, p in enumerate(h.planes):
+        if p.k == 0:
+            rows.append((f"plane {n}", f"{p.width} x {p.height}, every sample {p.fill}"))
+            continue
+        rows.append((f"plane {n}", f"{p.width} x {p.height}, {p.block} x {p.block} blocks, {p.k:,} codewords, "
+                                   f"means of {p.cell} x {p.cell} cells in steps of {p.step}"))
+        rows += [(f"  {s.kind}", cost(s.length, "")) for s in p.sections]
     rows.append(("header", cost(h.header_size + 4, " with the checksum")))
     rows.append(("total", cost(h.file_size, "", f"{h.file_size / h.raw_size:.1%} of the raw pixels")))
     return rows

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import blocks, coding, container, files, images
-from .container import Header
+from . import blocks, coding, container, files, images, rd
+from .container import KINDS, PLANES_VERSION, Header
 from .errors import FormatError, VQCodecError, VQCodecWarning, naming
 from .metrics import psnr_of_bands
-from .options import DEFAULT_MAX_PIXELS, EncodeOptions
+from .options import DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, EncodeOptions
 from .pipeline import Pipeline, Stage
 from .train import train_codebook
 
@@ -26,6 +26,7 @@ class Encoded:
     data: bytes
     header: Header
     psnr: float
+    quality: float | None = None  # the rate-distortion encoder's quality, searched for when a target was given
 
     @property
     def bits_per_pixel(self) -> float:
@@ -119,11 +120,11 @@ def _parse(data, max_pixels):
 
 
 def _decode_codebook(header, payloads):
-    return {"codebook": coding.decode_section(header, "codebook", payloads["codebook"])}
+    return {"codebook": coding.decode_section(header, "codebook", payloads[KINDS.index("codebook")])}
 
 
 def _decode_indices(header, payloads):
-    return {"indices": coding.decode_section(header, "indices", payloads["indices"])}
+    return {"indices": coding.decode_section(header, "indices", payloads[KINDS.index("indices")])}
 
 
 def _assemble(header, codebook, indices):
@@ -134,12 +135,16 @@ def _assemble(header, codebook, indices):
     return {"pixels": image[:, :, 0] if header.channels == 1 else image}
 
 
-DECODE = Pipeline(("data", "max_pixels"), (
-    Stage("parse", _parse, ("header", "payloads")),
+PARSE = Stage("parse", _parse, ("header", "payloads"))
+DECODE = Pipeline(("data", "max_pixels"), (  # versions 1 and 2
+    PARSE,
     Stage("codebook", _decode_codebook, ("codebook",)),
     Stage("indices", _decode_indices, ("indices",)),
     Stage("pixels", _assemble, ("pixels",)),
 ))
+
+
+DECODE_PLANES = Pipeline(("data", "max_pixels"), (PARSE, *rd.DECODE.stages))  # version 3
 
 
 # --- the API -----------------------------------------------------------------------------------
@@ -149,17 +154,29 @@ def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | Non
            **fields) -> Encoded:
     """Encode a path, file object, PIL image or uint8 array (H x W or H x W x C).
 
-    `options` (an EncodeOptions) or its fields as keywords (k=, block=, algo=,
-    seed=, fixed_rate=) say how; keywords override the options' values.
+    `options` (an EncodeOptions) or its fields as keywords (quality=, psnr=,
+    size=, bpp=, k=, block=, classic=, ...) say how; keywords override the
+    options' values. A target out of reach warns (VQCodecWarning) and keeps
+    the closest file, or with strict=True raises TargetError.
     """
-    values = ENCODE.run(source=image, max_pixels=max_pixels, options=EncodeOptions.of(options, **fields))
-    return Encoded(values["data"], values["header"], values["psnr"])
+    options = EncodeOptions.of(options, **fields)
+    if options.plain:
+        values = ENCODE.run(source=image, max_pixels=max_pixels,
+                            options=options.replace(k=options.k or DEFAULT_K, block=options.block or DEFAULT_BLOCK))
+        return Encoded(values["data"], values["header"], values["psnr"])
+    from . import quality
+
+    values, warning = quality.encode(image, options, max_pixels)
+    if warning:
+        warnings.warn(warning, VQCodecWarning, stacklevel=2)
+    return Encoded(values["data"], values["header"], values["psnr"], values["quality"])
 
 
 def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode .vqc bytes, a path or a binary stream: the pixels and the header."""
     with _errors_named_after(source):
-        values = DECODE.run(data=read_vqc(source, max_pixels), max_pixels=max_pixels)
+        data = read_vqc(source, max_pixels)
+        values = (DECODE_PLANES if data[4] == PLANES_VERSION else DECODE).run(data=data, max_pixels=max_pixels)
     return Decoded(values["pixels"], values["header"])
 
 

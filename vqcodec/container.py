@@ -1,4 +1,4 @@
-"""The .vqc container, versions 1 and 2: build version 2, parse both as hostile input.
+"""The .vqc container, versions 1 to 3: build versions 2 and 3, parse all as hostile input.
 
 docs/FORMAT.md is the specification; this module is its implementation for
 the header, the section table, the lengths and the checksum (vqcodec.coding
@@ -13,19 +13,26 @@ from dataclasses import dataclass
 
 from . import bitpack
 from .errors import FormatError, TooManyPixelsError
+from .planes import COLOURS, shapes
 from .options import DEFAULT_MAX_PIXELS, MAX_BLOCK, MAX_K
 
 MAGIC = b"\x89VQC"
-VERSIONS = (1, 2)
-VERSION = 2  # what the encoder writes
+VERSIONS = (1, 2, 3)
+VERSION = 2  # what the classic encoder writes
+PLANES_VERSION = 3  # what the rate-distortion encoder writes
 HEADER = struct.Struct("<4sBBBBIIII")  # magic, version, channels, block, trainer, width, height, k, requested k
 COUNT = struct.Struct("<B")  # version 2: the number of sections...
 SECTION = struct.Struct("<BBQ")  # ...then for each: kind, coding, length in bytes
 CRC = struct.Struct("<I")
+HEADER_V3 = struct.Struct("<4sBBBBIII")  # magic, version, channels, colour, trainer, width, height, requested k
+PLANE = struct.Struct("<BBBBIQQQ")  # block, cell, step, fill, k, then the means, codebook and index lengths
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
 TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal"}  # informative: other ids are read as "unknown (id)"
 KINDS = ("codebook", "indices")  # section kinds 1 and 2, the order version 2 requires
+PLANE_KINDS = ("means", "codebook", "indices")  # version 3: each coded plane's sections, in this order
+MAX_CELL = 64  # version 3: the side of a block-mean cell
+SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
 CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position
 MAX_SIDE = (1 << 31) - 1
 assert MAX_K == 1 << bitpack.MAX_WIDTH
@@ -41,6 +48,39 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Plane:
+    """Version 3: how one plane is coded. k = 0: every sample is `fill`, and nothing more is stored."""
+
+    height: int
+    width: int
+    block: int
+    cell: int
+    step: int
+    fill: int
+    k: int
+    sections: tuple[Section, ...] = ()
+
+    @property
+    def blocks_x(self) -> int:
+        return -(-self.width // self.block)
+
+    @property
+    def block_count(self) -> int:
+        return self.blocks_x * -(-self.height // self.block)
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        """Rows and columns of the grid of block means."""
+        return -(-self.height // self.cell), -(-self.width // self.cell)
+
+    def bounds(self) -> dict[str, int]:
+        """The most bytes each section can take: every coded symbol costs at most SYMBOL_BYTES."""
+        rows, cols = self.cells
+        return {"means": SYMBOL_BYTES * rows * cols + 8, "codebook": SYMBOL_BYTES * self.k * self.block ** 2 + 8,
+                "indices": SYMBOL_BYTES * self.block_count + 8}
+
+
+@dataclass(frozen=True)
 class Header:
     """Everything a .vqc says about itself; sizes and rates follow from these fields."""
 
@@ -52,7 +92,9 @@ class Header:
     requested_k: int
     trainer: str
     version: int = VERSION
-    sections: tuple[Section, ...] = ()
+    sections: tuple[Section, ...] = ()  # version 3: every plane's, in order
+    colour: str = "planes"  # version 3: how the planes make the channels (vqcodec.planes)
+    planes: tuple[Plane, ...] = ()  # version 3
 
     @property
     def mode(self) -> str:
@@ -98,7 +140,13 @@ class Header:
 
     @property
     def header_size(self) -> int:
+        if self.version == PLANES_VERSION:
+            return HEADER_V3.size + PLANE.size * self.channels
         return HEADER.size if self.version == 1 else HEADER.size + COUNT.size + SECTION.size * len(self.sections)
+
+    def bytes_of(self, kind: str) -> int:
+        """Bytes of all sections of a kind (version 3 has one per coded plane)."""
+        return sum(s.length for s in self.sections if s.kind == kind)
 
     @property
     def file_size(self) -> int:
@@ -165,7 +213,11 @@ def too_big(header: Header) -> TooManyPixelsError:
 
 
 def build(header: Header, payloads: tuple[bytes, ...]) -> bytes:
-    """Serialise a version-2 file; header.sections must describe the payloads."""
+    """Serialise a version 2 or 3 file; header.sections must describe the payloads."""
+    if [len(p) for p in payloads] != [s.length for s in header.sections]:
+        raise ValueError("the header's sections do not describe the payloads")
+    if header.version == PLANES_VERSION:
+        return _build_v3(header, payloads)
     _check_fields(header)
     _check_sections(header)
     if header.version != VERSION or [len(p) for p in payloads] != [s.length for s in header.sections]:
@@ -189,9 +241,13 @@ def header_length(data: bytes) -> int:
     if len(data) < HEADER.size:
         return HEADER.size
     if data[4] not in VERSIONS:
-        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 and 2)")
+        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 to 3)")
     if data[4] == 1:
         return HEADER.size
+    if data[4] == PLANES_VERSION:
+        if data[5] not in MODES:
+            raise FormatError(f"channel count {data[5]} is not 1 to 4")
+        return HEADER_V3.size + PLANE.size * data[5]
     if len(data) < HEADER.size + COUNT.size:
         return HEADER.size + COUNT.size
     return HEADER.size + COUNT.size + SECTION.size * data[HEADER.size]
@@ -202,6 +258,8 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> He
     needed = header_length(data)
     if len(data) < needed:
         raise FormatError(f"truncated: {len(data)} bytes is shorter than the {needed}-byte header")
+    if data[4] == PLANES_VERSION:
+        return _parse_header_v3(data, max_pixels)
     magic, version, channels, block, trainer_id, width, height, k, requested_k = HEADER.unpack_from(data)
     header = Header(width, height, channels, block, k, requested_k, TRAINERS.get(trainer_id, f"unknown ({trainer_id})"),
                     version)
@@ -215,6 +273,68 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> He
     _check_sections(header)
     check_pixels(width, height, max_pixels)
     return header
+
+
+def _parse_header_v3(data: bytes, max_pixels: int | None) -> Header:
+    magic, version, channels, colour_id, trainer_id, width, height, requested_k = HEADER_V3.unpack_from(data)
+    if colour_id >= len(COLOURS):
+        raise FormatError(f"unknown colour transform {colour_id}")
+    colour = COLOURS[colour_id]
+    if colour != "planes" and channels < 3:
+        raise FormatError(f"colour transform {colour} needs 3 or 4 channels, the file has {channels}")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise FormatError(f"image size {width}x{height} is out of range")
+    if not 0 <= requested_k <= MAX_K:  # 0: the encoder chose
+        raise FormatError(f"requested codebook size {requested_k} is not 0 to {MAX_K}")
+    planes = []
+    for n, (h, w) in enumerate(shapes(colour, channels, height, width)):
+        block, cell, step, fill, k, *lengths = PLANE.unpack_from(data, HEADER_V3.size + PLANE.size * n)
+        planes.append(_checked_plane(n, Plane(h, w, block, cell, step, fill, k), lengths))
+    header = Header(width, height, channels, planes[0].block, sum(p.k for p in planes), requested_k,
+                    TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), version,
+                    tuple(sec for p in planes for sec in p.sections), colour, tuple(planes))
+    check_pixels(width, height, max_pixels)
+    return header
+
+
+def _checked_plane(n: int, p: Plane, lengths: list[int]) -> Plane:
+    """The plane with its sections, or FormatError naming the first field out of its range."""
+    if p.k == 0:
+        if (p.block, p.cell, p.step) != (0, 0, 0) or any(lengths):
+            raise FormatError(f"plane {n} is constant (k = 0) but has a block, cell, step or section")
+        return p
+    if not 1 <= p.block <= MAX_BLOCK:
+        raise FormatError(f"plane {n}: block size {p.block} is not 1 to {MAX_BLOCK}")
+    if not 1 <= p.cell <= MAX_CELL:
+        raise FormatError(f"plane {n}: mean cell size {p.cell} is not 1 to {MAX_CELL}")
+    if p.step == 0:
+        raise FormatError(f"plane {n}: mean step 0")
+    if p.fill != 0:
+        raise FormatError(f"plane {n} is coded but has a fill value")
+    if not 1 <= p.k <= min(MAX_K, p.block_count):
+        raise FormatError(f"plane {n}: codebook size {p.k} is not 1 to min({MAX_K}, number of blocks)")
+    bounds = p.bounds()
+    for kind, length in zip(PLANE_KINDS, lengths):
+        if length > bounds[kind]:
+            raise FormatError(f"plane {n}: {kind} section of {length} bytes, more than the {bounds[kind]} "
+                              "any encoder can write")
+    return dataclasses.replace(p, sections=tuple(Section(kind, CODED, length)
+                                                 for kind, length in zip(PLANE_KINDS, lengths)))
+
+
+CODED = "adaptive"  # version 3 codes every section with its context model
+
+
+def _build_v3(header: Header, payloads: tuple[bytes, ...]) -> bytes:
+    trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
+    records = b"".join(PLANE.pack(p.block, p.cell, p.step, p.fill, p.k, *(s.length for s in p.sections))
+                       if p.k else PLANE.pack(0, 0, 0, p.fill, 0, 0, 0, 0) for p in header.planes)
+    body = b"".join((HEADER_V3.pack(MAGIC, PLANES_VERSION, header.channels, COLOURS.index(header.colour), trainer_id,
+                                    header.width, header.height, header.requested_k), records, *payloads))
+    data = body + CRC.pack(zlib.crc32(body))
+    if parse_header(data, None) != header:
+        raise ValueError("the header does not describe a valid version 3 file")
+    return data
 
 
 def _section(kind: int, coding: int, length: int) -> Section:
@@ -241,11 +361,11 @@ def read_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Hea
     return header
 
 
-def parse(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Header, dict[str, memoryview]]:
-    """The validated header of a whole file and each section's payload, by kind."""
+def parse(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Header, tuple[memoryview, ...]]:
+    """The validated header of a whole file and each section's payload, in the order of header.sections."""
     header = read_header(data, max_pixels)
-    payloads, start = {}, header.header_size
+    payloads, start = [], header.header_size
     for s in header.sections:
-        payloads[s.kind] = memoryview(data)[start : start + s.length]
+        payloads.append(memoryview(data)[start : start + s.length])
         start += s.length
-    return header, payloads
+    return header, tuple(payloads)

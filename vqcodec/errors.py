@@ -25,6 +25,14 @@ class OutputError(VQCodecError):
     """The output cannot be written: it exists (and overwriting was not asked for), or the folder refuses."""
 
 
+class TargetError(VQCodecError):
+    """A PSNR or size target is out of reach and strict mode was asked for, so no file is written."""
+
+
+class DependencyError(VQCodecError):
+    """An optional package a feature needs is missing (matplotlib for plots, a Pillow codec for an anchor)."""
+
+
 class VQCodecWarning(UserWarning):
     """Something worked but the user should know (precision lost, codebook shrank, epoch cap hit)."""
 

@@ -64,7 +64,7 @@ def first_minimum(s, k):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _nearest_kernel(vectors, codebook_t, labels, distances):
+def _nearest_kernel(vectors, codebook_t, penalty, labels, distances):
     # Each vector is computed on its own, so the result does not depend on the thread count.
     n = vectors.shape[0]
     k = codebook_t.shape[1]
@@ -72,11 +72,14 @@ def _nearest_kernel(vectors, codebook_t, labels, distances):
         s = np.empty(k, dtype=np.float32)
         for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
             distances_to_all(vectors, i, codebook_t, k, s)
+            for c in range(k):
+                s[c] += penalty[c]
             distances[i], labels[i] = first_minimum(s, k)
 
 
-def nearest(vectors: np.ndarray, codebook: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest codeword for every vector, and its squared distance.
+def nearest(vectors: np.ndarray, codebook: np.ndarray, penalty=None) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest codeword for every vector, and its squared distance plus the codeword's
+    penalty (none by default; entropy-constrained coding passes lambda times its code length).
 
     Ties go to the lowest index.
     """
@@ -86,5 +89,8 @@ def nearest(vectors: np.ndarray, codebook: np.ndarray) -> tuple[np.ndarray, np.n
         raise OptionsError(f"vectors of shape {vectors.shape} and codebook of shape {codebook.shape} do not match")
     labels = np.empty(vectors.shape[0], dtype=np.int64)
     distances = np.empty(vectors.shape[0], dtype=np.float32)
-    _nearest_kernel(vectors, np.ascontiguousarray(codebook.T, dtype=np.float32), labels, distances)
+    penalty = np.zeros(len(codebook), dtype=np.float32) if penalty is None else np.asarray(penalty, np.float32)
+    if penalty.shape != (len(codebook),) or not np.all(np.isfinite(penalty)):
+        raise OptionsError(f"penalty must be one finite number per codeword ({len(codebook)})")
+    _nearest_kernel(vectors, np.ascontiguousarray(codebook.T, dtype=np.float32), penalty, labels, distances)
     return labels, distances

@@ -11,8 +11,10 @@ from .errors import OptionsError
 ALGORITHMS = ("kmeans", "centnn", "optimal")
 SCALAR_ONLY = ("optimal",)  # trainers for one value per vector: -b 1 on grey images
 DEFAULT_ALGO = "kmeans"
-DEFAULT_K = 256
+DEFAULT_K = 256  # plain (classic) VQ; the rate-distortion encoder picks K and b from the quality
 DEFAULT_BLOCK = 4
+DEFAULT_QUALITY = 75  # the rate-distortion encoder's default (README: what it gives on the samples)
+TARGETS = ("quality", "psnr", "size", "bpp")  # what a user can ask the rate-distortion encoder for
 MAX_K = 1 << 16  # indices of at most 16 bits
 MAX_BLOCK = 16  # see docs/FORMAT.md, "Limits and why"
 DEFAULT_MAX_PIXELS = 1 << 27  # 134 megapixels: 512 MiB decoded as RGBA
@@ -44,6 +46,11 @@ def check_seed(seed) -> None:
         raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
 
 
+def _check_number(name: str, value, low: float, high: float) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high):
+        raise OptionsError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """How to encode: the one set of choices the CLI, batches, the library and the trainers share.
@@ -53,19 +60,51 @@ class EncodeOptions:
     data or sending it to another process.
     """
 
-    k: int = DEFAULT_K  # codewords
-    block: int = DEFAULT_BLOCK  # block side in pixels
+    k: int | None = None  # codewords (at most, for the rate-distortion encoder); None: chosen for you
+    block: int | None = None  # block side in pixels; None: chosen for you
     algo: str = DEFAULT_ALGO  # trainer
     seed: int = 0  # the trainers' random seed
-    fixed_rate: bool = False  # raw codebook and bit-packed indices: larger, but a size known in advance
+    fixed_rate: bool = False  # raw codebook and bit-packed indices: larger, but a size known in advance (classic)
+    classic: bool = False  # plain VQ of the pixels (.vqc version 2), as vqcodec did before version 3
+    quality: float | None = None  # 0..100, monotone in file size; the default when no target is given
+    psnr: float | None = None  # dB to reach
+    size: int | None = None  # bytes not to exceed
+    bpp: float | None = None  # bits per pixel not to exceed
+    strict: bool = False  # a target out of reach is an error, not a warning
 
     def __post_init__(self):
-        check_k(self.k)
-        check_block(self.block)
+        if self.k is not None:
+            check_k(self.k)
+        if self.block is not None:
+            check_block(self.block)
         check_algo(self.algo)
         check_seed(self.seed)
-        if not isinstance(self.fixed_rate, bool):
-            raise OptionsError(f"fixed_rate must be True or False, got {self.fixed_rate!r}")
+        for name in ("fixed_rate", "classic", "strict"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionsError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        asked = [name for name in TARGETS if getattr(self, name) is not None]
+        if len(asked) > 1:
+            raise OptionsError(f"ask for one of quality, psnr, size or bpp, not {' and '.join(asked)}")
+        if asked and self.plain:
+            raise OptionsError(f"{asked[0]} is for the rate-distortion encoder, not --classic or --fixed-rate")
+        if self.strict and not (set(asked) & {"psnr", "size", "bpp"}):
+            raise OptionsError("strict needs a psnr, size or bpp target")
+        _check_number("quality", self.quality, 0, 100)
+        _check_number("psnr", self.psnr, 1, 99)
+        _check_number("bpp", self.bpp, 1e-6, 64)
+        if self.size is not None and (not _is_int(self.size) or self.size < 1):
+            raise OptionsError(f"size must be a whole number of bytes, at least 1, got {self.size!r}")
+
+    @property
+    def plain(self) -> bool:
+        """Plain VQ of the pixels: asked for, or implied by a fixed rate."""
+        return self.classic or self.fixed_rate
+
+    @property
+    def target(self) -> tuple[str, float] | None:
+        """The psnr, size or bpp to search for, if any."""
+        return next(((name, getattr(self, name)) for name in ("psnr", "size", "bpp") if getattr(self, name) is not None),
+                    None)
 
     def replace(self, **changes) -> "EncodeOptions":
         return dataclasses.replace(self, **changes)

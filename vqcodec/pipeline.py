@@ -104,6 +104,16 @@ class Pipeline:
         """The stages up to and including the one called `name`."""
         return Pipeline(self.given, self.stages[: self._at(name) + 1])
 
+    def span(self, first: str, last: str) -> "Pipeline":
+        """The stages from `first` to `last`, given what they read that no stage among them writes:
+        for running part of a pipeline again with other inputs."""
+        stages = self.stages[self._at(first) : self._at(last) + 1]
+        written, given = set(), []
+        for stage in stages:
+            given += [name for name in stage.reads if name not in written and name not in given]
+            written.update(stage.writes)
+        return Pipeline(tuple(given), stages)
+
     def without(self, name: str) -> "Pipeline":
         at = self._at(name)
         return Pipeline(self.given, self.stages[:at] + self.stages[at + 1 :])

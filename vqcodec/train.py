@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import OptionsError, VQCodecWarning
-from .options import MAX_K, SCALAR_ONLY, EncodeOptions
+from .options import DEFAULT_K, MAX_K, SCALAR_ONLY, EncodeOptions
 
 
 def checked_data(vectors, weights=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -146,6 +146,8 @@ def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> n
     with the seed; `optimal`, for one-column data only, never samples.
     """
     options = EncodeOptions.of(options, **fields)
+    if options.k is None:
+        options = options.replace(k=DEFAULT_K)
     vectors, _ = checked_data(vectors)
     trainer = TRAINERS[options.algo]
     if trainer.scalar_only and vectors.shape[1] != 1:

@@ -1,0 +1,98 @@
+"""Planes of a .vqc v3 image: the colour transform, chroma subsampling and the smooth mean image.
+
+Everything the decoder computes here is integer arithmetic that docs/FORMAT.md
+spells out, so every platform reconstructs the same pixels. The forward
+transforms are the encoder's choice and use floating point.
+"""
+import numpy as np
+
+COLOURS = ("planes", "ycbcr420", "ycbcr444")  # id = position: the channels as they are, or YCbCr (+ alpha)
+
+# JPEG's YCbCr (ITU-R BT.601, full range) in 16.16 fixed point, as libjpeg rounds it
+_CR_R, _CB_G, _CR_G, _CB_B = 91881, 22554, 46802, 116130
+
+
+def shapes(colour: str, channels: int, height: int, width: int) -> list[tuple[int, int]]:
+    """(height, width) of each plane: with YCbCr 4:2:0 the two chroma planes have half the sides, rounded up."""
+    if colour == "planes":
+        return [(height, width)] * channels
+    half = (-(-height // 2), -(-width // 2)) if colour == "ycbcr420" else (height, width)
+    return [(height, width), half, half] + [(height, width)] * (channels - 3)
+
+
+def split(pixels: np.ndarray, colour: str) -> list[np.ndarray]:
+    """The uint8 planes of an (H, W, C) image."""
+    if colour == "planes":
+        return [np.ascontiguousarray(pixels[:, :, c]) for c in range(pixels.shape[2])]
+    rgb = pixels[:, :, :3].astype(np.float64)
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    if colour == "ycbcr420":
+        cb, cr = _halve(cb), _halve(cr)
+    planes = [_to_uint8(y), _to_uint8(cb), _to_uint8(cr)]
+    return planes + [np.ascontiguousarray(pixels[:, :, c]) for c in range(3, pixels.shape[2])]
+
+
+def merge(planes: list[np.ndarray], colour: str) -> np.ndarray:
+    """The (H, W, C) uint8 image of decoded planes: split's inverse, up to its rounding."""
+    if colour == "planes":
+        return np.stack(planes, axis=2)
+    y = planes[0].astype(np.int32)
+    height, width = y.shape
+    cell = 2 if colour == "ycbcr420" else 1
+    cb = upsample(planes[1], cell, height, width) - 128
+    cr = upsample(planes[2], cell, height, width) - 128
+    r = y + ((_CR_R * cr + 32768) >> 16)
+    g = y + ((-_CB_G * cb - _CR_G * cr + 32768) >> 16)
+    b = y + ((_CB_B * cb + 32768) >> 16)
+    rgb = [np.clip(c, 0, 255).astype(np.uint8) for c in (r, g, b)]
+    return np.stack(rgb + list(planes[3:]), axis=2)
+
+
+def _halve(plane: np.ndarray) -> np.ndarray:
+    """Mean of each 2 x 2 cell (edge cells repeat their last row or column)."""
+    h, w = plane.shape
+    plane = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    return plane.reshape(plane.shape[0] // 2, 2, plane.shape[1] // 2, 2).mean(axis=(1, 3))
+
+
+def _to_uint8(plane: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(plane), 0, 255).astype(np.uint8)
+
+
+def cell_means(plane: np.ndarray, cell: int) -> np.ndarray:
+    """Mean of each cell x cell square over the pixels inside the plane (float64)."""
+    h, w = plane.shape
+    rows, cols = -(-h // cell), -(-w // cell)
+    sums = np.zeros((rows, cols))
+    np.add.at(sums, (np.arange(h)[:, None] // cell, np.arange(w)[None, :] // cell), plane)
+    counts = np.outer(np.bincount(np.arange(h) // cell), np.bincount(np.arange(w) // cell))
+    return sums / counts
+
+
+def _axis(n: int, cell: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of n pixel positions: the cell before it, the cell after it, and the weight of the
+    one after in 1/(2 cell) units. Cell i's centre is at pixel cell*i + (cell-1)/2; positions
+    before the first centre or after the last take that cell alone."""
+    t = 2 * np.arange(n, dtype=np.int64) - (cell - 1)  # twice the distance from cell 0's centre
+    before = np.floor_divide(t, 2 * cell)
+    weight = t - 2 * cell * before
+    weight[t < 0] = 0
+    before = np.clip(before, 0, cells - 1)
+    weight[before == cells - 1] = 0
+    after = np.minimum(before + 1, cells - 1)
+    return before, after, weight
+
+
+def upsample(grid: np.ndarray, cell: int, height: int, width: int) -> np.ndarray:
+    """Bilinear interpolation of a grid of values at cell centres to a height x width plane,
+    rounded half up: (sum of weight x value + 2 cell^2) // (4 cell^2), in int32."""
+    r0, r1, wr = _axis(height, cell, grid.shape[0])
+    c0, c1, wc = _axis(width, cell, grid.shape[1])
+    g = grid.astype(np.int32)
+    two = 2 * cell
+    rows = g[r0] * (two - wr)[:, None].astype(np.int32) + g[r1] * wr[:, None].astype(np.int32)
+    out = rows[:, c0] * (two - wc)[None, :].astype(np.int32) + rows[:, c1] * wc[None, :].astype(np.int32)
+    return (out + 2 * cell * cell) // (4 * cell * cell)

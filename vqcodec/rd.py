@@ -1,0 +1,222 @@
+"""The rate-distortion encoder and decoder (.vqc version 3).
+
+Each plane (luma and chroma, or the channels as they are, and alpha) is coded
+on its own: a grid of block means, quantized and predicted, interpolated into
+a smooth base image; then the residual against that base is vector-quantized
+in b x b blocks with an entropy-constrained codebook learned from the plane.
+Smooth areas cost little more than their means, and the codebook only holds
+detail. `ENCODE` and `DECODE` list the stages.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import blocks, container, images
+from .container import Header, Plane, Section
+from .metrics import psnr
+from .options import EncodeOptions
+from .pipeline import Pipeline, Stage
+from .planes import cell_means, merge, split, upsample
+
+ZERO = 128  # a codeword sample of 128 adds nothing to the base
+TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-constrained rounds see every block
+
+
+@dataclass(frozen=True)
+class PlaneSettings:
+    """How to code one plane: residual block side, codebook size, mean cell and step, and lambda."""
+
+    block: int
+    k: int
+    cell: int
+    step: int
+    lam: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    colour: str
+    planes: tuple[PlaneSettings, ...]
+
+
+# --- the encoder's stages --------------------------------------------------------------------
+
+
+def _read(source, max_pixels):
+    return {"pixels": images.load(source, max_pixels)}
+
+
+def _settings(pixels, options):
+    from .quality import settings_for
+
+    return {"settings": settings_for(options, pixels.shape[2])}
+
+
+def _split(pixels, settings):
+    return {"planes": split(pixels, settings.colour)}
+
+
+def _means(planes, settings):
+    """Each plane's quantized cell means and the base image they interpolate to; None for a constant plane."""
+    grids, bases = [], []
+    for plane, s in zip(planes, settings.planes):
+        if plane.min() == plane.max():
+            grids.append(None)
+            bases.append(None)
+            continue
+        grid = np.clip(np.rint(cell_means(plane, s.cell) / s.step), 0, 255).astype(np.uint8)
+        grids.append(grid)
+        bases.append(base_of(grid, s.step, s.cell, *plane.shape))
+    return {"grids": grids, "bases": bases}
+
+
+def _residuals(planes, bases, settings):
+    """The residual against the base, offset by 128 and clipped to a byte, cut into blocks."""
+    vectors = []
+    for plane, base, s in zip(planes, bases, settings.planes):
+        if base is None:
+            vectors.append(None)
+            continue
+        residual = np.clip(plane.astype(np.int32) - base + ZERO, 0, 255).astype(np.uint8)
+        vectors.append(blocks.to_vectors(residual[:, :, None], s.block))
+    return {"vectors": vectors}
+
+
+def _train(vectors, settings, options):
+    """A starting codebook per plane from the trainer, with the zero residual added as codeword 0."""
+    from .train import train_codebook
+
+    books = []
+    for v, s in zip(vectors, settings.planes):
+        if v is None:
+            books.append(None)
+            continue
+        trained = train_codebook(_sample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed),
+                                 options.replace(k=min(s.k, len(v))))
+        trained = np.clip(np.rint(trained), 0, 255).astype(np.uint8)
+        zero = np.full((1, v.shape[1]), ZERO, dtype=np.uint8)
+        books.append(np.concatenate([zero, trained[np.any(trained != ZERO, axis=1)]]))
+    return {"starts": books}
+
+
+def _sample(vectors: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """At most `rows` of the vectors, drawn with the seed."""
+    if len(vectors) <= rows:
+        return vectors
+    return vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), rows, replace=False))]
+
+
+def _ecvq(vectors, starts, settings):
+    from .codebook import prune_and_order
+    from .ecvq import refine
+
+    books, indices = [], []
+    for v, start, s in zip(vectors, starts, settings.planes):
+        if v is None:
+            books.append(None)
+            indices.append(None)
+            continue
+        book, labels = prune_and_order(*refine(v, start, s.lam * s.block ** 2 / 16, keep=0))
+        books.append(book)
+        indices.append(labels)
+    return {"codebooks": books, "indices": indices}
+
+
+def _measure(pixels, grids, codebooks, indices, settings):
+    decoded = merge([_plane(p, g, b, i, s) for p, g, b, i, s
+                            in zip(_split(pixels, settings)["planes"], grids, codebooks, indices, settings.planes)],
+                           settings.colour)
+    return {"psnr": psnr(pixels, decoded)}
+
+
+def _plane(plane, grid, codebook, indices, s):
+    if grid is None:
+        return plane
+    return reconstruct(base_of(grid, s.step, s.cell, *plane.shape), codebook, indices, s.block)
+
+
+def _code(pixels, planes, grids, codebooks, indices, settings, options):
+    from .entropy import encode_codebook, encode_indices, encode_means
+
+    height, width, channels = pixels.shape
+    records, payloads = [], []
+    for plane, grid, book, labels, s in zip(planes, grids, codebooks, indices, settings.planes):
+        h, w = plane.shape
+        if grid is None:
+            records.append(Plane(h, w, 0, 0, 0, int(plane[0, 0]), 0))
+            continue
+        p = Plane(h, w, s.block, s.cell, s.step, 0, len(book))
+        bounds = p.bounds()
+        parts = (encode_means(grid, bounds["means"]), encode_codebook(book, s.block, 1, bounds["codebook"] + 1),
+                 encode_indices(labels, p.blocks_x, len(book), bounds["indices"] + 1))
+        if any(part is None for part in parts):
+            raise OverflowError("a section exceeded its bound")  # cannot happen: the bounds are worst cases
+        sections = tuple(Section(kind, container.CODED, len(part)) for kind, part in zip(container.PLANE_KINDS, parts))
+        records.append(Plane(h, w, s.block, s.cell, s.step, 0, len(book), sections))
+        payloads.extend(parts)
+    header = Header(width, height, channels, records[0].block, sum(p.k for p in records), options.k or 0,
+                    options.algo, container.PLANES_VERSION, tuple(x for p in records for x in p.sections),
+                    settings.colour, tuple(records))
+    return {"header": header, "payloads": tuple(payloads)}
+
+
+def _build(header, payloads):
+    return {"data": container.build(header, payloads)}
+
+
+ENCODE = Pipeline(("source", "max_pixels", "options"), (
+    Stage("read", _read, ("pixels",)),
+    Stage("settings", _settings, ("settings",)),
+    Stage("colour", _split, ("planes",)),
+    Stage("means", _means, ("grids", "bases")),
+    Stage("residuals", _residuals, ("vectors",)),
+    Stage("train", _train, ("starts",)),
+    Stage("ecvq", _ecvq, ("codebooks", "indices")),
+    Stage("measure", _measure, ("psnr",), background=True),
+    Stage("code", _code, ("header", "payloads")),
+    Stage("container", _build, ("data",)),
+))
+
+
+# --- shared by both directions -----------------------------------------------------------------
+
+def base_of(grid: np.ndarray, step: int, cell: int, height: int, width: int) -> np.ndarray:
+    """The smooth base image (int32) of a plane's quantized means: min(mean x step, 255), interpolated."""
+    return upsample(np.minimum(grid.astype(np.int32) * step, 255), cell, height, width)
+
+
+def reconstruct(base: np.ndarray, codebook: np.ndarray, indices: np.ndarray, block: int) -> np.ndarray:
+    """A plane's samples: base + codeword - 128, clipped to a byte."""
+    height, width = base.shape
+    residual = blocks.decode(codebook, indices, height, width, block)[:, :, 0]
+    return np.clip(base + residual.astype(np.int32) - ZERO, 0, 255).astype(np.uint8)
+
+
+# --- the decoder's stages ----------------------------------------------------------------------
+
+
+def _decode_planes(header, payloads):
+    from .entropy import decode_codebook, decode_indices, decode_means
+
+    decoded, parts = [], iter(payloads)
+    for p in header.planes:
+        if p.k == 0:
+            decoded.append(np.full((p.height, p.width), p.fill, dtype=np.uint8))
+            continue
+        means, book, labels = (bytes(next(parts)) for _ in container.PLANE_KINDS)
+        grid = decode_means(means, *p.cells)
+        codebook = decode_codebook(book, p.k, p.block, 1)
+        indices = decode_indices(labels, p.block_count, p.blocks_x, p.k)
+        decoded.append(reconstruct(base_of(grid, p.step, p.cell, p.height, p.width), codebook, indices, p.block))
+    return {"planes": decoded}
+
+
+def _merge(header, planes):
+    image = merge(planes, header.colour)
+    return {"pixels": image[:, :, 0] if header.channels == 1 else image}
+
+
+DECODE = Pipeline(("header", "payloads"), (
+    Stage("planes", _decode_planes, ("planes",)),
+    Stage("pixels", _merge, ("pixels",)),
+))
