@@ -176,7 +176,8 @@ def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode .vqc bytes, a path or a binary stream: the pixels and the header."""
     with _errors_named_after(source):
         data = read_vqc(source, max_pixels)
-        values = (DECODE_PLANES if data[4] == PLANES_VERSION else DECODE).run(data=data, max_pixels=max_pixels)
+        version = data[4] if len(data) > 4 else None  # a short file is refused by the parse stage
+        values = (DECODE_PLANES if version == PLANES_VERSION else DECODE).run(data=data, max_pixels=max_pixels)
     return Decoded(values["pixels"], values["header"])
 
 

@@ -21,9 +21,10 @@ def lam_of(quality: float) -> float:
 
 
 def k_of(lam: float) -> int:
-    """Codewords to start from. Entropy-constrained training prunes 256 well below that at a large
-    lambda; at a small one, 256 would cap the quality."""
-    return 256 if lam >= 50 else 512 if lam >= 16 else 1024
+    """Codewords to start from: 256 down to lambda 50, then growing smoothly (so that size and PSNR
+    have no jumps for a search to fall into) to 1024. Entropy-constrained training prunes 256 well
+    below that at a large lambda; at a small one, 256 would cap the quality."""
+    return int(min(1024, max(256, round(256 * math.sqrt(50 / lam)))))
 
 
 def settings_for(options: EncodeOptions, channels: int, quality: float | None = None) -> Settings:
@@ -41,7 +42,7 @@ def settings_for(options: EncodeOptions, channels: int, quality: float | None = 
     return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels])
 
 
-MAX_PASSES = 8  # encodes a search may run, the first included; cwebp allows up to 10
+MAX_PASSES = 10  # encodes a search may run, the first included; cwebp allows up to 10 too
 
 
 @dataclass

@@ -83,7 +83,8 @@ def _residuals(planes, bases, settings):
 
 
 def _train(vectors, settings, options):
-    """A starting codebook per plane from the trainer, with the zero residual added as codeword 0."""
+    """A starting codebook per plane from the trainer, with the zero residual added as codeword 0:
+    at most k in all."""
     from .train import train_codebook
 
     books = []
@@ -92,7 +93,7 @@ def _train(vectors, settings, options):
             books.append(None)
             continue
         trained = train_codebook(_sample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed),
-                                 options.replace(k=min(s.k, len(v))))
+                                 options.replace(k=max(1, min(s.k - 1, len(v)))))  # k with the zero codeword
         trained = np.clip(np.rint(trained), 0, 255).astype(np.uint8)
         zero = np.full((1, v.shape[1]), ZERO, dtype=np.uint8)
         books.append(np.concatenate([zero, trained[np.any(trained != ZERO, axis=1)]]))

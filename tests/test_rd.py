@@ -1,0 +1,267 @@
+"""The rate-distortion encoder and .vqc version 3: each stage against a plain reference,
+the container as hostile input, golden files, and the search for a quality, PSNR or size."""
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import vqcodec
+from vqcodec import container, planes
+from vqcodec.cli import main
+from vqcodec.entropy import decode_means, encode_means
+from vqcodec.errors import FormatError, OptionsError, TargetError, VQCodecWarning
+from vqcodec.metrics import psnr
+from vqcodec.options import EncodeOptions
+
+from conftest import SAMPLES, gradient_image, random_image
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def naive_upsample(grid, cell, height, width):
+    """docs/FORMAT.md's base interpolation, one pixel at a time."""
+    def axis(y, n):
+        t = 2 * y - (cell - 1)
+        i0 = t // (2 * cell)
+        u = t - 2 * cell * i0
+        if t < 0:
+            u = 0
+        i0 = min(max(i0, 0), n - 1)
+        if i0 == n - 1:
+            u = 0
+        return i0, min(i0 + 1, n - 1), u
+
+    g = 2 * cell
+    out = np.zeros((height, width), dtype=np.int64)
+    for y in range(height):
+        i0, i1, u = axis(y, grid.shape[0])
+        for x in range(width):
+            j0, j1, v = axis(x, grid.shape[1])
+            m = grid.astype(np.int64)
+            total = (g - u) * ((g - v) * m[i0, j0] + v * m[i0, j1]) + u * ((g - v) * m[i1, j0] + v * m[i1, j1])
+            out[y, x] = (total + 2 * cell * cell) // (4 * cell * cell)
+    return out
+
+
+@pytest.mark.parametrize("cell,height,width", [(8, 20, 30), (2, 7, 5), (1, 4, 6), (5, 1, 13), (64, 70, 3)])
+def test_upsample_matches_the_format(cell, height, width):
+    rows, cols = -(-height // cell), -(-width // cell)
+    grid = np.random.default_rng(cell).integers(0, 256, (rows, cols))
+    assert np.array_equal(planes.upsample(grid, cell, height, width), naive_upsample(grid, cell, height, width))
+
+
+def test_upsample_of_a_constant_is_that_constant():
+    assert np.unique(planes.upsample(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
+
+
+def test_ycbcr_inverse_matches_the_format():
+    rng = np.random.default_rng(1)
+    y, cb, cr = (rng.integers(0, 256, (4, 6)).astype(np.uint8) for _ in range(3))
+    rgb = planes.merge([y, cb, cr], "ycbcr444")
+    for (r, c) in [(0, 0), (3, 5), (2, 1)]:
+        Y, b, d = int(y[r, c]), int(cb[r, c]) - 128, int(cr[r, c]) - 128
+        expected = [Y + ((91881 * d + 32768) >> 16), Y + ((-22554 * b - 46802 * d + 32768) >> 16),
+                    Y + ((116130 * b + 32768) >> 16)]
+        assert rgb[r, c].tolist() == [min(max(v, 0), 255) for v in expected]
+
+
+@pytest.mark.parametrize("colour", ["planes", "ycbcr444"])
+def test_colour_round_trips_as_far_as_it_claims(colour):
+    """The channels as they are round-trip exactly; YCbCr 4:4:4 within its rounding (one or two levels)."""
+    image = random_image(9, 11, 3, seed=4)
+    back = planes.merge(planes.split(image, colour), colour)
+    error = np.abs(back.astype(int) - image).max()
+    assert error == 0 if colour == "planes" else error <= 2
+
+
+def test_chroma_subsampling_halves_the_chroma_planes():
+    image = gradient_image(9, 11, 4)
+    parts = planes.split(image, "ycbcr420")
+    assert [p.shape for p in parts] == [(9, 11), (5, 6), (5, 6), (9, 11)]
+    assert np.array_equal(parts[3], image[:, :, 3])  # alpha as it is
+    assert psnr(image[:, :, :3], planes.merge(parts, "ycbcr420")[:, :, :3]) > 35
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (40, 33)])
+def test_means_round_trip_and_refuse_truncation(shape):
+    grid = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.uint8)
+    data = encode_means(grid, 64 * grid.size + 8)
+    assert np.array_equal(decode_means(data, *shape), grid)
+    with pytest.raises(FormatError):
+        decode_means(data + b"\0", *shape)
+    if data:  # a shorter stream is refused, or is another grid's: never this one
+        try:
+            assert not np.array_equal(decode_means(data[:-1], *shape), grid)
+        except FormatError:
+            pass
+
+
+# --- the encoder ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_every_mode_round_trips_with_the_psnr_it_reports(mode):
+    channels = {"L": None, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
+    image = gradient_image(37, 29, channels)
+    encoded = vqcodec.encode(image)
+    decoded = vqcodec.decode(encoded.data)
+    assert encoded.header.version == 3 and decoded.pixels.shape == image.shape
+    assert decoded.header == encoded.header
+    assert encoded.psnr == pytest.approx(psnr(image, decoded.pixels))
+    assert encoded.psnr > 35  # a smooth ramp is easy
+
+
+def test_constant_alpha_stays_exact_and_costs_no_section():
+    image = np.concatenate([random_image(16, 16, 3, seed=2), np.full((16, 16, 1), 200, np.uint8)], axis=2)
+    encoded = vqcodec.encode(image, quality=10)
+    alpha = encoded.header.planes[3]
+    assert (alpha.k, alpha.fill, alpha.sections) == (0, 200, ())
+    assert np.all(vqcodec.decode(encoded.data).pixels[:, :, 3] == 200)
+
+
+def test_k_is_a_maximum_per_plane_and_b_is_kept():
+    image = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:64, :64]
+    header = vqcodec.encode(image, k=8, block=3, quality=90).header
+    assert all(p.k <= 8 and p.block == 3 for p in header.planes)
+
+
+def test_same_input_same_bytes():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+    assert vqcodec.encode(image, quality=55).data == vqcodec.encode(image, quality=55).data
+
+
+def test_quality_is_monotone_in_size():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+    sizes = [len(vqcodec.encode(image, quality=q).data) for q in (0, 25, 50, 75, 100)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def test_classic_still_writes_plain_vq():
+    header = vqcodec.encode(gradient_image(16, 16), classic=True).header
+    assert (header.version, header.k <= 256, header.block) == (2, True, 4)
+
+
+# --- the search for a target ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["camera-128.png", "chelsea.png"])
+@pytest.mark.parametrize("goal", [28.0, 33.0])
+def test_psnr_target_lands_within_0_3_db_above(name, goal):
+    image = np.asarray(Image.open(SAMPLES / name))[:96, :128]
+    encoded = vqcodec.encode(image, psnr=goal)
+    assert goal <= encoded.psnr <= goal + 0.3
+
+
+@pytest.mark.parametrize("goal", [700, 2500])
+def test_size_target_lands_within_3_percent_below(goal):
+    image = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:96, :128]
+    encoded = vqcodec.encode(image, size=goal)
+    assert 0.97 * goal <= len(encoded.data) <= goal
+
+
+def test_bpp_target_is_a_size():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+    encoded = vqcodec.encode(image, bpp=0.5)
+    assert 0.97 * 0.5 <= encoded.bits_per_pixel <= 0.5
+
+
+def test_out_of_reach_warns_or_fails_when_strict():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))[:32, :32]
+    with pytest.warns(VQCodecWarning, match="out of reach"):
+        encoded = vqcodec.encode(image, size=10)
+    assert len(encoded.data) > 10  # the closest file: the smallest one tried
+    with pytest.raises(TargetError, match="out of reach"):
+        vqcodec.encode(image, size=10, strict=True)
+
+
+@pytest.mark.parametrize("fields", [dict(quality=50, psnr=30), dict(classic=True, psnr=30), dict(strict=True),
+                                    dict(quality=101), dict(size=0), dict(fixed_rate=True, quality=3)])
+def test_conflicting_or_bad_targets_are_refused(fields):
+    with pytest.raises(OptionsError):
+        EncodeOptions(**fields)
+
+
+def test_cli_targets(tmp_path):
+    src = SAMPLES / "camera-128.png"
+    runner = CliRunner()
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "a.vqc"), "--psnr", "30"])
+    assert result.exit_code == 0, result.output
+    assert "quality" in result.output
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "b.vqc"), "--size", "1.5KB"])
+    assert result.exit_code == 0 and (tmp_path / "b.vqc").stat().st_size <= 1500
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "c.vqc"), "--size", "5", "--strict"])
+    assert result.exit_code == 1 and not (tmp_path / "c.vqc").exists()
+    assert result.output.count("\n") == 1 and result.output.startswith("Error:")
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "d.vqc"), "--size", "12 parsecs"])
+    assert result.exit_code == 2
+    result = runner.invoke(main, ["info", str(tmp_path / "a.vqc")])
+    assert result.exit_code == 0 and "version 3" in result.output and "means" in result.output
+
+
+# --- golden files and hostile input -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("v3-*.vqc")), ids=lambda p: p.stem)
+def test_golden_files_decode_forever(path):
+    expected = np.asarray(Image.open(path.with_suffix(".png")))
+    assert np.array_equal(vqcodec.decode(path).pixels, expected)
+
+
+def _golden(name="v3-rgba-21x13-b3-k8"):
+    return (GOLDEN / f"{name}.vqc").read_bytes()
+
+
+def _resign(body: bytes) -> bytes:
+    return body[:-4] + struct.pack("<I", zlib.crc32(body[:-4]))
+
+
+def test_every_truncation_is_refused():
+    data = _golden()
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            vqcodec.decode(data[:n])
+
+
+@pytest.mark.parametrize("name", ["v3-rgb-61x43-q60", "v3-grey-47x33-q40"])
+def test_mutations_decode_or_fail_with_one_line(name):
+    """Any byte changed (CRC recomputed so that the decoders see it): a clean FormatError or an image."""
+    data = bytearray(_golden(name))
+    rng = np.random.default_rng(7)
+    for _ in range(150):
+        mutated = bytearray(data)
+        for at in rng.integers(0, len(data) - 4, 1 + rng.integers(0, 3)):
+            mutated[at] = rng.integers(0, 256)
+        try:
+            pixels = vqcodec.decode(_resign(bytes(mutated)), max_pixels=1 << 16).pixels
+        except FormatError as exc:
+            assert "\n" not in str(exc)
+        except vqcodec.TooManyPixelsError:
+            pass
+        else:
+            assert pixels.dtype == np.uint8
+
+
+@pytest.mark.parametrize("offset,value,message", [
+    (6, 3, "colour"), (6, 1, "needs 3 or 4 channels"), (5, 0, "channel count"), (16, 1 << 17, "requested"),
+    (20, 17, "block size"), (21, 0, "cell"), (21, 65, "cell"), (22, 0, "step"), (23, 5, "fill"),
+    (24, 0, "constant"), (24, 1 << 20, "codebook size"), (28, 1 << 40, "means section"),
+])
+def test_hostile_plane_records_are_refused(offset, value, message):
+    data = bytearray(_golden("v3-grey-47x33-q40"))
+    size = {5: 1, 6: 1, 16: 4, 20: 1, 21: 1, 22: 1, 23: 1, 24: 4, 28: 8}[offset]
+    data[offset : offset + size] = value.to_bytes(size, "little")
+    with pytest.raises(FormatError, match=message):
+        container.parse_header(bytes(data), None)
+
+
+def test_header_bounds_every_section_before_reading():
+    """A length the header allows is still limited by the image: a huge claim is refused at once."""
+    data = bytearray(_golden("v3-grey-47x33-q40"))
+    data[44:52] = (1 << 30).to_bytes(8, "little")  # the index section of plane 0
+    with pytest.raises(FormatError, match="indices section"):
+        vqcodec.info(bytes(data))
