@@ -84,7 +84,7 @@ def lloyd_per_iteration(workloads) -> None:
 
 def whole_encode(pixels: np.ndarray, name: str) -> None:
     row("whole encode, K=256, 4x4", "vqcodec s", "faiss train + assign s", "ratio (target <= 1)", "PSNR vqcodec - faiss dB (target >= -0.05)")
-    seconds, result = timed(lambda: vqcodec.encode(pixels, k=256, block=4, algo="kmeans"), 1)
+    seconds, result = timed(lambda: vqcodec.encode(pixels, k=256, block=4, algo="kmeans", classic=True), 1)
     theirs, diff = "-", "-"
     if faiss:
         vectors = blocks.to_vectors(pixels, 4).astype(np.float32)
@@ -132,7 +132,7 @@ V1_ENCODE = ENCODE.without("order").replace("measure", dataclasses.replace(ENCOD
 def encode_against_v1(cases) -> None:
     """Whole encodes (pixels in memory, kernels loaded) of version 2 against version 1's pipeline."""
     row("encode time, K=256, 4x4", "version 2 s", "version 1 s", "ratio (target <= 1.10)", "bytes v2 / v1")
-    options = vqcodec.EncodeOptions(k=256, block=4)
+    options = vqcodec.EncodeOptions(k=256, block=4, classic=True)
     for name, pixels in cases:
         times = {"v2": [], "v1": []}
         for _ in range(5):  # interleaved, so that both see the same machine
@@ -150,13 +150,14 @@ def encode_against_v1(cases) -> None:
 
 
 def decode_against_png(pixels: np.ndarray, name: str) -> None:
-    """In this process (kernels loaded), and as whole processes: `vqcodec decode` to an uncompressed
+    """A default (version 3) file and a classic fixed-rate one.
+    In this process (kernels loaded), and as whole processes: `vqcodec decode` to an uncompressed
     BMP against a Python process that opens and loads the PNG; cold is with an empty Numba cache."""
     row("decode", "vqcodec s", "Pillow PNG s", "ratio (target <= 2)")
     with tempfile.TemporaryDirectory() as tmp:
         vqc, fixed, png, out = (str(Path(tmp) / name) for name in ("a.vqc", "f.vqc", "a.png", "a.bmp"))
-        for path, fixed_rate in ((vqc, False), (fixed, True)):
-            Path(path).write_bytes(vqcodec.encode(pixels, k=256, block=4, fixed_rate=fixed_rate).data)
+        for path, options in ((vqc, {}), (fixed, {"k": 256, "block": 4, "fixed_rate": True})):
+            Path(path).write_bytes(vqcodec.encode(pixels, max_pixels=None, **options).data)
         Image.fromarray(pixels).save(png)
         data = Path(vqc).read_bytes()
         ours, _ = timed(lambda: vqcodec.decode(data, max_pixels=None))
@@ -164,7 +165,7 @@ def decode_against_png(pixels: np.ndarray, name: str) -> None:
         row(f"{name}, in this process", f"{ours:.3f}", f"{theirs:.3f}", f"{ours / theirs:.2f}")
         pillow = statistics.median(run(sys.executable, "-c", f"from PIL import Image; Image.open({png!r}).load()")
                                    for _ in range(5))
-        for label, path in (("", vqc), (", fixed rate (no Numba)", fixed)):
+        for label, path in ((", default quality", vqc), (", classic fixed rate (no Numba)", fixed)):
             command = (*VQCODEC, "decode", path, "-o", out, "--force", "-q")
             run(*command)
             warm = statistics.median(run(*command) for _ in range(5))
@@ -173,6 +174,17 @@ def decode_against_png(pixels: np.ndarray, name: str) -> None:
         cold = run(*VQCODEC, "decode", vqc, "-o", out, "--force", "-q", env={**os.environ, "NUMBA_CACHE_DIR": cache})
         shutil.rmtree(cache)
         row(f"{name}, whole process, empty Numba cache (compiles)", f"{cold:.2f}", f"{pillow:.3f}", f"{cold / pillow:.2f}")
+
+
+def encode_with_target(cases) -> None:
+    """A search for a PSNR or a size against one encode at the default quality (kernels loaded)."""
+    row("encode with a target", "target s", "default quality s", "ratio (target <= 4)", "reached")
+    for name, pixels in cases:
+        plain, result = timed(lambda: vqcodec.encode(pixels))
+        for target in ({"psnr": 33.0}, {"size": len(result.data) // 2}):
+            seconds, found = timed(lambda: vqcodec.encode(pixels, **target))
+            reached = f"{found.psnr:.2f} dB" if "psnr" in target else f"{len(found.data):,} of {target['size']:,} bytes"
+            row(f"{name}, {next(iter(target))}", f"{seconds:.2f}", f"{plain:.2f}", f"{seconds / plain:.2f}", reached)
 
 
 def run(*args, env=None) -> float:
@@ -189,7 +201,7 @@ def start_up() -> None:
         for how, launcher in (("", VQCODEC), (", SciPy hidden", VQCODEC_NO_SCIPY)):
             command = (*launcher, "encode", str(SAMPLES / "camera.png"), "-o", out, "--force")
             run(*command)
-            row(f"second `vqcodec encode camera.png` (512x512, K=256, 4x4){how}", f"{run(*command):.2f}", "<= 1")
+            row(f"second `vqcodec encode camera.png` (512x512, default quality){how}", f"{run(*command):.2f}", "<= 1")
 
 
 def memory(pixels_path: str, raw_bytes: int) -> None:
@@ -209,7 +221,7 @@ def memory(pixels_path: str, raw_bytes: int) -> None:
         "        time.sleep(0.001)\n"
         "watcher = threading.Thread(target=watch)\n"
         "watcher.start()\n"
-        "vqcodec.encode(sys.argv[1], k=256, block=4, max_pixels=None)\n"
+        "vqcodec.encode(sys.argv[1], max_pixels=None)\n"
         "done = True\n"
         "watcher.join()\n"
         "print(peak - base)\n"
@@ -217,7 +229,7 @@ def memory(pixels_path: str, raw_bytes: int) -> None:
     out = subprocess.run([sys.executable, "-c", code, pixels_path], check=True, capture_output=True, text=True)
     peak = int(out.stdout.strip())
     codebook = 256 * 4 * 4 * 3
-    row("memory: encode 4096x4096 RGB", f"peak growth {peak / 2**20:.0f} MiB",
+    row("memory: encode 4096x4096 RGB, default quality", f"peak growth {peak / 2**20:.0f} MiB",
         f"{peak / (raw_bytes + codebook):.2f} x (raw + codebook), target < 4")
 
 
@@ -274,6 +286,8 @@ def main() -> None:
     big_rgb = load("astronaut.png", 4096)
     encode_against_v1([("camera 512x512", camera), ("astronaut 512x512", astronaut),
                        ("camera 4096x4096", big_grey), ("astronaut 4096x4096", big_rgb)])
+    print()
+    encode_with_target([("camera 512x512", camera), ("astronaut 512x512", astronaut)])
     print()
     decode_against_png(big_rgb, "astronaut 4096x4096 RGB")
     print()

@@ -22,6 +22,14 @@ settings.load_profile("vqcodec")
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CLUSTERING = tuple(a for a in vqcodec.ALGORITHMS if a not in SCALAR_ONLY)  # trainers for any vectors
 HEADER_FIELDS = ("magic", "version", "channels", "block", "trainer", "width", "height", "k", "requested_k")
+# A test of something both encoders must do runs with each: classic=True is plain VQ (version 2),
+# classic=False the default rate-distortion encoder (version 3). In the CLI: --classic or nothing.
+BOTH_ENCODERS = pytest.mark.parametrize("classic", [True, False], ids=["classic", "rd"])
+
+
+def classic_flag(classic: bool) -> list[str]:
+    """The CLI arguments that choose the encoder `classic` names."""
+    return ["--classic"] if classic else []
 
 
 def random_image(height: int, width: int, channels: int | None = None, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ import jsonschema
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLES, gradient_image, random_image, save_png
+from conftest import BOTH_ENCODERS, SAMPLES, classic_flag, gradient_image, random_image, save_png
 from PIL import Image
 
 import vqcodec
@@ -174,8 +174,9 @@ def test_decode_a_folder(mixed):
             np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path(f"vqc/{name}.vqc")).pixels)
 
 
-def test_json_records_one_per_input_in_order(mixed):
-    result = run("encode", "-r", "photos", "-o", "out", "-k", 8, "-j", 2, "--json")
+@BOTH_ENCODERS
+def test_json_records_one_per_input_in_order(mixed, classic):
+    result = run("encode", "-r", "photos", "-o", "out", "-k", 8, "-j", 2, "--json", *classic_flag(classic))
     records = [json.loads(line) for line in result.stdout.splitlines()]
     for record in records:
         jsonschema.validate(record, SCHEMA)
@@ -185,7 +186,13 @@ def test_json_records_one_per_input_in_order(mixed):
     a = records[0]
     assert a["output_bytes"] == Path("out/a.vqc").stat().st_size
     assert a["input_bytes"] == Path("photos/a.png").stat().st_size
-    assert (a["width"], a["height"], a["channels"], a["k"], a["block"]) == (20, 24, 3, 8, 4)
+    assert (a["width"], a["height"], a["channels"]) == (20, 24, 3)
+    if classic:
+        assert (a["k"], a["block"], a["quality"]) == (8, 4, None)
+    else:  # the file's codewords (up to -k 8 in each plane, summed) and block side (2 unless -b says otherwise)
+        header = vqcodec.info(Path("out/a.vqc"))
+        assert header.version == 3 and all(p.k <= 8 for p in header.planes)
+        assert (a["k"], a["block"]) == (header.k, header.block) == (header.k, 2)
     assert a["bpp"] == pytest.approx(8 * a["output_bytes"] / (20 * 24))
     assert a["psnr"] > 20 and a["error"] is None
     assert "broken.png" in records[1]["error"] and records[1]["output_bytes"] is None
@@ -195,12 +202,14 @@ def test_json_records_one_per_input_in_order(mixed):
     assert "exists" in again[0]["reason"]
 
 
-def test_decode_json_record(mixed):
-    run("encode", "photos/a.png", "-k", 8)
+@BOTH_ENCODERS
+def test_decode_json_record(mixed, classic):
+    run("encode", "photos/a.png", "-k", 8, *classic_flag(classic))
     record = json.loads(run("decode", "photos/a.vqc", "--json").stdout)
     jsonschema.validate(record, SCHEMA)
     assert record["status"] == "ok" and record["output"] == "photos/a.vqc.png"
     assert record["psnr"] is None and record["bpp"] == pytest.approx(8 * record["input_bytes"] / (20 * 24))
+    assert record["quality"] is None
 
 
 # --- exit codes -----------------------------------------------------------------------------------
@@ -399,7 +408,7 @@ def test_interrupt_leaves_no_partial_or_temporary_file(tmp_path, sig, code, word
 
 
 def test_info_takes_many_inputs_and_standard_input(mixed):
-    run("encode", "photos/a.png", "photos/c.bmp", "-k", 8)
+    run("encode", "photos/a.png", "photos/c.bmp", "-k", 8, "--classic")  # version 2: one codebook section each
     result = run("info", "photos/a.vqc", "photos/c.vqc")
     assert result.exit_code == 0
     assert result.stdout.count("\ncodebook ") == 2 and "\n\nfile " in result.stdout

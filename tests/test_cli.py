@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import (assert_refused, corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc, huge_width_bmp_bytes, listing,
-                      random_image, save_png)
+from conftest import (BOTH_ENCODERS, assert_refused, classic_flag, corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc,
+                      huge_width_bmp_bytes, listing, random_image, save_png)
 from PIL import Image
 
 import vqcodec
@@ -44,25 +44,38 @@ def assert_ok(result):
     assert "Traceback" not in result.output
 
 
+@pytest.fixture(params=[True, False], ids=["classic", "rd"])
+def encoded(request, runner, workdir):
+    """workdir after `encode lena.png -k 16 -b 4 --algo centnn` (CentNN: the faster trainer here),
+    with --classic (a version 2 file) and without (version 3)."""
+    assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn", *classic_flag(request.param)))
+    return workdir
+
+
 @pytest.fixture
-def encoded(runner, workdir):
-    """workdir after `encode lena.png -k 16 -b 4 --algo centnn` (CentNN: the faster trainer here)."""
-    assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn"))
+def encoded_classic(runner, workdir):
+    """workdir after `encode lena.png -k 16 -b 4 --algo centnn --classic`: a version 2 file."""
+    assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn", "--classic"))
     return workdir
 
 
 # --- the main round trip -------------------------------------------------------------------
 
 
-def test_encode_then_decode(runner, workdir):
+@BOTH_ENCODERS
+def test_encode_then_decode(runner, workdir, classic):
     original = Path("lena.png").read_bytes()
-    result = run(runner, "encode", "lena.png", "-k", 16, "-b", 4)
+    result = run(runner, "encode", "lena.png", "-k", 16, "-b", 4, *classic_flag(classic))
     assert_ok(result)
     assert Path("lena.vqc").is_file()
     assert result.stdout == ""
     assert "lena.vqc" in result.stderr and "bpp" in result.stderr and "PSNR" in result.stderr
     header = vqcodec.info(Path("lena.vqc"))
-    assert (header.width, header.height, header.channels, header.k, header.block) == (32, 32, 3, 16, 4)
+    assert (header.width, header.height, header.channels, header.requested_k, header.block) == (32, 32, 3, 16, 4)
+    if classic:
+        assert (header.version, header.k) == (2, 16)
+    else:  # -k is what each plane may use at most; the header's k is the sum over the planes
+        assert header.version == 3 and all(1 <= p.k <= 16 for p in header.planes)
 
     result = run(runner, "decode", "lena.vqc")
     assert_ok(result)
@@ -73,15 +86,22 @@ def test_encode_then_decode(runner, workdir):
     assert listing(workdir) == {"lena.png", "lena.vqc", "lena.vqc.png"}
 
 
-def test_encode_options_reach_the_file(runner, workdir):
-    assert_ok(run(runner, "encode", "lena.png", "-o", "c.vqc", "-k", 8, "--block", 2, "--algo", "centnn", "--seed", 3))
+@BOTH_ENCODERS
+def test_encode_options_reach_the_file(runner, workdir, classic):
+    assert_ok(run(runner, "encode", "lena.png", "-o", "c.vqc", "-k", 8, "--block", 2, "--algo", "centnn", "--seed", 3,
+                  *classic_flag(classic)))
     header = vqcodec.info(Path("c.vqc"))
-    assert (header.k, header.block, header.trainer) == (8, 2, "centnn")
+    assert (header.requested_k, header.block, header.trainer) == (8, 2, "centnn")
+    if classic:
+        assert (header.version, header.k) == (2, 8)
+    else:
+        assert header.version == 3 and all(p.block == 2 and 1 <= p.k <= 8 for p in header.planes)
 
 
-def test_same_seed_same_file(runner, workdir):
+@BOTH_ENCODERS
+def test_same_seed_same_file(runner, workdir, classic):
     for name in ("a.vqc", "b.vqc"):
-        assert_ok(run(runner, "encode", "lena.png", "-o", name, "-k", 16, "--seed", 7))
+        assert_ok(run(runner, "encode", "lena.png", "-o", name, "-k", 16, "--seed", 7, *classic_flag(classic)))
     assert Path("a.vqc").read_bytes() == Path("b.vqc").read_bytes()
 
 
@@ -228,7 +248,7 @@ def test_malformed_inputs_give_an_error_line_not_a_traceback(runner, workdir, ar
 # --- info, options, pixel cap ------------------------------------------------------------
 
 
-def test_info(runner, encoded):
+def test_info(runner, encoded_classic):
     result = run(runner, "info", "lena.vqc")
     assert_ok(result)
     h = vqcodec.info(Path("lena.vqc"))
@@ -245,7 +265,7 @@ def test_info(runner, encoded):
 def test_fixed_rate_writes_raw_codebook_and_packed_indices(runner, workdir):
     save_png(gradient_image(32, 32, 3), Path("g.png"))
     assert_ok(run(runner, "encode", "g.png", "-k", 16, "-b", 4, "--fixed-rate"))
-    assert_ok(run(runner, "encode", "g.png", "-o", "small.vqc", "-k", 16, "-b", 4))
+    assert_ok(run(runner, "encode", "g.png", "-o", "small.vqc", "-k", 16, "-b", 4, "--classic"))
     fixed, small = vqcodec.info(Path("g.vqc")), vqcodec.info(Path("small.vqc"))
     assert [s.coding for s in fixed.sections] == ["raw", "packed"]
     assert fixed.file_size == 25 + 20 + fixed.k * 48 + fixed.block_count * 4 // 8 + 4
@@ -257,7 +277,7 @@ def test_fixed_rate_writes_raw_codebook_and_packed_indices(runner, workdir):
 
 def test_info_shows_a_shrunk_codebook(runner, workdir):
     save_png(np.full((8, 8), 99, np.uint8), Path("flat.png"))
-    result = run(runner, "encode", "flat.png", "-k", 32, "-b", 2)
+    result = run(runner, "encode", "flat.png", "-k", 32, "-b", 2, "--classic")
     assert_ok(result)
     assert "Warning: " in result.stderr and "distinct" in result.stderr
     result = run(runner, "info", "flat.vqc")

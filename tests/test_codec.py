@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLUSTERING, SAMPLES, checkerboard, corrupt_tiff_bytes, gradient_image, huge_width_bmp_bytes, random_image
+from conftest import (BOTH_ENCODERS, CLUSTERING, SAMPLES, checkerboard, corrupt_tiff_bytes, gradient_image, huge_width_bmp_bytes,
+                      random_image)
 from PIL import Image
 
 import vqcodec
@@ -42,16 +43,21 @@ def check_result(result: vqcodec.Encoded, original: np.ndarray) -> np.ndarray:
 # --- round trips ---------------------------------------------------------------------------
 
 
+@BOTH_ENCODERS
 @pytest.mark.parametrize("mode", MODE_CHANNELS)
 @pytest.mark.parametrize("as_pil", [False, True], ids=["array", "pil"])
 @pytest.mark.parametrize("algo", CLUSTERING)
-def test_round_trip_native_modes(mode, as_pil, algo):
+def test_round_trip_native_modes(mode, as_pil, algo, classic):
     original = gradient_image(24, 20, MODE_CHANNELS[mode])
     source = Image.fromarray(original, mode) if as_pil else original
-    result, caught = encode_quietly(source, k=8, block=4, algo=algo)
+    result, caught = encode_quietly(source, k=8, block=4, algo=algo, classic=classic)
     assert caught == []
     h = result.header
-    assert (h.width, h.height, h.block, h.k, h.requested_k, h.trainer) == (20, 24, 4, 8, 8, algo)
+    assert (h.width, h.height, h.block, h.requested_k, h.trainer) == (20, 24, 4, 8, algo)
+    if classic:
+        assert (h.version, h.k) == (2, 8)
+    else:  # K is what each plane may use at most; the header's k is the sum over the planes
+        assert h.version == 3 and all(1 <= p.k <= 8 for p in h.planes) and h.k == sum(p.k for p in h.planes)
     assert h.mode == mode
     check_result(result, original)
     assert 25 < result.psnr < math.inf
@@ -61,28 +67,36 @@ def test_round_trip_native_modes(mode, as_pil, algo):
 @pytest.mark.parametrize("mode", MODE_CHANNELS)
 def test_round_trip_is_exact_when_k_covers_every_block(mode):
     original = random_image(10, 7, MODE_CHANNELS[mode], seed=1)
-    result, caught = encode_quietly(original, k=exact_k(10, 7, 3), block=3)
+    result, caught = encode_quietly(original, k=exact_k(10, 7, 3), block=3, classic=True)
     assert caught == []  # random blocks are all distinct, so the codebook keeps its size
     np.testing.assert_array_equal(check_result(result, original), original)
     assert result.psnr == math.inf
 
 
-def test_grey_array_with_one_channel_axis_decodes_as_h_by_w():
+@BOTH_ENCODERS
+def test_grey_array_with_one_channel_axis_decodes_as_h_by_w(classic):
     original = random_image(8, 8, 1)
-    result = vqcodec.encode(original, k=16, block=2)
+    result = vqcodec.encode(original, k=16, block=2, classic=classic)
     assert result.header.mode == "L"
-    np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, original[:, :, 0])
+    assert result.data == vqcodec.encode(original[:, :, 0], k=16, block=2, classic=classic).data
+    decoded = vqcodec.decode(result.data).pixels
+    assert decoded.shape == (8, 8)
+    if classic:  # 16 blocks, 16 codewords: exact
+        np.testing.assert_array_equal(decoded, original[:, :, 0])
 
 
 @pytest.mark.filterwarnings("ignore::vqcodec.VQCodecWarning")  # tiny images may have repeated blocks
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (9, 1), (13, 7)])
 @pytest.mark.parametrize("block", [1, 3, 4])
 @pytest.mark.parametrize("channels", [None, 4])
-def test_awkward_sizes(height, width, block, channels):
+@BOTH_ENCODERS
+def test_awkward_sizes(height, width, block, channels, classic):
     original = random_image(height, width, channels, seed=height + width)
-    result = vqcodec.encode(original, k=exact_k(height, width, block), block=block)
+    result = vqcodec.encode(original, k=exact_k(height, width, block), block=block, classic=classic)
     assert (result.header.width, result.header.height) == (width, height)
-    np.testing.assert_array_equal(check_result(result, original), original)
+    decoded = check_result(result, original)
+    if classic:  # a codeword for every block: exact
+        np.testing.assert_array_equal(decoded, original)
 
 
 # --- conversions of other Pillow modes -----------------------------------------------------
@@ -113,18 +127,22 @@ CONVERSIONS = {
 }
 
 
+@BOTH_ENCODERS
 @pytest.mark.parametrize("name", CONVERSIONS)
-def test_mode_conversions(name):
+def test_mode_conversions(name, classic):
     image, expected, mode, warning = CONVERSIONS[name]
     assert image.mode == name.split("-")[0]
     if expected is None:
         expected = converted(image, mode)
     if mode == "L":
         expected = expected.astype(np.uint8)
-    result, caught = encode_quietly(image, k=9, block=2)  # 9 blocks: every distinct block is kept
+    result, caught = encode_quietly(image, k=9, block=2, classic=classic)  # 9 blocks: every distinct block is kept
     assert result.header.mode == mode
     decoded = vqcodec.decode(result.data).pixels
-    np.testing.assert_array_equal(decoded, expected)
+    if classic:
+        np.testing.assert_array_equal(decoded, expected)
+    # the expected pixels are what was coded: the same file as from those pixels themselves
+    assert result.data == encode_quietly(expected, k=9, block=2, classic=classic)[0].data
     conversion_warnings = [m for m in caught if "distinct block" not in m]
     if warning is None:
         assert conversion_warnings == []
@@ -132,14 +150,19 @@ def test_mode_conversions(name):
         assert len(conversion_warnings) == 1 and warning in conversion_warnings[0]
 
 
-def test_i_mode_without_warning_and_i16_with_warning():
+@BOTH_ENCODERS
+def test_i_mode_without_warning_and_i16_with_warning(classic):
     # the same samples, as 32-bit 'I' (values <= 255: taken as they are) and as 16-bit (high byte kept)
     values = random_image(8, 8, seed=7)
-    _, caught = encode_quietly(Image.fromarray(values.astype(np.int32)), k=16, block=2)
+    direct = vqcodec.encode(values, k=16, block=2, classic=classic).data
+    result, caught = encode_quietly(Image.fromarray(values.astype(np.int32)), k=16, block=2, classic=classic)
     assert caught == []
+    assert result.data == direct
     with pytest.warns(vqcodec.VQCodecWarning, match="16-bit"):
-        result = vqcodec.encode(Image.fromarray(values.astype(np.uint16) << 8), k=16, block=2)
-    np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, values)
+        result = vqcodec.encode(Image.fromarray(values.astype(np.uint16) << 8), k=16, block=2, classic=classic)
+    assert result.data == direct
+    if classic:  # 16 blocks, 16 codewords: exact
+        np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, values)
 
 
 def test_cmyk_warns():
@@ -179,18 +202,19 @@ def test_animated_gif_codes_first_frame_with_warning(tmp_path):
 def test_few_distinct_blocks_shrink_the_codebook(algo, block, distinct):
     original = checkerboard(12, 12, 30, 200)
     with pytest.warns(vqcodec.VQCodecWarning, match="distinct"):
-        result = vqcodec.encode(original, k=16, block=block, algo=algo)
+        result = vqcodec.encode(original, k=16, block=block, algo=algo, classic=True)
     assert result.header.k == distinct < result.header.requested_k == 16
     assert result.psnr == math.inf
     np.testing.assert_array_equal(check_result(result, original), original)
 
 
+@BOTH_ENCODERS
 @pytest.mark.parametrize("algo", CLUSTERING)
 @pytest.mark.parametrize("channels", [2, 4])
-def test_constant_alpha_survives_exactly(algo, channels):
+def test_constant_alpha_survives_exactly(algo, channels, classic):
     original = random_image(16, 16, channels, seed=8)
     original[:, :, -1] = 255
-    result = vqcodec.encode(original, k=8, block=4, algo=algo)
+    result = vqcodec.encode(original, k=8, block=4, algo=algo, classic=classic)
     decoded = check_result(result, original)
     assert (decoded[:, :, -1] == 255).all()
     assert result.psnr < math.inf  # the colours, unlike alpha, are quantised
@@ -199,25 +223,29 @@ def test_constant_alpha_survives_exactly(algo, channels):
 # --- determinism ---------------------------------------------------------------------------
 
 
+@BOTH_ENCODERS
 @pytest.mark.parametrize("algo", CLUSTERING)
-def test_same_input_and_seed_give_identical_bytes(algo, png_file):
+def test_same_input_and_seed_give_identical_bytes(algo, png_file, classic):
     original = random_image(20, 20, 3, seed=9)
     path = png_file(original)
-    first = vqcodec.encode(original, k=16, block=4, algo=algo, seed=5).data
-    assert vqcodec.encode(original.copy(), k=16, block=4, algo=algo, seed=5).data == first
-    assert vqcodec.encode(path, k=16, block=4, algo=algo, seed=5).data == first
+    first = vqcodec.encode(original, k=16, block=4, algo=algo, seed=5, classic=classic).data
+    assert vqcodec.encode(original.copy(), k=16, block=4, algo=algo, seed=5, classic=classic).data == first
+    assert vqcodec.encode(path, k=16, block=4, algo=algo, seed=5, classic=classic).data == first
 
 
-def test_kmeans_seed_changes_the_codebook():
+@BOTH_ENCODERS
+def test_kmeans_seed_changes_the_codebook(classic):
     original = random_image(32, 32, 3, seed=10)
-    first = vqcodec.encode(original, k=16, block=4, seed=0).data
-    assert any(vqcodec.encode(original, k=16, block=4, seed=s).data != first for s in (1, 2, 3))
+    first = vqcodec.encode(original, k=16, block=4, seed=0, classic=classic).data
+    assert any(vqcodec.encode(original, k=16, block=4, seed=s, classic=classic).data != first for s in (1, 2, 3))
 
 
 def test_centnn_ignores_the_seed():
+    """Plain VQ: CentNN trains on every block. (The rate-distortion encoder draws its training rows
+    with the seed when a plane has more than it needs, so there the seed may matter.)"""
     original = random_image(16, 16, seed=11)
-    a = vqcodec.encode(original, k=8, block=2, algo="centnn", seed=0).data
-    assert vqcodec.encode(original, k=8, block=2, algo="centnn", seed=99).data == a
+    a = vqcodec.encode(original, k=8, block=2, algo="centnn", seed=0, classic=True).data
+    assert vqcodec.encode(original, k=8, block=2, algo="centnn", seed=99, classic=True).data == a
 
 
 # --- options and inputs that are refused ---------------------------------------------------
@@ -286,11 +314,15 @@ def test_unreadable_inputs_raise_image_error(tmp_path, monkeypatch, name):
         vqcodec.encode(str(path), k=4, block=2, max_pixels=max_pixels)
 
 
-def test_file_objects_are_accepted(png_file):
+@BOTH_ENCODERS
+def test_file_objects_are_accepted(png_file, classic):
     original = random_image(8, 8, 3)
-    with open(png_file(original), "rb") as f:
-        result = vqcodec.encode(f, k=16, block=2)
-    np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, original)
+    path = png_file(original)
+    with open(path, "rb") as f:
+        result = vqcodec.encode(f, k=16, block=2, classic=classic)
+    assert result.data == vqcodec.encode(path, k=16, block=2, classic=classic).data
+    if classic:  # 16 blocks, 16 codewords: exact
+        np.testing.assert_array_equal(vqcodec.decode(result.data).pixels, original)
 
 
 # --- pixel cap -----------------------------------------------------------------------------
@@ -341,14 +373,15 @@ def test_a_stream_is_read_as_far_as_it_goes_not_as_far_as_its_header_claims(vers
 # --- decode and info -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def encoded_rgb():
+@pytest.fixture(scope="module", params=[True, False], ids=["classic", "rd"])
+def encoded_rgb(request):
+    """(the image, its encoding, whether that is classic), for each encoder."""
     original = gradient_image(12, 10, 3)
-    return original, vqcodec.encode(original, k=8, block=2)
+    return original, vqcodec.encode(original, k=8, block=2, classic=request.param), request.param
 
 
 def test_decode_from_bytes_and_paths(encoded_rgb, tmp_path):
-    _, result = encoded_rgb
+    _, result, _ = encoded_rgb
     path = tmp_path / "a.vqc"
     path.write_bytes(result.data)
     expected = vqcodec.decode(result.data).pixels
@@ -357,13 +390,17 @@ def test_decode_from_bytes_and_paths(encoded_rgb, tmp_path):
 
 
 def test_info(encoded_rgb, tmp_path):
-    _, result = encoded_rgb
+    _, result, classic = encoded_rgb
     path = tmp_path / "a.vqc"
     path.write_bytes(result.data)
     for source in (result.data, path, str(path)):
         header = vqcodec.info(source)
         assert header == result.header
-        assert (header.width, header.height, header.mode, header.k, header.block) == (10, 12, "RGB", 8, 2)
+        assert (header.width, header.height, header.mode, header.requested_k, header.block) == (10, 12, "RGB", 8, 2)
+        if classic:
+            assert (header.version, header.k) == (2, 8)
+        else:  # each plane up to 8 codewords; the header's k is their sum
+            assert header.version == 3 and all(p.k <= 8 for p in header.planes) and header.k == sum(p.k for p in header.planes)
 
 
 @pytest.mark.parametrize("name", ["picture.png", "empty.vqc", "missing.vqc", "folder.vqc", "short.vqc", "corrupt.vqc"])

@@ -1,7 +1,7 @@
 """The committed golden files must decode to their committed images, bit for bit.
 
 The files without a prefix are version 1, written by vqcodec 0.1; the `v2-`
-files are version 2. If one of these fails, the format or the decoder
+files are version 2 (the `v3-` files, version 3, are tested in test_rd.py). If one of these fails, the format or the decoder
 changed: that needs a new version byte and new golden files beside these
 (tests/golden/regenerate.py), never a quiet edit.
 """
@@ -37,7 +37,7 @@ EXPECTED = {
 
 
 def test_every_golden_file_is_listed():
-    assert {p.stem for p in GOLDEN.glob("*.vqc")} == set(EXPECTED)
+    assert {p.stem for p in GOLDEN.glob("*.vqc") if not p.stem.startswith("v3-")} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

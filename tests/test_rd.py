@@ -265,3 +265,37 @@ def test_header_bounds_every_section_before_reading():
     data[44:52] = (1 << 30).to_bytes(8, "little")  # the index section of plane 0
     with pytest.raises(FormatError, match="indices section"):
         vqcodec.info(bytes(data))
+
+
+@pytest.mark.parametrize("pixels,fields", [
+    (np.array([[10, 200]], np.uint8), {}), (random_image(8, 8, seed=3), {"k": 2}),
+    (random_image(3, 3, 4, seed=5), {}), (random_image(20, 20, seed=6), {"block": 16}),
+])
+def test_tiny_planes_and_tiny_codebooks_encode(pixels, fields):
+    """A plane of one block, or K = 2 (the zero codeword and one more), needs no trainer."""
+    encoded = vqcodec.encode(pixels, **fields)
+    assert vqcodec.decode(encoded.data).pixels.shape == pixels.shape
+    assert all(p.k <= fields.get("k", 1 << 16) for p in encoded.header.planes)
+
+
+def test_bpp_target_below_one_byte_is_out_of_reach_not_a_crash():
+    with pytest.warns(VQCodecWarning, match="out of reach"):
+        vqcodec.encode(np.full((1, 1), 5, np.uint8) + np.zeros((1, 2), np.uint8), bpp=1.0)
+
+
+@pytest.mark.parametrize("fields,expected", [({}, 75), ({"quality": 40}, 40)])
+def test_the_quality_used_is_reported(fields, expected):
+    assert vqcodec.encode(gradient_image(16, 16), **fields).quality == expected
+
+
+def test_constant_image_record_fits_the_schema(tmp_path):
+    import json
+
+    import jsonschema
+
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "flat.png")
+    result = CliRunner().invoke(main, ["encode", str(tmp_path / "flat.png"), "--json"])
+    record = json.loads(result.stdout.splitlines()[0])
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "batch.schema.json").read_text())
+    jsonschema.validate(record, schema)
+    assert (record["k"], record["block"]) == (0, 0)

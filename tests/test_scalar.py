@@ -71,7 +71,7 @@ def test_optimal_refuses_vectors():
 def test_cli_optimal_on_colour_fails_that_input(tmp_path):
     """Known only once the image is read, so it fails the input (exit 1), not the command line."""
     Image.new("RGB", (8, 8), "red").save(tmp_path / "c.png")
-    result = CliRunner().invoke(main, ["encode", str(tmp_path / "c.png"), "-b", "1", "--algo", "optimal"])
+    result = CliRunner().invoke(main, ["encode", str(tmp_path / "c.png"), "-b", "1", "--algo", "optimal", "--classic"])
     assert result.exit_code == 1 and result.stderr.startswith("Error:") and "scalar" in result.stderr
     assert "c.png" in result.stderr
     assert not (tmp_path / "c.vqc").exists()
@@ -101,12 +101,12 @@ def test_distinct_rows_leaves_data_alone_when_it_does_not_pay(vectors):
 
 def test_encode_with_optimal_round_trips_and_says_so():
     pixels = np.asarray(Image.open(SAMPLES / "camera-128.png"))[:40, :50]
-    result = vqcodec.encode(pixels, k=12, block=1, algo="optimal")
+    result = vqcodec.encode(pixels, k=12, block=1, algo="optimal", classic=True)
     assert result.header.trainer == "optimal" and result.header.k == 12
     decoded = vqcodec.decode(result.data).pixels
     assert decoded.shape == pixels.shape
     assert result.psnr == metrics.psnr(pixels, decoded)
-    assert result.psnr >= vqcodec.encode(pixels, k=12, block=1, algo="kmeans").psnr
+    assert result.psnr >= vqcodec.encode(pixels, k=12, block=1, algo="kmeans", classic=True).psnr
 
 
 def test_training_sample_is_bounded_and_seeded():
@@ -124,6 +124,6 @@ def test_training_sample_is_bounded_and_seeded():
 
 def test_large_image_encodes_through_the_sample():
     pixels = np.random.default_rng(2).integers(0, 256, (1028, 1028), dtype=np.uint8)  # 66049 blocks of 4x4
-    result = vqcodec.encode(pixels, k=2, block=4, algo="centnn")
+    result = vqcodec.encode(pixels, k=2, block=4, algo="centnn", classic=True)
     assert result.header.k == 2
     assert vqcodec.decode(result.data).pixels.shape == pixels.shape

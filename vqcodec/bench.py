@@ -1,8 +1,10 @@
 """Benchmark runs: every figure comes from the same encode/decode path the CLI uses.
 
 A run encodes an image file to a .vqc on disk (training, assignment, writing)
-and decodes that file back, as `vqcodec encode` and `vqcodec decode` do, then
-measures the decoded pixels against the input. Timings exclude Numba's
+and decodes that file back, as `vqcodec encode --classic` and `vqcodec decode`
+do, then measures the decoded pixels against the input. Plain VQ, because
+the trainers are compared at the K and b given; the rate-distortion encoder
+is compared with other codecs in anchors.py. Timings exclude Numba's
 compilation: each trainer is warmed up once first, and that warm-up time is
 reported on its own. Speed is also expressed as a ratio to a fixed NumPy
 workload timed in the same run, so baselines compare across machines.
@@ -91,7 +93,7 @@ def warm_up(algos) -> dict[str, float]:
     out = {}
     for algo in algos:
         start = time.perf_counter()
-        codec.encode(tiny, k=4, block=1, algo=algo)
+        codec.encode(tiny, k=4, block=1, algo=algo, classic=True)
         out[algo] = time.perf_counter() - start
     return out
 
@@ -110,7 +112,7 @@ def measure(path: Path, k: int, block: int, algo: str, seed: int, repeat: int, r
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a shrunk codebook is visible in the record itself
-                result = codec.encode(path, k=k, block=block, algo=algo, seed=seed, max_pixels=None)
+                result = codec.encode(path, k=k, block=block, algo=algo, seed=seed, classic=True, max_pixels=None)
             result.save(out, force=True)
             encode_times.append(time.perf_counter() - start)
             start = time.perf_counter()

@@ -67,10 +67,11 @@ def encode(source, options: EncodeOptions, max_pixels) -> tuple[dict, str | None
     pixels = rd.ENCODE.span("read", "read").run(source=source, max_pixels=max_pixels)["pixels"]
     search = Search(pixels, options)
     if options.target is None:
-        return _finish(search, _run(search, None, final=True)), None
+        return _finish(search, _run(search, options.quality if options.quality is not None else DEFAULT_QUALITY,
+                                    final=True)), None
     name, goal = options.target
     if name == "bpp":
-        name, goal = "size", int(goal * pixels.shape[0] * pixels.shape[1] / 8)
+        name, goal = "size", max(1, int(goal * pixels.shape[0] * pixels.shape[1] / 8))
     measure = _psnr if name == "psnr" else _size
     meets = (lambda v: v >= goal) if name == "psnr" else (lambda v: v <= goal)
     fails, meets_at = (0.0, 100.0) if name == "psnr" else (100.0, 0.0)  # the bracket, from its two ends

@@ -92,8 +92,11 @@ def _train(vectors, settings, options):
         if v is None:
             books.append(None)
             continue
-        trained = train_codebook(_sample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed),
-                                 options.replace(k=max(1, min(s.k - 1, len(v)))))  # k with the zero codeword
+        wanted = min(s.k - 1, len(v))  # k with the zero codeword
+        if wanted >= 2:
+            trained = train_codebook(_sample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed), options.replace(k=wanted))
+        else:  # no trainer takes K = 1: one codeword is the mean
+            trained = v.mean(axis=0, keepdims=True)
         trained = np.clip(np.rint(trained), 0, 255).astype(np.uint8)
         zero = np.full((1, v.shape[1]), ZERO, dtype=np.uint8)
         books.append(np.concatenate([zero, trained[np.any(trained != ZERO, axis=1)]]))
