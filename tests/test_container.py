@@ -108,7 +108,7 @@ def test_version_1_is_read_as_a_raw_codebook_and_packed_indices():
 
 
 @pytest.mark.parametrize("version", [1, 2])
-@pytest.mark.parametrize("trainer_id", [0, 4, 9, 255])
+@pytest.mark.parametrize("trainer_id", [0, 5, 9, 255])
 def test_unknown_trainer_ids_are_read(version, trainer_id):
     """The trainer is informative: a file from a trainer this version does not know still decodes."""
     data, header, codebook, _ = make_vqc(version=version, trainer="centnn")

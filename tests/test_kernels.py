@@ -7,7 +7,7 @@ import pytest
 import vqcodec
 from conftest import CLUSTERING
 from vqcodec import blocks, metrics
-from vqcodec.centnn import centnn
+from vqcodec.centnn import _GAIN, centnn, park, refine
 from vqcodec.kmeans import _cluster_sums, kmeans, lloyd, seed_kmeanspp
 from vqcodec.nearest import nearest
 from vqcodec.scalar import optimal_scalar
@@ -224,25 +224,115 @@ def test_centnn_two_distinct_vectors_with_k5():
     assert sorted_rows(codebook) == [(0.0, 0.0), (255.0, 255.0)]
 
 
-@pytest.mark.parametrize("split_fraction", [0.0, 0.25])
-@pytest.mark.parametrize(("n", "d", "k", "seed"), [(300, 4, 12, 1), (500, 16, 40, 2), (400, 1, 9, 3), (50, 3, 50, 4)])
-def test_centnn_skip_bounds_change_nothing(n, d, k, seed, split_fraction):
-    """The bounds only skip scans that could not change a winner: same codebook, far fewer scans."""
+def clustered(n, d, seed):
     rng = np.random.default_rng(seed)
     centres = rng.integers(0, 256, (6, d))
-    vectors = np.clip(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d)), 0, 255).astype(np.uint8)
-    fast, fast_stats = centnn(vectors, k, split_fraction=split_fraction)
-    plain, plain_stats = centnn(vectors, k, split_fraction=split_fraction, use_bounds=False)
+    return np.clip(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d)), 0, 255).astype(np.uint8)
+
+
+GROWERS = {
+    "centnn": lambda v, k, **kw: centnn(v, k, **kw),
+    "centnn, no shifts": lambda v, k, **kw: centnn(v, k, shift_rounds=0, **kw),
+    "centnn, one split per stage": lambda v, k, **kw: centnn(v, k, split_fraction=0.0, **kw),
+    "park": lambda v, k, **kw: park(v, k, **kw),
+    "park, a quarter per stage": lambda v, k, **kw: park(v, k, split_fraction=0.25, **kw),
+    "refine": lambda v, k, **kw: refine(v, kmeans(v, k, 0), **kw)[::2],
+}
+
+
+@pytest.mark.parametrize("trainer", GROWERS)
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(300, 4, 12, 1), (500, 16, 40, 2), (400, 1, 9, 3), (50, 3, 50, 4)])
+def test_skip_bounds_change_nothing(n, d, k, seed, trainer):
+    """The bounds only skip scans that could not change a decision: same codebook, fewer scans."""
+    vectors = clustered(n, d, seed)
+    fast, fast_stats = GROWERS[trainer](vectors, k)
+    plain, plain_stats = GROWERS[trainer](vectors, k, use_bounds=False)
     np.testing.assert_array_equal(fast, plain)
     assert fast_stats["epochs"] == plain_stats["epochs"]
-    assert plain_stats["scans"] == plain_stats["visits"]
-    assert fast_stats["scans"] < plain_stats["scans"]
+    assert fast_stats["scans"] <= plain_stats["scans"] <= plain_stats["visits"]
+    if n > k:
+        assert fast_stats["scans"] < plain_stats["scans"]
 
 
-def test_centnn_park_single_split_and_multi_split_both_fill_the_codebook():
+def naive_hartigan(vectors, codebook):
+    """Hartigan's refinement one vector at a time in float64 NumPy: nearest codewords, their means, then
+    move x from p to j while n_j/(n_j+1)|x-m_j|^2 < n_p/(n_p-1)|x-m_p|^2, by more than rounding (lowest j on ties)."""
+    x = vectors.astype(np.float64)
+    labels = np.argmin(sq_distances(x, codebook.astype(np.float64)), axis=1)
+    kept = np.flatnonzero(np.bincount(labels, minlength=len(codebook)))
+    labels = np.searchsorted(kept, labels)
+    counts = np.bincount(labels).astype(np.float64)
+    sums = np.zeros((len(kept), x.shape[1]))
+    np.add.at(sums, labels, x)
+    moved = True
+    while moved:
+        moved = False
+        for i in range(len(x)):
+            p = labels[i]
+            if counts[p] <= 1:
+                continue
+            d = ((x[i] - sums / counts[:, None]) ** 2).sum(axis=1)
+            cost = counts / (counts + 1) * d
+            cost[p] = np.inf
+            j = int(np.argmin(cost))
+            if cost[j] < counts[p] / (counts[p] - 1) * d[p] * (1 - _GAIN) - _GAIN:
+                sums[j] += x[i]
+                sums[p] -= x[i]
+                counts[j] += 1
+                counts[p] -= 1
+                labels[i] = j
+                moved = True
+    return sums / counts[:, None], labels
+
+
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(200, 2, 6, 0), (300, 4, 12, 1), (150, 3, 20, 2)])
+def test_refine_matches_a_numpy_reference(n, d, k, seed):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(0, 50, (n, d)).astype(np.float32)
+    start = vectors[rng.choice(n, k, replace=False)] + rng.normal(0, 5, (k, d)).astype(np.float32)
+    codebook, labels, _ = refine(vectors, start)
+    expected, expected_labels = naive_hartigan(vectors, start)
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_allclose(codebook, expected, atol=1e-3)
+
+
+def squared_error(vectors, codebook, labels=None) -> float:
+    d = sq_distances(vectors.astype(np.float64), codebook.astype(np.float64))
+    return float(d.min(axis=1).sum() if labels is None else d[np.arange(len(d)), labels].sum())
+
+
+@pytest.mark.parametrize("start", ["kmeans", "random rows", "one row repeated"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_refine_never_raises_the_error_and_ends_where_no_move_pays(start, seed):
+    vectors = random_vectors("uint8", 400, 4, seed=seed)
+    rng = np.random.default_rng(seed)
+    initial = {"kmeans": lambda: kmeans(vectors, 16, seed),
+               "random rows": lambda: vectors[rng.choice(400, 16, replace=False)].astype(np.float32),
+               "one row repeated": lambda: np.repeat(vectors[:1].astype(np.float32), 16, axis=0) + np.arange(16)[:, None]}[start]()
+    codebook, labels, stats = refine(vectors, initial)
+    assert stats["capped"] == 0
+    assert squared_error(vectors, codebook, labels) <= squared_error(vectors, initial) * (1 + 1e-9)
+    x = vectors.astype(np.float64)
+    counts = np.bincount(labels, minlength=len(codebook)).astype(np.float64)
+    d = sq_distances(x, codebook.astype(np.float64))
+    own = d[np.arange(len(x)), labels]
+    leaving = np.where(counts[labels] > 1, counts[labels] / np.maximum(counts[labels] - 1, 1) * own, np.inf)
+    joining = counts / (counts + 1) * d
+    joining[np.arange(len(x)), labels] = np.inf
+    assert np.all(joining.min(axis=1) >= leaving * (1 - 2 * _GAIN) - 2 * _GAIN)  # no single move lowers the error
+
+
+def test_refine_lowers_the_error_of_kmeans_on_camera(camera_vectors):
+    _, vectors = camera_vectors
+    start = kmeans(vectors, 64, 0)
+    codebook, labels, _ = refine(vectors, start)
+    assert squared_error(vectors, codebook, labels) < squared_error(vectors, start)
+
+
+def test_centnn_park_and_growth_fill_the_codebook():
     vectors = random_vectors("uint8", 600, 4, seed=11)
-    for fraction in (0.0, 0.25, 1.0):
-        codebook, stats = centnn(vectors, 37, split_fraction=fraction)
+    for codebook, stats in (park(vectors, 37), park(vectors, 37, split_fraction=1.0), centnn(vectors, 37),
+                            centnn(vectors, 37, split_fraction=0.0), centnn(vectors, 37, split_fraction=1.0)):
         assert len(codebook) == 37 and stats["capped"] == 0
         assert_member_means(vectors, codebook, atol=1e-2)
 
@@ -252,18 +342,19 @@ def test_centnn_weights_count_as_copies():
     rng = np.random.default_rng(12)
     vectors = rng.integers(0, 256, (150, 2)).astype(np.uint8)
     weights = rng.integers(1, 20, 150)
-    codebook, _ = centnn(vectors, 10, weights)
-    labels = np.argmin(((vectors[:, None, :].astype(float) - codebook[None]) ** 2).sum(-1), axis=1)
-    for j in range(len(codebook)):
-        members = labels == j
-        assert members.any()
-        mean = (vectors[members] * weights[members, None]).sum(0) / weights[members].sum()
-        np.testing.assert_allclose(codebook[j], mean, atol=1e-2)
+    for codebook, _ in (centnn(vectors, 10, weights), park(vectors, 10, weights)):
+        labels = np.argmin(((vectors[:, None, :].astype(float) - codebook[None]) ** 2).sum(-1), axis=1)
+        for j in range(len(codebook)):
+            members = labels == j
+            assert members.any()
+            mean = (vectors[members] * weights[members, None]).sum(0) / weights[members].sum()
+            np.testing.assert_allclose(codebook[j], mean, atol=1e-2)
 
 
-def test_centnn_epoch_cap_warns_and_still_fills_the_codebook():
+@pytest.mark.parametrize("trainer", [park, centnn])
+def test_epoch_cap_warns_and_still_fills_the_codebook(trainer):
     vectors = random_vectors("uint8", 400, 4, seed=13)
-    codebook, stats = centnn(vectors, 16, max_epochs=1)
+    codebook, stats = trainer(vectors, 16, max_epochs=1)
     assert len(codebook) == 16
     assert stats["capped"] > 0
 
@@ -327,6 +418,7 @@ KERNELS = {  # name: call(vectors, k, weights)
     "kmeans": lambda v, k, w: kmeans(v, k, 0, w),
     "seed_kmeanspp": lambda v, k, w: seed_kmeanspp(v, k, np.random.default_rng(0), w),
     "centnn": lambda v, k, w: centnn(v, k, w)[0],
+    "park": lambda v, k, w: park(v, k, w)[0],
     # one value per row: the 2-D cases as a column (GOOD's 20 rows become 40), a 1-D array as one row
     "optimal_scalar": lambda v, k, w: optimal_scalar(np.reshape(v, (-1, 1) if np.ndim(v) == 2 else (1, -1)),
                                                      k, None if w is None else np.repeat(w, 2, axis=0)),
@@ -379,6 +471,12 @@ def test_lloyd_refuses_centres_that_do_not_fit(centres):
 def test_centnn_refuses_bad_settings(option, value):
     with pytest.raises(vqcodec.OptionsError, match=option):
         centnn(GOOD, 4, **{option: value})
+
+
+@pytest.mark.parametrize("codebook", [GOOD[:3, :1], np.array([[np.nan, 1.0]]), np.zeros((0, 2))])
+def test_refine_refuses_a_codebook_that_does_not_fit(codebook):
+    with pytest.raises(vqcodec.OptionsError):
+        refine(GOOD, codebook)
 
 
 def test_seed_kmeanspp_needs_a_generator():

@@ -1,27 +1,40 @@
-"""CentNN, the Centroid Neural Network (D.-C. Park, IEEE TNN 11(2), 2000), with its known bugs fixed.
+"""CentNN, the Centroid Neural Network (D.-C. Park, IEEE TNN 11(2), 2000), and Hartigan's refinement.
 
-The network starts from two codewords and grows to k. In each epoch every
-vector that finds a new nearest codeword moves to it: the winner moves towards
-the vector and the loser away, weighted by their counts. Here each codeword is
-recomputed as sum / count of its members, which is what those updates amount
-to, so a codeword is always exactly the mean of its members. When an epoch
-moves nothing, the stage is over and the clusters with the largest squared
-error are split (Park splits one per stage; splitting a tenth of them at
-once is 2-3x faster, with PSNR within 0.04 dB on the samples): a new
-codeword goes to the mean of the members on the far side of the cluster's
-principal axis, and the split cluster's codeword stays where it is. A cluster that loses its last member is re-seeded on the
-worst-fitted vector at the end of the stage, so no codeword is left empty. A
-stage that hits the epoch cap still ends with a split; the caller is told how
-many did.
+All three are online, count-weighted K-Means run one vector at a time: when a
+vector changes cluster, the winner's codeword moves towards it and the
+loser's away. Here each codeword is recomputed as sum / count of its members,
+which is what those updates amount to, so a codeword is always exactly the
+mean of its members.
+
+- `park`: the network as published. Start from two codewords; a vector moves
+  to its nearest codeword; when an epoch moves nothing, the cluster with the
+  largest squared error is split (the new codeword at the mean of the
+  members beyond the cluster's principal-axis midpoint). A cluster that loses
+  its last member is re-seeded on the worst-fitted vector.
+- `centnn`: vqcodec's growth. A vector moves only when Hartigan's test says
+  the move lowers the total squared error: from p (n_p members) to j when
+  n_j/(n_j+w)·|x-w_j|² < n_p/(n_p-w)·|x-w_p|² (w: the vector's weight).
+  Park's nearest-codeword rule can raise the error when two distances are
+  close; this test never does, and its fixed points are Lloyd fixed points
+  too. Each stage splits half of the clusters, worst first, and hands the
+  members beyond the midpoint to the new codeword at once; intermediate
+  stages run at most a few epochs, the last one until nothing moves. Then
+  rounds of utility shifts (ELBG's idea): codewords that save least move
+  into the clusters whose split saves most, and a round is kept only if,
+  after a few epochs, the error fell. Hartigan's moves alone cannot make
+  such a jump.
+- `refine`: Hartigan's test from any codebook until no move pays (vqcodec
+  runs it after every trainer).
 
 Vectors may carry integer weights (a weight w counts as w copies), which lets
 the caller train on distinct vectors only.
 
-Speed without changing the result: a vector whose own codeword is provably
-still its nearest is not scanned. Each vector keeps a lower bound on its
-distance to every other codeword; between visits it is lowered by how far
-codewords moved. The few codewords that moved most are measured exactly; for
-all others the bound subtracts the largest movement among them.
+Speed without changing the result: a vector whose stay is provably decided is
+not scanned. Each vector keeps a lower bound on its distance to every other
+codeword; between visits it is lowered by how far codewords moved. The few
+codewords that moved most are measured exactly; for all others the bound
+subtracts the largest movement among them. Only clear decisions are taken
+from bounds; near-ties go to a full scan, so rounding never decides a skip.
 """
 import numpy as np
 from numba import njit
@@ -31,71 +44,111 @@ from .nearest import distances_to_all, sqdist
 from .train import checked_data, checked_k
 
 MAX_EPOCHS_PER_STAGE = 500
-SPLIT_FRACTION = 0.1  # measured against one split per stage in the README
+SPLIT_FRACTION = 0.5  # of the clusters split per stage by `centnn` (the worst first); Park splits one
+SHIFT_ROUNDS = 8  # rounds of utility shifts after growth, each kept only if it lowered the error
+SHIFT_FRACTION = 0.1  # of the codewords moved per round, at most
+STAGE_EPOCHS = 3  # epochs of an intermediate `centnn` stage; the last one runs to convergence
 _POWER_ITERATIONS = 12
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
+_GAIN = 1e-5  # relative and absolute (squared levels): a Hartigan move must gain more than float32 rounding,
+# or two near-equal choices could swap back and forth for ever
 _MARGIN = 1e-4  # relative and absolute slack, above float32 rounding of a distance, so it never decides a skip
+LOWER, UPPER, OWN_MARK, STAMP = 0, 1, 2, 3  # per vector: bound on every other codeword's distance, own distance,
+# the own codeword's drift when that was measured, and the clock when the lower bound was
+DRIFT, WINDOW, EPOCH = 0, 1, 2  # per codeword: total movement, and its value when the previous / this epoch began
 
 
 @njit(cache=True)
-def _split_point(vectors, weights, labels, cluster):
-    """Means of the members of `cluster` on either side of their principal axis' midpoint.
+def _split(vectors, weights, rows):
+    """Split the vectors `rows` (one cluster) across their principal axis, at their mean.
 
-    Returns (far_mean, near_mean, found); found is False when the members are
-    identical. Before the first epoch every label is -1, so cluster -1 is all vectors.
+    Returns (far mean, near mean, which rows are on the far side, found);
+    found is False when the members are identical.
     """
-    n, d = vectors.shape
+    d = vectors.shape[1]
     mean = np.zeros(d)
     count = 0.0
-    for i in range(n):
-        if labels[i] == cluster:
-            count += weights[i]
-            for t in range(d):
-                mean[t] += weights[i] * np.float64(vectors[i, t])
+    beyond = np.zeros(rows.shape[0], dtype=np.bool_)
+    for i in rows:
+        count += weights[i]
+        for t in range(d):
+            mean[t] += weights[i] * np.float64(vectors[i, t])
     far = np.zeros(d)
     near = np.zeros(d)
     if count == 0.0:
-        return far, near, False
+        return far, near, beyond, False
     mean /= count
     var = np.zeros(d)
-    for i in range(n):
-        if labels[i] == cluster:
-            for t in range(d):
-                diff = vectors[i, t] - mean[t]
-                var[t] += weights[i] * diff * diff
+    for i in rows:
+        for t in range(d):
+            diff = vectors[i, t] - mean[t]
+            var[t] += weights[i] * diff * diff
     if var.max() <= 0.0:
-        return far, near, False
+        return far, near, beyond, False
     axis = np.zeros(d)
     axis[np.argmax(var)] = 1.0  # power iteration for the principal axis starts from the widest coordinate
     centred = np.empty(d)
     for _ in range(_POWER_ITERATIONS):
         nxt = np.zeros(d)
-        for i in range(n):
-            if labels[i] == cluster:
-                proj = 0.0
-                for t in range(d):
-                    centred[t] = vectors[i, t] - mean[t]
-                    proj += centred[t] * axis[t]
-                for t in range(d):
-                    nxt[t] += weights[i] * proj * centred[t]
+        for i in rows:
+            proj = 0.0
+            for t in range(d):
+                centred[t] = vectors[i, t] - mean[t]
+                proj += centred[t] * axis[t]
+            for t in range(d):
+                nxt[t] += weights[i] * proj * centred[t]
         norm = np.sqrt(np.sum(nxt * nxt))
         if norm <= 0.0:
             break
         axis = nxt / norm
     far_count = 0.0
-    for i in range(n):
-        if labels[i] == cluster:
-            proj = 0.0
-            for t in range(d):
-                proj += (vectors[i, t] - mean[t]) * axis[t]
-            side = far if proj > 0.0 else near
-            if proj > 0.0:
-                far_count += weights[i]
-            for t in range(d):
-                side[t] += weights[i] * np.float64(vectors[i, t])
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        proj = 0.0
+        for t in range(d):
+            proj += (vectors[i, t] - mean[t]) * axis[t]
+        beyond[r] = proj > 0.0
+        side = far if beyond[r] else near
+        if beyond[r]:
+            far_count += weights[i]
+        for t in range(d):
+            side[t] += weights[i] * np.float64(vectors[i, t])
     if far_count == 0.0 or far_count == count:
-        return far, near, False
-    return far / far_count, near / (count - far_count), True
+        return far, near, beyond, False
+    return far / far_count, near / (count - far_count), beyond, True
+
+
+@njit(cache=True)
+def _members(labels, k):
+    """Rows grouped by cluster (a counting sort): members of j are rows[start[j]:start[j + 1]]."""
+    start = np.zeros(k + 1, dtype=np.int64)
+    for i in range(labels.shape[0]):
+        start[labels[i] + 1] += 1
+    for j in range(k):
+        start[j + 1] += start[j]
+    fill = start[:k].copy()
+    rows = np.empty(labels.shape[0], dtype=np.int64)
+    for i in range(labels.shape[0]):
+        rows[fill[labels[i]]] = i
+        fill[labels[i]] += 1
+    return rows, start
+
+
+@njit(cache=True)
+def _recount(vectors, weights, rows, labels, sums, squares, counts):
+    """Sums, sums of squares and counts of the clusters of `rows`, from scratch."""
+    for i in rows:
+        j = labels[i]
+        counts[j] = 0
+        squares[j] = 0.0
+        sums[j, :] = 0.0
+    for i in rows:
+        j = labels[i]
+        counts[j] += weights[i]
+        for t in range(vectors.shape[1]):
+            x = np.float64(vectors[i, t])
+            sums[j, t] += weights[i] * x
+            squares[j] += weights[i] * x * x
 
 
 @njit(cache=True)
@@ -120,7 +173,7 @@ def _track(top_idx, top_val, j, value):
 
 
 @njit(cache=True)
-def _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, epoch_start, clock, top_idx, top_val):
+def _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val):
     """Codeword j := its members' mean; record how far it moved."""
     moved = 0.0
     for t in range(codebook.shape[1]):
@@ -129,13 +182,13 @@ def _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, epoch_
         moved += diff * diff
         codebook[j, t] = new
         codebook_t[t, j] = new
-    drift[j] += np.sqrt(moved)
-    _track(top_idx, top_val, j, drift[j] - window_start[j])
-    clock[2] = max(clock[2], drift[j] - epoch_start[j])
+    moves[j, DRIFT] += np.sqrt(moved)
+    _track(top_idx, top_val, j, moves[j, DRIFT] - moves[j, WINDOW])
+    clock[2] = max(clock[2], moves[j, DRIFT] - moves[j, EPOCH])
 
 
 @njit(cache=True)
-def _start_window(drift, window_start, epoch_start, clock, active, k, top_idx, top_val):
+def _start_window(moves, clock, active, k, top_idx, top_val):
     """A new epoch: movement is now measured from the start of the previous one.
 
     clock holds [sum of the largest movement in each finished epoch, that sum
@@ -147,36 +200,54 @@ def _start_window(drift, window_start, epoch_start, clock, active, k, top_idx, t
     top_idx[:] = -1
     top_val[:] = 0.0
     for j in range(k):
-        window_start[j] = epoch_start[j]
-        epoch_start[j] = drift[j]
+        moves[j, WINDOW] = moves[j, EPOCH]
+        moves[j, EPOCH] = moves[j, DRIFT]
         if active[j]:
-            _track(top_idx, top_val, j, drift[j] - window_start[j])
+            _track(top_idx, top_val, j, moves[j, DRIFT] - moves[j, WINDOW])
 
 
 @njit(cache=True)
-def _place(codebook, codebook_t, j, point, vectors, lower, drift, window_start, epoch_start, use_bounds):
-    """Put codeword j at `point` (a split or a re-seed); every bound must then allow for it."""
+def _place(codebook, codebook_t, j, point, vectors, bounds, moves, use_bounds):
+    """Put codeword j at `point` (Park's split or a re-seed); every bound must then allow for it."""
     for t in range(codebook.shape[1]):
         codebook[j, t] = np.float32(point[t])
         codebook_t[t, j] = codebook[j, t]
     if use_bounds:
         for i in range(vectors.shape[0]):
-            lower[i] = min(lower[i], np.sqrt(np.float64(sqdist(vectors, i, codebook, j))))
-    window_start[j] = drift[j]
-    epoch_start[j] = drift[j]
+            bounds[i, LOWER] = min(bounds[i, LOWER], np.sqrt(np.float64(sqdist(vectors, i, codebook, j))))
+    moves[j, WINDOW] = moves[j, DRIFT]
+    moves[j, EPOCH] = moves[j, DRIFT]
 
 
 @njit(cache=True)
-def _keep_two(s, c, best, second, j):
-    """Fold codeword c at squared distance s into (best, second best, index of best); ties keep the earlier."""
-    if s < best:
-        return s, best, c
-    return best, min(second, s), j
+def _winner(dist, counts, active, k, p, w, hartigan):
+    """The cluster a vector in p (-1: none yet) belongs to, given its squared distances.
+
+    Nearest codeword (ties: stay, else the lowest index), or with Hartigan's
+    test the cluster whose gain of the vector costs least, if that cost is
+    below what leaving p saves.
+    """
+    at = -1
+    best = np.inf
+    if p < 0 or not hartigan:
+        for c in range(k):
+            if active[c] and dist[c] < best:
+                best = dist[c]
+                at = c
+        return p if p >= 0 and not best < dist[p] else at
+    for c in range(k):
+        if active[c] and c != p:
+            cost = counts[c] / (counts[c] + w) * np.float64(dist[c])
+            if cost < best:
+                best = cost
+                at = c
+    stay = counts[p] / (counts[p] - w) * np.float64(dist[p])
+    return at if best < stay * (1.0 - _GAIN) - _GAIN else p
 
 
 @njit(cache=True)
-def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
-           lower, upper, own_mark, stamp, drift, window_start, epoch_start, clock, top_idx, top_val, use_bounds):
+def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves, clock,
+           top_idx, top_val, use_bounds, hartigan):
     """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned).
 
     The codebook is kept twice: K x D for single distances and D x K for full
@@ -187,62 +258,66 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     largest movement of each epoch since it was stored. Then measured: the own
     codeword and the few that moved most, the rest bounded as above (or by
     the largest movement in this and the previous epoch, for a bound stored
-    in the previous epoch).
+    in the previous epoch). With Hartigan's test the distances are weighed by
+    the count factors, the others' by the smallest factor any cluster can have.
     """
     n, d = vectors.shape
     tracked = top_idx.shape[0] - 1
     changes = 0
     scans = 0
     dist = np.empty(k, dtype=np.float32)
+    fewest = np.int64(1) << 62  # no active cluster has fewer members than this during the epoch
+    for c in range(k):
+        if active[c]:
+            fewest = min(fewest, counts[c])
     for i in range(n):
         p = labels[i]
-        j = -1
+        w = weights[i]
+        own = 1.0  # square roots of the factor on the own distance and a floor on the others'
+        other = 1.0
+        if hartigan and p >= 0:
+            if counts[p] <= w:
+                continue  # its cluster holds only this vector: leaving cannot lower the error
+            own = np.sqrt(counts[p] / (counts[p] - w))
+            other = np.sqrt(fewest / (fewest + w))
         if use_bounds and p >= 0:
-            since = clock[0] + clock[2] - stamp[i]  # no codeword moved further since the bound was stored
-            if (upper[i] + drift[p] - own_mark[i]) * (1.0 + _MARGIN) + _MARGIN < lower[i] - since:
+            since = clock[0] + clock[2] - bounds[i, STAMP]  # no codeword moved further since the bound was stored
+            reach = own * (bounds[i, UPPER] + moves[p, DRIFT] - bounds[i, OWN_MARK])
+            if reach * (1.0 + _MARGIN) + _MARGIN < other * (bounds[i, LOWER] - since):
                 continue
-            # The own codeword and the few that moved most are measured; every other
-            # codeword is at least `rest` away. Only a clear winner is decided here:
-            # near-ties go to the full scan, so rounding never decides a skip.
-            rest = lower[i] - (top_val[tracked] if stamp[i] >= clock[1] else since)
-            best = sqdist(vectors, i, codebook, p)
-            upper[i] = np.sqrt(np.float64(best))
-            own_mark[i] = drift[p]
-            if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < rest:
-                second = np.float32(3.0e38)
-                j = p
+            rest = bounds[i, LOWER] - (top_val[tracked] if bounds[i, STAMP] >= clock[1] else since)
+            mine = np.sqrt(np.float64(sqdist(vectors, i, codebook, p)))
+            bounds[i, UPPER] = mine
+            bounds[i, OWN_MARK] = moves[p, DRIFT]
+            reach = own * mine * (1.0 + _MARGIN) + _MARGIN
+            if reach < other * rest:
+                nearest_other = rest
                 for q in range(tracked):
                     c = top_idx[q]
                     if c >= 0 and c != p and active[c]:
-                        best, second, j = _keep_two(sqdist(vectors, i, codebook, c), c, best, second, j)
-                runner_up = min(rest, np.sqrt(np.float64(second)))
-                if np.sqrt(np.float64(best)) * (1.0 + _MARGIN) + _MARGIN < runner_up:
-                    lower[i] = runner_up
-                    stamp[i] = clock[0]
-                    if j == p:
-                        continue
-                    upper[i] = np.sqrt(np.float64(best))
-                    own_mark[i] = drift[j]
-                else:
-                    j = -1
-        if j < 0:
-            scans += 1
-            distances_to_all(vectors, i, codebook_t, k, dist)
-            best = np.float32(3.0e38)
-            second = np.float32(3.0e38)
-            for c in range(k):
-                if active[c]:
-                    best, second, j = _keep_two(dist[c], c, best, second, j)
-            if p >= 0 and j != p and not best < dist[p]:
-                second = best  # a tie keeps the current cluster
-                j = p
-            lower[i] = np.sqrt(np.float64(second))
-            upper[i] = np.sqrt(np.float64(best))
-            own_mark[i] = drift[j]  # before j moves, so its coming movement counts
-            stamp[i] = clock[0]
-            if j == p:
-                continue
-        w = weights[i]
+                        there = np.sqrt(np.float64(sqdist(vectors, i, codebook, c)))
+                        nearest_other = min(nearest_other, there)
+                        factor = np.sqrt(counts[c] / (counts[c] + w)) if hartigan else 1.0
+                        if not reach < factor * there:
+                            nearest_other = -1.0  # not clear: the full scan decides
+                            break
+                if nearest_other >= 0.0:
+                    bounds[i, LOWER] = nearest_other
+                    bounds[i, STAMP] = clock[0]
+                    continue
+        scans += 1
+        distances_to_all(vectors, i, codebook_t, k, dist)
+        j = _winner(dist, counts, active, k, p, w, hartigan)
+        nearest_other = np.float32(3.0e38)
+        for c in range(k):
+            if active[c] and c != j:
+                nearest_other = min(nearest_other, dist[c])
+        bounds[i, LOWER] = np.sqrt(np.float64(nearest_other))
+        bounds[i, UPPER] = np.sqrt(np.float64(dist[j]))
+        bounds[i, OWN_MARK] = moves[j, DRIFT]  # before j moves, so its coming movement counts
+        bounds[i, STAMP] = clock[0]
+        if j == p:
+            continue
         sq = 0.0
         for t in range(d):
             sq += np.float64(vectors[i, t]) * vectors[i, t]
@@ -250,35 +325,141 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
         squares[j] += w * sq
         for t in range(d):
             sums[j, t] += w * np.float64(vectors[i, t])
-        _set_mean(codebook, codebook_t, sums, counts, j, drift, window_start, epoch_start, clock, top_idx, top_val)
+        _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
         if p >= 0:
             counts[p] -= w
-            if counts[p] == 0:  # the loser lost its last member: empty, re-seeded at the stage's end
+            if counts[p] == 0:  # the loser lost its last member (Park's rule only): re-seeded at the stage's end
                 active[p] = False
                 squares[p] = 0.0
                 sums[p, :] = 0.0
             else:
+                fewest = min(fewest, counts[p])
                 squares[p] -= w * sq
                 for t in range(d):
                     sums[p, t] -= w * np.float64(vectors[i, t])
-                _set_mean(codebook, codebook_t, sums, counts, p, drift, window_start, epoch_start, clock, top_idx, top_val)
+                _set_mean(codebook, codebook_t, sums, counts, p, moves, clock, top_idx, top_val)
         labels[i] = j
         changes += 1
     return changes, scans
 
 
 @njit(cache=True)
+def _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves, clock,
+              top_idx, top_val, use_bounds, hartigan, limit, stats):
+    """Epochs until one moves nothing or `limit` have run; returns the last epoch's moves."""
+    changes = 0
+    for _ in range(limit):
+        _start_window(moves, clock, active, k, top_idx, top_val)
+        changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
+                                bounds, moves, clock, top_idx, top_val, use_bounds, hartigan)
+        stats[0] += 1
+        stats[2] += scans
+        stats[3] += vectors.shape[0]
+        if changes == 0:
+            break
+    return changes
+
+
+@njit(cache=True)
+def _errors(sums, squares, counts, k):
+    """Each cluster's squared error, from its sums; -1 where it is rounding (identical members) or empty."""
+    sse = np.full(k, -1.0)
+    for j in range(k):
+        if counts[j] > 0:
+            value = squares[j] - np.sum(sums[j] * sums[j]) / counts[j]
+            if value > 1e-12 * squares[j]:
+                sse[j] = value
+    return sse
+
+
+@njit(cache=True)
+def _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, k, pairs):
+    """Move up to `pairs` codewords from where they save least to the clusters whose split saves most
+    (the utility shifts of ELBG, Patane & Russo 2001), by labels only; returns how many moved.
+
+    Dissolving cluster l costs what its members add to their next-best
+    clusters (Hartigan's cost) minus its own error; splitting h across its
+    principal axis saves its error minus that of the two halves. Pairs are
+    taken cheapest against most saving while the saving is larger. Both are
+    estimates: the caller converges and keeps the result only if the error fell.
+    """
+    n = vectors.shape[0]
+    sse = _errors(sums, squares, counts, k)
+    cost = -np.maximum(sse, 0.0)
+    target = np.empty(n, dtype=np.int64)
+    dist = np.empty(k, dtype=np.float32)
+    for i in range(n):
+        p = labels[i]
+        w = weights[i]
+        distances_to_all(vectors, i, codebook_t, k, dist)
+        best = np.inf
+        target[i] = p
+        for c in range(k):
+            if active[c] and c != p:
+                added = counts[c] * w / (counts[c] + w) * np.float64(dist[c])
+                if added < best:
+                    best = added
+                    target[i] = c
+        cost[p] += best
+    rows, start = _members(labels, k)
+    saving = np.full(k, -np.inf)
+    for h in range(k):
+        if sse[h] > 0.0:
+            members = rows[start[h]:start[h + 1]]
+            far, near, beyond, found = _split(vectors, weights, members)
+            if found:
+                halves = 0.0
+                for r in range(members.shape[0]):
+                    i = members[r]
+                    centre = far if beyond[r] else near
+                    for t in range(vectors.shape[1]):
+                        diff = np.float64(vectors[i, t]) - centre[t]
+                        halves += weights[i] * diff * diff
+                saving[h] = sse[h] - halves
+    for j in range(k):
+        if not active[j]:
+            cost[j] = np.inf
+    moved = 0
+    for _ in range(pairs):
+        l = np.argmin(cost)
+        h = np.argmax(saving)
+        if l == h or not cost[l] < saving[h]:
+            break
+        members = rows[start[h]:start[h + 1]]
+        _, _, beyond, _ = _split(vectors, weights, members)
+        for i in rows[start[l]:start[l + 1]]:
+            labels[i] = target[i]
+        labels[members[beyond]] = l
+        for j in (l, h):
+            cost[j] = np.inf
+            saving[j] = -np.inf
+        moved += 1
+    return moved
+
+
+@njit(cache=True)
 def _worst_fitted(vectors, labels, codebook, count):
-    """Row numbers of the `count` vectors farthest from their codewords."""
+    """Row numbers of the `count` vectors farthest from their codewords (ties: the lower row first)."""
     n = vectors.shape[0]
     dist = np.empty(n)
     for i in range(n):
         dist[i] = sqdist(vectors, i, codebook, labels[i])
-    return np.argsort(-dist, kind="mergesort")[:count]
+    out = np.empty(count, dtype=np.int64)
+    for q in range(count):
+        at = 0
+        for i in range(1, n):
+            if dist[i] > dist[at]:
+                at = i
+        out[q] = at
+        dist[at] = -1.0
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_bounds):
+def _train_kernel(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_epochs, use_bounds, park,
+                  shift_rounds, shift_fraction):
+    """Park's network (park), vqcodec's growth, or with `initial` codewords Hartigan's refinement of them;
+    then up to `shift_rounds` rounds of utility shifts of `shift_fraction` of the codewords."""
     n, d = vectors.shape
     codebook = np.zeros((k_max, d), dtype=np.float32)
     codebook_t = np.zeros((d, k_max), dtype=np.float32)
@@ -286,114 +467,202 @@ def _centnn_kernel(vectors, weights, k_max, max_epochs, split_fraction, use_boun
     squares = np.zeros(k_max)
     counts = np.zeros(k_max, dtype=np.int64)
     active = np.zeros(k_max, dtype=np.bool_)
-    labels = np.full(n, -1, dtype=np.int64)
-    lower = np.zeros(n)  # per vector: bound on its distance to every codeword but its own...
-    stamp = np.zeros(n)  # ...valid when clock[0] was this
-    upper = np.zeros(n)  # per vector: its distance to its own codeword...
-    own_mark = np.zeros(n)  # ...when that codeword's drift was this
+    labels = np.zeros(n, dtype=np.int64)
+    bounds = np.zeros((n, 4))
+    moves = np.zeros((k_max, 3))
     clock = np.zeros(3)
-    drift = np.zeros(k_max)  # per codeword: total distance moved so far
-    window_start = np.zeros(k_max)
-    epoch_start = np.zeros(k_max)
     top_idx = np.full(min(_TRACKED, k_max) + 1, -1, dtype=np.int64)
     top_val = np.zeros(top_idx.shape[0])
     stats = np.zeros(4, dtype=np.int64)  # epochs, stages that hit the cap, scans, visits
-    far, near, found = _split_point(vectors, weights, labels, -1)
-    if not found or k_max == 1:  # all vectors identical: one codeword is exact
-        return near[:0].reshape(0, d).astype(np.float32), stats
-    _place(codebook, codebook_t, 0, near, vectors, lower, drift, window_start, epoch_start, False)
-    _place(codebook, codebook_t, 1, far, vectors, lower, drift, window_start, epoch_start, False)
-    active[0] = True
-    active[1] = True
-    k = 2
-    stage_epochs = 0
+    every_row = np.arange(n)
+    hartigan = not park
+    if initial.shape[0] > 0:  # refinement: start from the nearest codeword of each vector, then their means
+        k = initial.shape[0]
+        codebook[:k] = initial
+        codebook_t[:, :k] = initial.T
+        active[:k] = True
+        dist = np.empty(k, dtype=np.float32)
+        for i in range(n):
+            distances_to_all(vectors, i, codebook_t, k, dist)
+            labels[i] = _winner(dist, counts, active, k, -1, 1, False)
+        _recount(vectors, weights, every_row, labels, sums, squares, counts)
+        for j in range(k):
+            active[j] = counts[j] > 0  # a codeword nearest to no vector is dropped
+            if active[j]:
+                _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+        bounds[:, LOWER] = -np.inf  # no bound yet: the first epoch scans every vector
+    elif park:  # two codewords either side of the data's principal axis; the first epoch assigns every vector
+        labels[:] = -1
+        far, near, _, found = _split(vectors, weights, every_row)
+        if not found or k_max == 1:  # all vectors identical: one codeword is exact
+            return codebook[:0].copy(), labels, stats
+        _place(codebook, codebook_t, 0, near, vectors, bounds, moves, False)
+        _place(codebook, codebook_t, 1, far, vectors, bounds, moves, False)
+        active[:2] = True
+        k = 2
+    else:  # one cluster of everything; the first stage splits it
+        _recount(vectors, weights, every_row, labels, sums, squares, counts)
+        _set_mean(codebook, codebook_t, sums, counts, 0, moves, clock, top_idx, top_val)
+        active[0] = True
+        k = 1
+    grow = initial.shape[0] == 0
     reseeds = 0
     while True:
-        _start_window(drift, window_start, epoch_start, clock, active, k, top_idx, top_val)
-        changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
-                                lower, upper, own_mark, stamp, drift, window_start, epoch_start, clock, top_idx,
-                                top_val, use_bounds)
-        stats[0] += 1
-        stats[2] += scans
-        stats[3] += n
-        stage_epochs += 1
-        if changes > 0 and stage_epochs < max_epochs:
-            continue
-        if stage_epochs == max_epochs and changes > 0:
+        limit = stage_epochs if grow and not park and k < k_max else max_epochs
+        changes = _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds,
+                            moves, clock, top_idx, top_val, use_bounds, hartigan, limit, stats)
+        if changes > 0 and limit == max_epochs:
             stats[1] += 1
-        stage_epochs = 0
-        # The stage is over. Empty clusters are re-seeded first; otherwise the worst ones split.
-        empty = np.zeros(k, dtype=np.int64)
-        n_empty = 0
-        sse = np.full(k, -1.0)
-        for j in range(k):
-            if counts[j] == 0:
-                active[j] = False
-                empty[n_empty] = j
-                n_empty += 1
-            else:
-                value = squares[j] - np.sum(sums[j] * sums[j]) / counts[j]
-                if value > 1e-12 * squares[j]:  # below that it is rounding: the members are identical
-                    sse[j] = value
-        if sse.max() < 0.0:
-            break  # every cluster holds copies of one vector: nothing left to split
-        if n_empty == 0:
-            if k == k_max:
-                break
-            order = np.argsort(-sse, kind="mergesort")
+        if not grow:
+            break
+        # The stage is over. Empty clusters (Park's rule) are re-seeded first; otherwise the worst ones split.
+        empty = np.flatnonzero(counts[:k] == 0)
+        active[empty] = False
+        if empty.shape[0] == 0:
+            sse = _errors(sums, squares, counts, k)
             made = 0
-            for q in range(min(max(1, int(split_fraction * k)), k_max - k)):
-                if sse[order[q]] < 0.0:
-                    break
-                far, near, found = _split_point(vectors, weights, labels, order[q])
-                if found:
-                    _place(codebook, codebook_t, k, far, vectors, lower, drift, window_start, epoch_start, use_bounds)
+            if k < k_max and sse.max() >= 0.0:  # else full, or every cluster holds copies of one vector
+                rows, start = _members(labels, k)
+                for _ in range(min(max(1, int(split_fraction * k)), k_max - k)):
+                    j = np.argmax(sse)  # the largest error left (ties: the lowest index)
+                    if sse[j] < 0.0:
+                        break
+                    sse[j] = -1.0
+                    members = rows[start[j]:start[j + 1]]
+                    far, near, beyond, found = _split(vectors, weights, members)
+                    if not found:
+                        continue
+                    if park:  # the new codeword at the far side's mean; the split one stays put
+                        _place(codebook, codebook_t, k, far, vectors, bounds, moves, use_bounds)
+                    else:  # the far members go to the new codeword: both are their members' means
+                        labels[members[beyond]] = k
+                        _recount(vectors, weights, members, labels, sums, squares, counts)
+                        _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+                        _set_mean(codebook, codebook_t, sums, counts, k, moves, clock, top_idx, top_val)
                     active[k] = True
                     k += 1
                     made += 1
-            if made > 0:
-                continue
-            empty[0] = k  # no principal split found (rounding): seed a new codeword as if re-seeding
-            n_empty = 1
-            k += 1
+            if made == 0:  # the codebook is complete
+                if changes == 0 or limit == max_epochs:
+                    break
+                grow = False  # the last stage was cut short: run it until nothing moves
+            elif not park:
+                bounds[:, LOWER] = -np.inf  # many labels changed: the next epoch scans every vector
+            continue
         if reseeds > 4 * k_max:
             break  # cannot happen with a finite number of vectors; a guard against looping forever
         reseeds += 1
         # Re-seed on the vectors their codewords fit worst: each is guaranteed to win one.
-        worst = _worst_fitted(vectors, labels, codebook, n_empty)
-        for q in range(n_empty):
-            _place(codebook, codebook_t, empty[q], vectors[worst[q]].astype(np.float64), vectors, lower, drift,
-                   window_start, epoch_start, use_bounds)
+        worst = _worst_fitted(vectors, labels, codebook, empty.shape[0])
+        for q in range(empty.shape[0]):
+            _place(codebook, codebook_t, empty[q], vectors[worst[q]].astype(np.float64), vectors, bounds, moves,
+                   use_bounds)
             active[empty[q]] = True
+    error = np.sum(np.maximum(_errors(sums, squares, counts, k), 0.0))
+    for _ in range(shift_rounds):  # keep each round of shifts only if, converged, it lowered the error
+        kept = (codebook.copy(), labels.copy(), sums.copy(), squares.copy(), counts.copy(), active.copy())
+        if _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, k,
+                  max(1, int(shift_fraction * k))) == 0:
+            break
+        _recount(vectors, weights, every_row, labels, sums, squares, counts)
+        for j in range(k):
+            active[j] = counts[j] > 0
+            if active[j]:
+                _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+        bounds[:, LOWER] = -np.inf
+        _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves,
+                  clock, top_idx, top_val, use_bounds, hartigan, stage_epochs, stats)
+        shifted = np.sum(np.maximum(_errors(sums, squares, counts, k), 0.0))
+        if not shifted < error:
+            codebook[:] = kept[0]
+            codebook_t[:] = kept[0].T
+            labels[:] = kept[1]
+            sums[:] = kept[2]
+            squares[:] = kept[3]
+            counts[:] = kept[4]
+            active[:] = kept[5]
+            break
+        error = shifted
     out = np.empty((k, d), dtype=np.float32)
+    number = np.full(k, -1, dtype=np.int64)  # of each kept codeword in the output
     m = 0
     for j in range(k):
         if counts[j] > 0:
             for t in range(d):
                 out[m, t] = sums[j, t] / counts[j]
+            number[j] = m
             m += 1
-    return out[:m].copy(), stats
+    for i in range(n):
+        labels[i] = number[labels[i]]
+    return out[:m].copy(), labels, stats
 
 
-def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION,
-           max_epochs: int = MAX_EPOCHS_PER_STAGE, use_bounds: bool = True):
-    """Train at most k codewords.
+def _stats(stats) -> dict:
+    return {"epochs": int(stats[0]), "capped": int(stats[1]), "scans": int(stats[2]), "visits": int(stats[3])}
 
-    Returns (codebook float32, stats) where stats counts epochs run, stages
-    that hit the epoch cap, vectors scanned in full and vectors visited. Each
-    stage splits the `split_fraction` of the clusters with the largest error
-    (at least one); 0 is Park's one split per stage. `use_bounds=False` scans
-    every vector in every epoch, with the same result, for testing.
-    """
+
+def _checked_epochs(max_epochs) -> int:
+    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
+        raise OptionsError(f"max_epochs must be a positive integer, got {max_epochs!r}")
+    return max_epochs
+
+
+def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds):
     vectors, weights = checked_data(vectors, weights)
     k = checked_k(k)
     if not (isinstance(split_fraction, (int, float)) and 0 <= split_fraction <= 1):
         raise OptionsError(f"split_fraction must be a number from 0 to 1, got {split_fraction!r}")
-    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
-        raise OptionsError(f"max_epochs must be a positive integer, got {max_epochs!r}")
     if weights is None:
         weights = np.ones(len(vectors), dtype=np.int64)
-    codebook, stats = _centnn_kernel(vectors, weights, k, max_epochs, float(split_fraction), bool(use_bounds))
+    no_codebook = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    codebook, _, stats = _train_kernel(vectors, weights, no_codebook, k, float(split_fraction), stage_epochs,
+                                       _checked_epochs(max_epochs), bool(use_bounds), park, shift_rounds,
+                                       SHIFT_FRACTION)
     if len(codebook) == 0:  # all vectors identical
         codebook = vectors[:1].astype(np.float32)
-    return codebook, {"epochs": int(stats[0]), "capped": int(stats[1]), "scans": int(stats[2]), "visits": int(stats[3])}
+    return codebook, _stats(stats)
+
+
+def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION, stage_epochs: int = STAGE_EPOCHS,
+           max_epochs: int = MAX_EPOCHS_PER_STAGE, shift_rounds: int = SHIFT_ROUNDS, use_bounds: bool = True):
+    """Train at most k codewords by vqcodec's growth with Hartigan's test.
+
+    Returns (codebook float32, stats) where stats counts epochs run, stages
+    that hit the epoch cap, vectors scanned in full and vectors visited. Each
+    stage splits the `split_fraction` of the clusters with the largest error
+    (at least one) and runs at most `stage_epochs` epochs, the last one at
+    most `max_epochs`. `use_bounds=False` scans every vector in every epoch,
+    with the same result, for testing.
+    """
+    return _grow(vectors, k, weights, split_fraction, _checked_epochs(stage_epochs), max_epochs, use_bounds, False,
+                 shift_rounds)
+
+
+def park(vectors, k: int, weights=None, *, split_fraction: float = 0.0, max_epochs: int = MAX_EPOCHS_PER_STAGE,
+         use_bounds: bool = True):
+    """Train at most k codewords by Park's network as published: nearest-codeword moves, one split per
+    stage (or the `split_fraction` of the clusters), each stage until nothing moves or `max_epochs`.
+
+    Returns (codebook float32, stats) as `centnn` does.
+    """
+    return _grow(vectors, k, weights, split_fraction, 1, max_epochs, use_bounds, True, 0)
+
+
+def refine(vectors, codebook, weights=None, *, max_epochs: int = MAX_EPOCHS_PER_STAGE, use_bounds: bool = True):
+    """Hartigan's refinement of a codebook: every vector to its nearest codeword, codewords to their
+    members' means, then Hartigan's moves until none lowers the squared error (or `max_epochs`).
+
+    The squared error never rises. Codewords nearest to no vector are dropped.
+    Returns (codebook float32, labels, stats) as `centnn` does, with each vector's cluster.
+    """
+    vectors, weights = checked_data(vectors, weights)
+    codebook, _ = checked_data(codebook)
+    checked_k(len(codebook))
+    if codebook.shape[1] != vectors.shape[1]:
+        raise OptionsError(f"codebook of shape {codebook.shape} does not match vectors of shape {vectors.shape}")
+    if weights is None:
+        weights = np.ones(len(vectors), dtype=np.int64)
+    refined, labels, stats = _train_kernel(vectors, weights, np.ascontiguousarray(codebook, dtype=np.float32),
+                                           len(codebook), 0.0, 1, _checked_epochs(max_epochs), bool(use_bounds), False,
+                                           0, 0.0)
+    return refined, labels, _stats(stats)

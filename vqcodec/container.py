@@ -28,7 +28,7 @@ HEADER_V3 = struct.Struct("<4sBBBBIII")  # magic, version, channels, colour, tra
 PLANE = struct.Struct("<BBBBIQQQ")  # block, cell, step, fill, k, then the means, codebook and index lengths
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
-TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal"}  # informative: other ids are read as "unknown (id)"
+TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal", 4: "park"}  # informative: other ids are read as "unknown (id)"
 KINDS = ("codebook", "indices")  # section kinds 1 and 2, the order version 2 requires
 PLANE_KINDS = ("means", "codebook", "indices")  # version 3: each coded plane's sections, in this order
 MAX_CELL = 64  # version 3: the side of a block-mean cell

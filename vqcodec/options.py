@@ -8,7 +8,7 @@ from numbers import Integral
 
 from .errors import OptionsError
 
-ALGORITHMS = ("kmeans", "centnn", "optimal")
+ALGORITHMS = ("kmeans", "centnn", "park", "optimal")
 SCALAR_ONLY = ("optimal",)  # trainers for one value per vector: -b 1 on grey images
 DEFAULT_ALGO = "kmeans"
 DEFAULT_K = 256  # plain (classic) VQ; the rate-distortion encoder picks K and b from the quality

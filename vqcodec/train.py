@@ -99,18 +99,40 @@ def _kmeans(vectors, weights, k, seed):
     return kmeans(vectors, k, seed, weights)
 
 
-def _centnn(vectors, weights, k, seed):
-    from .centnn import MAX_EPOCHS_PER_STAGE, centnn
+def _warn_if_capped(stats, what: str) -> None:
+    from .centnn import MAX_EPOCHS_PER_STAGE
 
-    codebook, stats = centnn(vectors, k, weights)
     if stats["capped"]:
         warnings.warn(
-            f"CentNN: {stats['capped']} growth stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
+            f"{what}: {stats['capped']} stage(s) stopped at the cap of {MAX_EPOCHS_PER_STAGE} epochs "
             "before converging; the codebook is complete but may be slightly worse",
             VQCodecWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+
+
+def _centnn(vectors, weights, k, seed):
+    from .centnn import centnn
+
+    codebook, stats = centnn(vectors, k, weights)
+    _warn_if_capped(stats, "CentNN")
     return codebook
+
+
+def _park(vectors, weights, k, seed):
+    from .centnn import park
+
+    codebook, stats = park(vectors, k, weights)
+    _warn_if_capped(stats, "CentNN (Park's rule)")
+    return codebook
+
+
+def _refine(vectors, weights, codebook):
+    from .centnn import refine
+
+    refined, _, stats = refine(vectors, codebook, weights)
+    _warn_if_capped(stats, "Hartigan's refinement")
+    return refined
 
 
 def _optimal(vectors, weights, k, seed):
@@ -121,10 +143,16 @@ def _optimal(vectors, weights, k, seed):
 
 @dataclass(frozen=True)
 class Trainer:
-    """A codebook trainer: fit(vectors, weights, k, seed) -> at most k float32 codewords."""
+    """A codebook trainer: fit(vectors, weights, k, seed) -> at most k float32 codewords.
+
+    `refined`: its codebook then goes through Hartigan's refinement, which
+    never raises the squared error. `park` is left as published, and
+    `optimal` is already the least squared error there is.
+    """
 
     name: str
     fit: Callable
+    refined: bool = True
 
     @property
     def scalar_only(self) -> bool:
@@ -132,7 +160,8 @@ class Trainer:
         return self.name in SCALAR_ONLY
 
 
-TRAINERS = {t.name: t for t in (Trainer("kmeans", _kmeans), Trainer("centnn", _centnn), Trainer("optimal", _optimal))}
+TRAINERS = {t.name: t for t in (Trainer("kmeans", _kmeans), Trainer("centnn", _centnn),
+                                 Trainer("park", _park, refined=False), Trainer("optimal", _optimal, refined=False))}
 
 
 def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> np.ndarray:
@@ -156,4 +185,5 @@ def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> n
     vectors, weights = distinct_rows(vectors)
     if not trainer.scalar_only:
         vectors, weights = training_sample(vectors, weights, options.k, options.seed)
-    return trainer.fit(vectors, weights, options.k, options.seed)
+    codebook = trainer.fit(vectors, weights, options.k, options.seed)
+    return _refine(vectors, weights, codebook) if trainer.refined else codebook
