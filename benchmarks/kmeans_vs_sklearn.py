@@ -1,13 +1,16 @@
-"""K-Means quality against scikit-learn's KMeans(init="k-means++") on the same vectors.
+"""vqcodec's trainers against scikit-learn's KMeans(init="k-means++", n_init=1) on the same vectors.
 
-Both codebooks are rounded to 8 bits and every block is assigned to its
-nearest rounded codeword, as `vqcodec encode` does, so the PSNR is that of the
-decoded image. Needs scikit-learn (`pip install scikit-learn`).
+Each codebook is rounded to 8 bits and every block assigned to its nearest
+rounded codeword, as `vqcodec encode --classic` does, so the PSNR is that of
+the decoded image; medians over the seeds (scikit-learn's random_state,
+vqcodec's --seed; CentNN is deterministic), training times in seconds
+beside them. Needs scikit-learn (`pip install '.[peers]'`).
 
     python benchmarks/kmeans_vs_sklearn.py [--seeds 3]
 """
 import argparse
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +20,39 @@ from vqcodec import blocks, images, train_codebook
 from vqcodec.metrics import codebook_psnr
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-CASES = [("camera.png", 256, 4), ("camera.png", 512, 4), ("astronaut.png", 256, 4), ("chelsea.png", 512, 4), ("camera-128.png", 48, 1)]
+CASES = [("camera.png", 256), ("camera.png", 512), ("astronaut.png", 256), ("astronaut.png", 512),
+         ("chelsea.png", 256), ("chelsea.png", 512), ("camera-128.png", 256)]  # 4x4 blocks; the last: 4 per codeword
+TRAINERS = ("kmeans", "centnn", "park")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'image':<16}{'K':>5}{'b':>3}  {'vqcodec dB':>10}  {'sklearn dB':>10}  {'diff':>6}")
-    for name, k, block in CASES:
-        vectors = blocks.to_vectors(images.load(SAMPLES / name, None), block)
-        ours, theirs = [], []
+    for algo in TRAINERS:  # compile (or load) before timing
+        train_codebook(np.arange(64, dtype=np.uint8).reshape(16, 4), k=4, algo=algo)
+    print("| image | K | scikit-learn dB | " + " | ".join(f"{a} dB (vs sklearn)" for a in TRAINERS) + " | "
+          + " | ".join(f"{a} s" for a in ("sklearn", *TRAINERS)) + " |")
+    print("|---|---:|---:|" + "---:|" * (2 * len(TRAINERS) + 1))
+    for name, k in CASES:
+        vectors = blocks.to_vectors(images.load(SAMPLES / name, None), 4)
+        psnrs = {a: [] for a in ("sklearn", *TRAINERS)}
+        seconds = {a: [] for a in psnrs}
         for seed in range(args.seeds):
-            ours.append(codebook_psnr(vectors, train_codebook(vectors, k=k, algo="kmeans", seed=seed)))
-            model = KMeans(k, init="k-means++", n_init=1, random_state=seed).fit(vectors.astype(np.float32))
-            theirs.append(codebook_psnr(vectors, model.cluster_centers_))
-        a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"{name:<16}{k:>5}{block:>3}  {a:>10.2f}  {b:>10.2f}  {a - b:>+6.2f}", flush=True)
+            for algo in psnrs:
+                if algo != "sklearn" and algo != "kmeans" and seed > 0:
+                    continue  # deterministic
+                start = time.perf_counter()
+                if algo == "sklearn":
+                    book = KMeans(k, init="k-means++", n_init=1, random_state=seed).fit(vectors.astype(np.float32)).cluster_centers_
+                else:
+                    book = train_codebook(vectors, k=k, algo=algo, seed=seed)
+                seconds[algo].append(time.perf_counter() - start)
+                psnrs[algo].append(codebook_psnr(vectors, book))
+        ref = statistics.median(psnrs["sklearn"])
+        cells = [f"{statistics.median(psnrs[a]):.2f} ({statistics.median(psnrs[a]) - ref:+.2f})" for a in TRAINERS]
+        times = [f"{statistics.median(seconds[a]):.2f}" for a in psnrs]
+        print(f"| {name} | {k} | {ref:.2f} | " + " | ".join(cells) + " | " + " | ".join(times) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import (BOTH_ENCODERS, assert_refused, classic_flag, corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc,
+from conftest import (SAMPLES, BOTH_ENCODERS, assert_refused, classic_flag, corrupt_tiff_bytes, gradient_image, huge_single_codeword_vqc,
                       huge_width_bmp_bytes, listing, random_image, save_png)
 from PIL import Image
 
@@ -387,3 +387,44 @@ def test_help_does_not_import_numpy_or_numba():
     code = "import sys; from vqcodec.cli import main; print(sorted(m for m in ('numpy', 'numba', 'PIL') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- compiled kernels: warm-up, the first-run message, threads ---------------------------------------------
+
+
+def test_warmup_compiles_or_loads_every_kernel(runner):
+    from vqcodec import kernels
+
+    result = runner.invoke(main, ["warmup"])
+    assert result.exit_code == 0 and "kernels are ready" in result.output
+    assert not kernels.cold(kernels.ENCODING) and not kernels.cold(kernels.DECODING)
+
+
+def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
+    from vqcodec import centnn, kernels
+
+    monkeypatch.setattr(centnn._train_kernel._cache._cache_file, "_index_path", str(tmp_path / "gone.nbi"))
+    assert kernels.cold(["centnn"]) and not kernels.cold(["codebook"])
+
+
+@pytest.mark.parametrize("cold", [True, False])
+def test_a_terminal_is_told_when_kernels_compile(cold, monkeypatch):
+    from vqcodec import cli, kernels
+
+    monkeypatch.setattr(kernels, "cold", lambda modules: cold)
+    said = []
+    monkeypatch.setattr(cli.click, "echo", lambda text, err=False: said.append(text))
+    cli._say_if_compiling("encode")
+    assert bool(said) == cold and all("happens once" in line for line in said)
+
+
+@pytest.mark.parametrize("algo", ["kmeans", "centnn"])
+def test_one_and_two_threads_write_the_same_file(tmp_path, algo):
+    outputs = []
+    for threads in (1, 2):
+        out = tmp_path / f"{threads}.vqc"
+        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-m", "vqcodec", "encode", str(SAMPLES / "camera-128.png"), "-o", str(out),
+                        "--algo", algo, "-q"], check=True, env=env)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]

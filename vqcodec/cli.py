@@ -214,6 +214,8 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
     if not planned:
         return
     workers = min(jobs or batch.available_cores(), len(planned))
+    if not quiet and sys.stderr.isatty():
+        _say_if_compiling(settings.command)
     if verbose:
         click.echo(f"{settings.command}: {len(planned)} input(s), {workers} at a time", err=True)
     first = "stdin" if planned[0].source == batch.STDIO else planned[0].source
@@ -244,6 +246,15 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
                    f"in {time.perf_counter() - start:.2f} s", err=True)
     if failed:
         sys.exit(EXIT_ERROR if failed == len(planned) else EXIT_SOME_FAILED)
+
+
+def _say_if_compiling(command: str) -> None:
+    """A very first run compiles the kernels for a while: say so, on a terminal, before it starts."""
+    from . import kernels
+
+    if kernels.cold(kernels.ENCODING if command == "encode" else kernels.DECODING):
+        click.echo("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
+                   "(`vqcodec warmup` does it ahead).", err=True)
 
 
 def _report(outcome, settings, progress, quiet, verbose, json_lines) -> None:
@@ -457,3 +468,20 @@ def info(inputs):
             click.echo(f"{name:<11} {value}")
     if failed:
         sys.exit(EXIT_ERROR if failed == len(inputs) else EXIT_SOME_FAILED)
+
+
+@main.command()
+def warmup():
+    """Compile every kernel now, so that the first real encode or decode does not wait for it.
+
+    Numba keeps the machine code in its cache (beside the installed sources, or
+    under NUMBA_CACHE_DIR), so this is needed once per install; later runs load it.
+
+    \b
+      vqcodec warmup
+      pip install vqcodec && vqcodec warmup
+    """
+    from . import kernels
+
+    with _reporting():
+        click.echo(f"vqcodec's kernels are ready ({kernels.warm_up():.1f} s).", err=True)
