@@ -103,12 +103,15 @@ def test_cluster_sums_matches_add_at(kind):
     vectors = random_vectors(kind, 300, 5, seed=3)
     labels = np.random.default_rng(4).integers(0, 9, 300)  # cluster 9 of 10 stays empty
     weights = np.random.default_rng(5).integers(1, 4, 300)
-    sums, counts = _cluster_sums(vectors, weights, labels, 10)
+    centres = random_vectors("float32", 10, 5, seed=6)
+    sums, counts, own = np.zeros((10, 5)), np.zeros(10, dtype=np.int64), np.empty(300, np.float32)
+    _cluster_sums(vectors, weights, labels, centres, sums, counts, own)
     ref_sums = np.zeros((10, 5))
     np.add.at(ref_sums, labels, vectors.astype(np.float64) * weights[:, None])
     np.testing.assert_allclose(sums, ref_sums, rtol=1e-9)
     np.testing.assert_array_equal(counts, np.bincount(labels, weights, minlength=10))
     assert counts[9] == 0
+    np.testing.assert_allclose(own, sq_distances(vectors, centres)[np.arange(300), labels], rtol=1e-5)
 
 
 @pytest.mark.parametrize(("n", "d", "k", "seed"), [(400, 4, 12, 1), (600, 16, 40, 2), (300, 1, 9, 3), (60, 3, 50, 4)])
@@ -118,6 +121,13 @@ def test_kmeans_bounds_change_nothing(n, d, k, seed):
     centres = rng.integers(0, 256, (6, d))
     vectors = np.clip(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d)), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(kmeans(vectors, k, seed=0), kmeans(vectors, k, seed=0, use_bounds=False))
+
+
+@pytest.mark.parametrize("use_bounds", [True, False])
+def test_lloyd_reseeds_an_empty_cluster_on_the_vector_that_fits_worst(use_bounds):
+    vectors = np.array([[0, 0], [1, 0], [0, 1], [10, 10], [10, 11], [12, 12]], dtype=np.uint8)
+    centres, _ = lloyd(vectors, [[0, 0], [200, 200]], use_bounds=use_bounds)  # no vector is nearest to (200, 200)
+    np.testing.assert_allclose(centres, [[1 / 3, 1 / 3], [32 / 3, 11]], rtol=1e-6)
 
 
 def test_weighted_kmeans_equals_kmeans_on_copies_in_quality():
@@ -168,6 +178,22 @@ def test_kmeans_is_deterministic_and_depends_on_the_seed():
     first = kmeans(vectors, 8, seed=0)
     np.testing.assert_array_equal(kmeans(vectors, 8, seed=0), first)
     assert any(not np.array_equal(kmeans(vectors, 8, seed=s), first) for s in (1, 2, 3))
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """The kernels run on row slices on threads (vqcodec.rows); every row is computed on its own."""
+    import numba
+
+    from vqcodec.rows import MIN_ROWS
+
+    vectors = random_vectors("uint8", 3 * MIN_ROWS + 5, 4, seed=8)
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", threads)
+        codebook = kmeans(vectors, 24, seed=0)
+        runs.append((codebook, *nearest(vectors, codebook, np.arange(24))))
+    for one, three in zip(*runs):
+        np.testing.assert_array_equal(one, three)
 
 
 def test_kmeans_with_fewer_distinct_vectors():

@@ -29,8 +29,11 @@ def _chain(book: np.ndarray, window: int) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _walk(book, by_key, window):
     k, d = book.shape
-    after = np.arange(1, k + 1)  # unvisited neighbours in sort order, as a linked list
-    before = np.arange(-1, k - 1)
+    after = np.empty(k, dtype=np.int64)  # unvisited neighbours in sort order, as a linked list
+    before = np.empty(k, dtype=np.int64)
+    for at in range(k):
+        after[at] = at + 1
+        before[at] = at - 1
     walk = np.empty(k, dtype=np.int64)
     at = 0
     for step in range(k):

@@ -135,7 +135,7 @@ def _mix(weights, at, s0, s1, s2, s3, s4, squash):
     """Mixed 12-bit probability of the inputs (logits) with the weights at weights[at : at + 5], 16.16 fixed point."""
     dot = (np.int64(weights[at]) * s0 + np.int64(weights[at + 1]) * s1 + np.int64(weights[at + 2]) * s2
            + np.int64(weights[at + 3]) * s3 + np.int64(weights[at + 4]) * s4) >> 16
-    return squash[min(max(dot, -2047), 2047) + 2047]
+    return np.int64(squash[min(max(dot, -2047), 2047) + 2047])
 
 
 @njit(cache=True)
@@ -178,15 +178,21 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
     cbits = min(w, MAX_TABLE_BITS - w)
     shift = w - cbits
     table = np.int64(1) << (cbits + w)
+    bias, unused = np.int64(BIAS), np.int64(0)  # typed as the tree's inputs: each helper compiles once
     n = g.shape[0]
     for i in range(n):
         r = i // across
         c = i - r * across
         x = np.int64(g[i]) if not decoding else np.int64(0)
-        left = np.int64(g[i - 1]) if c > 0 else np.int64(-1)
-        above = np.int64(g[i - across]) if r > 0 else np.int64(-1)
-        above_left = np.int64(g[i - across - 1]) if r > 0 and c > 0 else np.int64(-1)
-        above_right = np.int64(g[i - across + 1]) if r > 0 and c + 1 < across else np.int64(-1)
+        left = above = above_left = above_right = np.int64(-1)  # -1: outside the grid
+        if c > 0:
+            left = np.int64(g[i - 1])
+        if r > 0:
+            above = np.int64(g[i - across])
+            if c > 0:
+                above_left = np.int64(g[i - across - 1])
+            if c + 1 < across:
+                above_right = np.int64(g[i - across + 1])
         done = False
         for flag in range(2):  # "same as the left neighbour", then "same as the one above"
             if flag == 0:
@@ -203,9 +209,9 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
                 cand = 4 * above + 2
             s0 = np.int64(stretch[_p12(flags[ctx])])
             s1 = np.int64(stretch[_p12(candidates[cand])])
-            p = _mix(flag_weights, 5 * ctx, s0, s1, BIAS, 0, 0, squash)
+            p = _mix(flag_weights, 5 * ctx, s0, s1, bias, unused, unused, squash)
             bit = _code_bit(state, buf, p, 1 if x == candidate else 0, decoding)
-            _learn(flag_weights, 5 * ctx, s0, s1, BIAS, 0, 0, p, bit)
+            _learn(flag_weights, 5 * ctx, s0, s1, bias, unused, unused, p, bit)
             _update(flags, ctx, bit, divisors)
             _update(candidates, cand, bit, divisors)
             if bit:
@@ -226,9 +232,9 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
                 s2 = np.int64(stretch[_p12(contexts[base1 + node])])
                 s3 = np.int64(stretch[_p12(contexts[base2 + node])])
                 at = 5 * (4 * depth + edge)
-                p = _mix(tree_weights, at, s0, s1, s2, s3, BIAS, squash)
+                p = _mix(tree_weights, at, s0, s1, s2, s3, bias, squash)
                 bit = _code_bit(state, buf, p, (x >> (w - 1 - depth)) & 1, decoding)
-                _learn(tree_weights, at, s0, s1, s2, s3, BIAS, p, bit)
+                _learn(tree_weights, at, s0, s1, s2, s3, bias, p, bit)
                 _update(order0, node, bit, divisors)
                 _update(contexts, base0 + node, bit, divisors)
                 _update(contexts, base1 + node, bit, divisors)
@@ -274,27 +280,27 @@ def _code_residual(state, buf, counters, ctx, e, divisors, decoding):
     """Code a residual e in -128..128 with the 80 counters from counters[ctx]: is it zero, its
     sign, the class of its magnitude (the position of the highest bit) in unary, then the bits
     below the highest, most significant first. Returns e (decoded or given)."""
-    zero = _code_bit(state, buf, _p12(counters[ctx]), 1 if e == 0 else 0, decoding)
-    _update(counters, ctx, zero, divisors)
-    if zero:
+    if _code_counted(state, buf, counters, ctx, 1 if e == 0 else 0, divisors, decoding):
         return np.int64(0)
-    negative = _code_bit(state, buf, _p12(counters[ctx + 1]), 1 if e < 0 else 0, decoding)
-    _update(counters, ctx + 1, negative, divisors)
+    negative = _code_counted(state, buf, counters, ctx + 1, 1 if e < 0 else 0, divisors, decoding)
     m = abs(e)
     cls = 0
-    while cls < 7:
-        more = _code_bit(state, buf, _p12(counters[ctx + 2 + cls]), 1 if m >> (cls + 1) else 0, decoding)
-        _update(counters, ctx + 2 + cls, more, divisors)
-        if not more:
-            break
+    while cls < 7 and _code_counted(state, buf, counters, ctx + 2 + cls, 1 if m >> (cls + 1) else 0, divisors,
+                                     decoding):
         cls += 1
     value = np.int64(1)
     for b in range(cls - 1, -1, -1):
-        j_bit = ctx + 10 + 8 * cls + b
-        bit = _code_bit(state, buf, _p12(counters[j_bit]), (m >> b) & 1, decoding)
-        _update(counters, j_bit, bit, divisors)
-        value = 2 * value + bit
+        value = 2 * value + _code_counted(state, buf, counters, ctx + 10 + 8 * cls + b, (m >> b) & 1, divisors,
+                                          decoding)
     return -value if negative else value
+
+
+@njit(cache=True)
+def _code_counted(state, buf, counters, j, bit, divisors, decoding):
+    """Code a bit with the probability of counter j, then update the counter; returns the bit."""
+    bit = _code_bit(state, buf, _p12(counters[j]), bit, decoding)
+    _update(counters, j, bit, divisors)
+    return bit
 
 
 @njit(cache=True)
@@ -331,9 +337,11 @@ def _codebook_kernel(book, block, channels, decoding, state, buf, capacity, coun
     residual is coded bit by bit. Returns -1, or -2 when the encoded bytes
     exceeded `capacity`."""
     k, d = book.shape
-    base = np.zeros(d, dtype=np.int64)  # this codeword's predictions before the channel correction
-    residual = np.zeros(d, dtype=np.int64)  # |coded residual| of this codeword's samples
-    previous = np.zeros(d, dtype=np.int64)  # ... and of the previous codeword's
+    base = np.empty(d, dtype=np.int64)  # this codeword's predictions before the channel correction
+    residual = np.empty(d, dtype=np.int64)  # |coded residual| of this codeword's samples
+    previous = np.empty(d, dtype=np.int64)  # ... and of the previous codeword's
+    for t in range(d):
+        previous[t] = 0
     row = block * channels
     for j in range(k):
         for t in range(d):
@@ -404,7 +412,7 @@ def _means_kernel(grid, across, decoding, state, buf, capacity, counters, diviso
     counters chosen by how busy the neighbourhood is. Returns -1, or -2 when
     the encoded bytes exceeded `capacity`."""
     n = grid.shape[0]
-    residual = np.zeros(n, dtype=np.int64)  # |coded residual| of every cell so far
+    residual = np.empty(n, dtype=np.int64)  # |coded residual| of every cell so far
     for i in range(n):
         r = i // across
         c = i - r * across

@@ -1,12 +1,11 @@
 """Nearest-codeword search: the final assignment of every block to a codeword,
 and the distance helpers every full scan shares."""
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .errors import OptionsError
+from .rows import over_rows
 from .train import checked_data
-
-_CHUNK = 256  # vectors per parallel task
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
@@ -51,30 +50,42 @@ def distances_to_all(vectors, i, codebook_t, k, out):
         t += 1
 
 
-@njit(cache=True)
-def first_minimum(s, k):
-    """(smallest of s[:k], its index); ties go to the lowest index."""
-    best = np.float32(3.0e38)
-    at = 0
-    for c in range(k):
-        if s[c] < best:
-            best = s[c]
-            at = c
-    return best, at
+@njit(cache=True, nogil=True)
+def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances, group_of, lower):
+    """The full scan of rows[start:stop] (of rows start..stop-1 if `rows` is empty): each row's
+    codeword of least distance plus penalty (ties to the lowest index) into `labels`, and that
+    sum into `distances`.
 
-
-@njit(cache=True, nogil=True, parallel=True)
-def _nearest_kernel(vectors, codebook_t, penalty, labels, distances):
-    # Each vector is computed on its own, so the result does not depend on the thread count.
-    n = vectors.shape[0]
+    With groups of codewords (group_of[c] is codeword c's, `lower` has a column
+    per group), also each row's distance (not squared) to every group's nearest
+    member other than its codeword: the bounds of Lloyd's loop (kmeans.py). One
+    kernel serves both, so that one compiles.
+    """
     k = codebook_t.shape[1]
-    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
-        s = np.empty(k, dtype=np.float32)
-        for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            distances_to_all(vectors, i, codebook_t, k, s)
+    groups = lower.shape[1]
+    s = np.empty(k, dtype=np.float32)
+    for r in range(start, stop):
+        i = rows[r] if rows.shape[0] else r
+        distances_to_all(vectors, i, codebook_t, k, s)
+        best, j = np.float32(3.0e38), 0
+        for c in range(k):
+            s[c] += penalty[c]
+            if s[c] < best:
+                best, j = s[c], c
+        distances[i], labels[i] = best, j
+        if groups:
+            for g in range(groups):
+                lower[i, g] = np.inf
             for c in range(k):
-                s[c] += penalty[c]
-            distances[i], labels[i] = first_minimum(s, k)
+                if c != j:
+                    g = group_of[c]
+                    lower[i, g] = min(lower[i, g], np.float64(s[c]))
+            for g in range(groups):
+                lower[i, g] = np.sqrt(lower[i, g])
+
+
+ALL_ROWS = np.empty(0, dtype=np.int64)  # scan_rows' `rows` for every row
+NO_GROUPS = (np.empty(0, dtype=np.int64), np.empty((0, 0)))  # its `group_of` and `lower` without groups
 
 
 def nearest(vectors: np.ndarray, codebook: np.ndarray, penalty=None) -> tuple[np.ndarray, np.ndarray]:
@@ -92,5 +103,6 @@ def nearest(vectors: np.ndarray, codebook: np.ndarray, penalty=None) -> tuple[np
     penalty = np.zeros(len(codebook), dtype=np.float32) if penalty is None else np.asarray(penalty, np.float32)
     if penalty.shape != (len(codebook),) or not np.all(np.isfinite(penalty)):
         raise OptionsError(f"penalty must be one finite number per codeword ({len(codebook)})")
-    _nearest_kernel(vectors, np.ascontiguousarray(codebook.T, dtype=np.float32), penalty, labels, distances)
+    over_rows(scan_rows, len(vectors), vectors, np.ascontiguousarray(codebook.T, dtype=np.float32), penalty, ALL_ROWS,
+              labels, distances, *NO_GROUPS)
     return labels, distances
