@@ -493,7 +493,8 @@ def test_lloyd_refuses_centres_that_do_not_fit(centres):
 
 
 @pytest.mark.parametrize(("option", "value"), [("split_fraction", -0.1), ("split_fraction", 1.5),
-                                               ("split_fraction", float("nan")), ("max_epochs", 0)])
+                                               ("split_fraction", float("nan")), ("max_epochs", 0),
+                                               ("stage_epochs", 0), ("shift_rounds", -1), ("shift_rounds", 1.5)])
 def test_centnn_refuses_bad_settings(option, value):
     with pytest.raises(vqcodec.OptionsError, match=option):
         centnn(GOOD, 4, **{option: value})

@@ -601,10 +601,10 @@ def _stats(stats) -> dict:
     return {"epochs": int(stats[0]), "capped": int(stats[1]), "scans": int(stats[2]), "visits": int(stats[3])}
 
 
-def _checked_epochs(max_epochs) -> int:
-    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
-        raise OptionsError(f"max_epochs must be a positive integer, got {max_epochs!r}")
-    return max_epochs
+def _checked_epochs(epochs, name: str = "max_epochs") -> int:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise OptionsError(f"{name} must be a positive integer, got {epochs!r}")
+    return epochs
 
 
 def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds):
@@ -634,7 +634,9 @@ def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACT
     most `max_epochs`. `use_bounds=False` scans every vector in every epoch,
     with the same result, for testing.
     """
-    return _grow(vectors, k, weights, split_fraction, _checked_epochs(stage_epochs), max_epochs, use_bounds, False,
+    if not isinstance(shift_rounds, int) or isinstance(shift_rounds, bool) or shift_rounds < 0:
+        raise OptionsError(f"shift_rounds must be a whole number of at least 0, got {shift_rounds!r}")
+    return _grow(vectors, k, weights, split_fraction, _checked_epochs(stage_epochs, "stage_epochs"), max_epochs, use_bounds, False,
                  shift_rounds)
 
 
