@@ -27,6 +27,7 @@ from vqcodec.cli import main
 from vqcodec.progress import Progress
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "batch.schema.json").read_text())
+INFO_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "info.schema.json").read_text())
 ENCODE = Settings("encode", EncodeOptions(k=8, block=4))
 DECODE = Settings("decode")
 
@@ -197,9 +198,10 @@ def test_json_records_one_per_input_in_order(mixed, classic):
     assert a["psnr"] > 20 and a["error"] is None
     assert "broken.png" in records[1]["error"] and records[1]["output_bytes"] is None
 
-    again = [json.loads(line) for line in run("encode", "-r", "photos", "-o", "out", "--json").stdout.splitlines()]
+    again = [json.loads(line) for line in
+             run("encode", "-r", "photos", "-o", "out", "--json", "--skip-existing").stdout.splitlines()]
     assert [r["status"] for r in again] == ["skipped", "failed", "skipped", "failed", "skipped"]
-    assert "exists" in again[0]["reason"]
+    assert again[0]["reason"] == "out/a.vqc exists" and again[0]["error"] is None
 
 
 @BOTH_ENCODERS
@@ -238,10 +240,17 @@ def test_usage_errors_exit_2(mixed):
         assert "Traceback" not in result.output
 
 
-def test_existing_outputs_are_skipped_and_update_rewrites_stale_ones(mixed):
+def test_existing_outputs_fail_unless_skipped_and_update_rewrites_stale_ones(mixed):
     assert run("encode", "photos/a.png", "photos/c.bmp", "-k", 8).exit_code == 0
     a, c = Path("photos/a.vqc"), Path("photos/c.vqc")
     result = run("encode", "photos/a.png", "photos/c.bmp", "-k", 8)
+    assert result.exit_code == 1
+    assert len(error_lines(result.stderr)) == 2 and "0 encoded, 0 skipped, 2 failed" in result.stderr
+    c.unlink()
+    result = run("encode", "photos/a.png", "photos/c.bmp", "-k", 8, "--json")
+    assert result.exit_code == 3  # one written, one refused: a mixed batch
+    assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["failed", "ok"]
+    result = run("encode", "photos/a.png", "photos/c.bmp", "-k", 8, "--skip-existing")
     assert result.exit_code == 0
     assert result.stderr.count("Skipped: ") == 2 and "0 encoded, 2 skipped, 0 failed" in result.stderr
 
@@ -418,6 +427,29 @@ def test_info_takes_many_inputs_and_standard_input(mixed):
     assert result.stderr == "Error: missing.vqc: no such file\n"
     result = run("info", "-", stdin=b"nonsense")
     assert result.exit_code == 1 and result.stderr.startswith("Error: stdin: ")
+
+
+def test_info_json_one_record_per_file_as_the_schema_says(mixed):
+    golden = sorted((Path(__file__).parent / "golden").glob("*.vqc"))
+    result = run("info", "--json", *golden, "-", "missing.vqc", stdin=b"nonsense")
+    assert result.exit_code == 3  # some files refused, the others described
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == len(golden) + 2
+    for record in records:
+        jsonschema.validate(record, INFO_SCHEMA)
+    for path, record in zip(golden, records):
+        h = vqcodec.info(path)
+        assert record["input"] == str(path) and record["status"] == "ok" and record["error"] is None
+        assert (record["version"], record["width"], record["height"], record["mode"], record["k"]) == (
+            h.version, h.width, h.height, h.mode, h.k)
+        assert record["file_bytes"] == path.stat().st_size == record["header_bytes"] + sum(
+            s["bytes"] for s in record["sections"] + [s for p in record["planes"] for s in p["sections"]])
+        assert len(record["planes"]) == (h.channels if h.version == 3 else 0)  # version 3 lists its planes...
+        assert len(record["sections"]) == (0 if h.version == 3 else 2)  # ...versions 1 and 2 their two sections
+    stdin, missing = records[-2:]
+    assert stdin["input"] == "stdin" and stdin["status"] == "failed" and stdin["error"].startswith("stdin: ")
+    assert missing == {"input": "missing.vqc", "status": "failed", "error": "missing.vqc: no such file"}
+    assert error_lines(result.stderr) == [f"Error: {stdin['error']}", f"Error: {missing['error']}"]
 
 
 def test_standard_input_is_read_no_further_than_the_cap_allows(mixed):

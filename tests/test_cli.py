@@ -1,4 +1,8 @@
+import glob
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,18 +109,22 @@ def test_same_seed_same_file(runner, workdir, classic):
     assert Path("a.vqc").read_bytes() == Path("b.vqc").read_bytes()
 
 
-# --- never clobber without --force ---------------------------------------------------------
+# --- never clobber without --force, never pass over an existing output in silence -----------
 
 
 @pytest.mark.parametrize(
     ("command", "target"),
     [(("encode", "lena.png", "-k", 16, "--algo", "centnn"), "lena.vqc"), (("decode", "lena.vqc"), "lena.vqc.png")],
 )
-def test_existing_output_is_skipped_unless_forced(runner, encoded, command, target):
+def test_existing_output_fails_unless_forced_or_skipped(runner, encoded, command, target):
     Path(target).write_bytes(b"precious")
     result = run(runner, *command)
+    assert result.exit_code == 1  # as gzip and zstd: `decode a.vqc -o a.png && use a.png` must not use a stale a.png
+    assert result.stderr == f"Error: {target} exists; use --force to overwrite it, or --skip-existing to keep it\n"
+    assert Path(target).read_bytes() == b"precious"
+    result = run(runner, *command, "--skip-existing")
     assert_ok(result)
-    assert result.stderr == f"Skipped: {target} exists; use --force to overwrite it\n"
+    assert result.stderr == f"Skipped: {target} exists\n"
     assert Path(target).read_bytes() == b"precious"
     for flag in ("--force", "-f"):
         Path(target).write_bytes(b"precious")
@@ -127,6 +135,13 @@ def test_existing_output_is_skipped_unless_forced(runner, encoded, command, targ
     else:
         Image.open(target).verify()
     assert hidden(encoded) == []
+
+
+@pytest.mark.parametrize("flags", [("--force", "--update"), ("-f", "--skip-existing"), ("-u", "--skip-existing")])
+def test_overwrite_flags_exclude_each_other(runner, workdir, flags):
+    result = run(runner, "encode", "lena.png", "-k", 16, *flags)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: choose one of") and "Traceback" not in result.output
+    assert not Path("lena.vqc").exists()
 
 
 # --- output formats ------------------------------------------------------------------------
@@ -323,11 +338,34 @@ def test_version(runner):
     assert vqcodec.__version__ in result.output
 
 
-@pytest.mark.parametrize("command", [(), ("encode",), ("decode",), ("info",)])
-def test_help(runner, command):
+@pytest.mark.parametrize("command", [(), ("encode",), ("decode",), ("info",), ("bench",), ("warmup",)])
+def test_help_ends_with_examples_that_work(runner, tmp_path, monkeypatch, command):
+    """Each example runs as written, in order, in a folder holding what they name: photo.png, photos/,
+    and for decode and info photo.vqc and vqc/. Shell syntax runs in a real shell."""
     result = run(runner, *command, "--help")
     assert_ok(result)
-    assert "Usage" in result.output
+    lines = result.output.rstrip("\n").splitlines()
+    examples = [re.sub(r"\s+#.*", "", line).strip() for line in lines[lines.index("  Examples:") + 1:]]
+    assert 2 <= len(examples) <= 3 and all(e.startswith("vqcodec ") for e in examples), lines
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SAMPLES / "camera-128.png", "photo.png")
+    Path("photos").mkdir()
+    save_png(gradient_image(24, 16, 3), Path("photos/a.png"))
+    save_png(random_image(16, 16), Path("photos/b.png"))
+    if command in (("decode",), ("info",)):
+        assert_ok(run(runner, "encode", "photo.png"))
+        assert_ok(run(runner, "encode", "-r", "photos", "-o", "vqc"))
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    for example in examples:
+        if re.search(r"[|<>&;]", example):
+            done = subprocess.run(["bash", "-c", example], capture_output=True, text=True, timeout=300,
+                                  env={**os.environ, "PATH": path}, check=False)
+            assert done.returncode == 0, (example, done.stderr)
+        else:
+            args = [match for arg in shlex.split(example)[1:] for match in (sorted(glob.glob(arg)) or [arg])]
+            result = run(runner, *args)
+            assert_ok(result)
+            assert "Error:" not in result.stderr, (example, result.stderr)
 
 
 def test_python_dash_m():

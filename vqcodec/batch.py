@@ -49,9 +49,15 @@ class Settings:
     command: str = "encode"
     options: EncodeOptions = EncodeOptions()  # how to encode; decode ignores it
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    force: bool = False
-    update: bool = False
+    force: bool = False  # overwrite outputs that exist
+    update: bool = False  # overwrite outputs older than their input, skip the others
+    skip_existing: bool = False  # leave outputs that exist alone, and say so; without one of these three, a failure
     image_format: str = "png"  # what decode writes when no output suffix says
+
+    def __post_init__(self):
+        chosen = [name for name in ("force", "update", "skip_existing") if getattr(self, name)]
+        if len(chosen) > 1:
+            raise OptionsError("choose one of --force, --update and --skip-existing")
 
 
 @dataclass(frozen=True)
@@ -218,16 +224,21 @@ def _display(source: str) -> str:
 
 
 def _skip_reason(job: Job, settings: Settings) -> str | None:
-    """Why an existing output is left alone, or None to write it."""
-    if job.output == STDIO or not files.exists(job.output):
+    """Why an existing output is left alone as asked, or None to write it.
+
+    An output that exists and was not asked to be kept is an OutputError, as
+    gzip and zstd fail: `decode a.vqc -o a.png && use a.png` must not go on
+    with a stale a.png.
+    """
+    if job.output == STDIO or settings.force or not files.exists(job.output):
         return None
     if settings.update:
         if job.source == STDIO or os.stat(job.output).st_mtime < os.stat(job.source).st_mtime:
             return None
         return f"{job.output} is up to date"
-    if not settings.force:
-        return f"{job.output} exists; use --force to overwrite it"
-    return None
+    if settings.skip_existing:
+        return f"{job.output} exists"
+    raise OutputError(f"{job.output} exists; use --force to overwrite it, or --skip-existing to keep it")
 
 
 def _read_stdin(limit: int | None) -> bytes:

@@ -92,6 +92,11 @@ max_pixels_option = click.option(
 )
 
 
+def examples(*lines: str) -> str:
+    """The end of a command's --help: real command lines, each run by the tests as written."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def batch_options(command):
     """The options encode and decode share: outputs, batches, messages."""
     options = [
@@ -102,6 +107,8 @@ def batch_options(command):
         click.option("-j", "--jobs", type=click.IntRange(min=1), help="Files processed at once [default: number of cores]."),
         click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
         click.option("-u", "--update", is_flag=True, help="Skip inputs whose output is newer; overwrite older outputs."),
+        click.option("--skip-existing", is_flag=True,
+                     help="Skip inputs whose output exists (without this, --force or --update, an existing output is an error)."),
         max_pixels_option,
         click.option("-q", "--quiet", is_flag=True, help="Print errors only."),
         click.option("-v", "--verbose", is_flag=True, help="Print the plan and input sizes too."),
@@ -112,27 +119,30 @@ def batch_options(command):
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=examples(
+    "vqcodec encode photo.png && vqcodec decode photo.vqc   # photo.vqc, then photo.vqc.png",
+    "vqcodec encode -r photos/ -o vqc/ --skip-existing      # a folder; run again, it picks up where it stopped",
+    "vqcodec encode - -o - < photo.png | vqcodec decode - -o - > copy.png",
+))
 @click.version_option(__version__, prog_name="vqcodec")
 def main():
     """Vector-quantization image codec.
 
-    \b
-      vqcodec encode photo.png -k 512 -b 4      # writes photo.vqc
-      vqcodec decode photo.vqc                  # writes photo.vqc.png
-      vqcodec encode -r photos/ -o vqc/ -j 2    # a folder, two files at a time
-      vqcodec encode - -o - < a.png | vqcodec decode - -o - > b.png
-      vqcodec info photo.vqc
-
-    Exit codes: 0 success, 1 every input failed, 2 usage error, 3 some inputs
-    failed, 130 interrupted, 143 terminated.
+    Exit codes: 0 success, 1 every input failed (an output that exists
+    counts as a failure unless --skip-existing, --update or --force says what
+    to do), 2 usage error, 3 some inputs failed, 130 interrupted, 143
+    terminated.
     """
     from . import program
 
     program.configure()
 
 
-@main.command()
+@main.command(epilog=examples(
+    "vqcodec encode photo.png --psnr 35                # the smallest file reaching 35 dB",
+    "vqcodec encode photo.png -o tile.vqc -k 512 -b 4 --classic",
+    "vqcodec encode -r photos/ -o vqc/ -j 2 --update   # only what changed since the last run",
+))
 @batch_options
 @click.option("--quality", type=click.FloatRange(0, 100), help=f"0 to 100, higher is better and larger (default {DEFAULT_QUALITY}).")
 @click.option("--psnr", type=click.FloatRange(1, 99), help="Search for the smallest file with at least this PSNR (dB).")
@@ -148,53 +158,44 @@ def main():
 @click.option("--fixed-rate", is_flag=True,
               help="Classic VQ with the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
                    "but the size follows from K, b and the image size, and each block's index is at a known offset.")
-def encode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, quality, psnr, size,
+def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines, quality, psnr, size,
            bpp, strict, k, block, algo, seed, classic, fixed_rate):
     """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
 
     Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
-
-    \b
-      vqcodec encode photo.png                         # quality 75
-      vqcodec encode photo.png --psnr 35               # the smallest file reaching 35 dB
-      vqcodec encode photo.png --size 20KB --strict    # at most 20 000 bytes, or fail
-      vqcodec encode lena.png -k 512 -b 4
-      vqcodec encode tile.png --classic --fixed-rate   # a size known in advance
-      vqcodec encode -r photos/ -o vqc/ -j 2 --update
-      cat lena.png | vqcodec encode - -o - > lena.vqc
+    Without a target, quality 75; --size and --bpp search for the best file
+    that fits, --psnr for the smallest that reaches it.
     """
     from .batch import Settings
 
     with _reporting():
         options = EncodeOptions(k=k, block=block, algo=algo, seed=seed, fixed_rate=fixed_rate, classic=classic,
                                 quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict)
-    settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update)
+        settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update,
+                            skip_existing=skip_existing)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
-@main.command()
+@main.command(epilog=examples(
+    "vqcodec decode photo.vqc                  # writes photo.vqc.png",
+    "vqcodec decode photo.vqc -o photo.webp    # the suffix says the format",
+    "vqcodec decode -r vqc/ -o png/ -j 2 --skip-existing",
+))
 @batch_options
 @click.option("--format", "image_format", default="png", show_default=True,
               help="Image format (a suffix: png, webp, tif, bmp, ...) for outputs named by vqcodec and for -o -.")
-def decode(inputs, output, recursive, jobs, force, update, max_pixels, quiet, verbose, json_lines, image_format):
+def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines, image_format):
     """Decompress .vqc files into images.
 
     Each INPUT.vqc becomes INPUT.vqc.png beside it (never the original's
     name), or in the folder -o names. A file given with -o gets the format
     of its suffix.
-
-    \b
-      vqcodec decode lena.vqc                  # writes lena.vqc.png
-      vqcodec decode lena.vqc -o lena.webp
-      vqcodec decode -r vqc/ -o png/ -j 2
-      vqcodec decode - -o - --format webp < lena.vqc > lena.webp
     """
     from .batch import Settings, check_image_format
 
     with _reporting():
-        image_format = check_image_format(image_format)
-    settings = Settings("decode", max_pixels=_max_pixels(max_pixels), force=force, update=update,
-                        image_format=image_format)
+        settings = Settings("decode", max_pixels=_max_pixels(max_pixels), force=force, update=update,
+                            skip_existing=skip_existing, image_format=check_image_format(image_format))
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
@@ -304,7 +305,11 @@ def _algo_list(ctx, param, value):
     return algos
 
 
-@main.command("bench")
+@main.command("bench", epilog=examples(
+    "vqcodec bench photo.png -k 64,256 -b 2,4 --repeat 3",
+    "vqcodec bench --preset paper                       # the CentNN article's experiments",
+    "vqcodec bench --rd photo.png --anchors jpeg --json rd.json",
+))
 @click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("-k", "ks", default="256", show_default=True, callback=_int_list, help="Codebook sizes, comma-separated.")
 @click.option("-b", "--block", "block_sizes", default="4", show_default=True, callback=_int_list, help="Block sides, comma-separated.")
@@ -331,13 +336,8 @@ def bench_command(images, ks, block_sizes, algos, repeat, seed, preset, json_pat
                   anchor_names, plot_dir):
     """Compare trainers and settings on real encode/decode runs; or, with --rd, vqcodec with JPEG, WebP and AVIF.
 
-    \b
-      vqcodec bench                                  # bundled samples
-      vqcodec bench photo.png -k 64,256,512 -b 2,4 --repeat 3
-      vqcodec bench --preset paper                   # the CentNN article's experiments
-      vqcodec bench --baseline bench/baseline.json --no-timing-check
-      vqcodec bench --rd --plot plots/               # BD-rates on the bundled photos
-      vqcodec bench --rd photo.png --qualities 20,50,80 --anchors jpeg,avif --json rd.json
+    Without IMAGES, the bundled samples. --baseline fails (exit 1) on a
+    regression against a saved run, for CI.
     """
     from click.core import ParameterSource
 
@@ -443,43 +443,48 @@ def _progress(i: int, total: int, text: str) -> None:
     click.echo(f"[{i}/{total}] {text}", err=True)
 
 
-@main.command()
+@main.command(epilog=examples(
+    "vqcodec info photo.vqc",
+    "vqcodec info --json vqc/*.vqc   # one JSON record per file",
+))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
-def info(inputs):
-    """Show what .vqc files hold, after checking them (- reads standard input).
-
-    \b
-      vqcodec info lena.vqc
-      vqcodec info vqc/*.vqc
-    """
+@click.option("--json", "json_lines", is_flag=True, help="Print one JSON record per file (schema: docs/info.schema.json).")
+def info(inputs, json_lines):
+    """Show what .vqc files hold, after checking them (- reads standard input)."""
     from . import codec
 
     failed = 0
     for n, input in enumerate(inputs):
+        name = "stdin" if input == "-" else input
         try:
             h = codec.info(sys.stdin.buffer if input == "-" else input)
         except VQCodecError as exc:
-            click.echo(f"Error: {'stdin: ' if input == '-' else ''}{exc}", err=True)
+            message = f"{'stdin: ' if input == '-' else ''}{exc}"
+            click.echo(f"Error: {message}", err=True)
+            if json_lines:
+                click.echo(json.dumps({"input": name, "status": "failed", "error": message}))
             failed += 1
+            continue
+        if json_lines:
+            click.echo(json.dumps({"input": name, "status": "ok", "error": None, **h.record()}))
             continue
         if n:
             click.echo()
-        for name, value in _info_rows("stdin" if input == "-" else input, h):
-            click.echo(f"{name:<11} {value}")
+        for row, value in _info_rows(name, h):
+            click.echo(f"{row:<11} {value}")
     if failed:
         sys.exit(EXIT_ERROR if failed == len(inputs) else EXIT_SOME_FAILED)
 
 
-@main.command()
+@main.command(epilog=examples(
+    "vqcodec warmup",
+    "vqcodec warmup && vqcodec encode photo.png   # the encode starts at once",
+))
 def warmup():
     """Compile every kernel now, so that the first real encode or decode does not wait for it.
 
     Numba keeps the machine code in its cache (beside the installed sources, or
     under NUMBA_CACHE_DIR), so this is needed once per install; later runs load it.
-
-    \b
-      vqcodec warmup
-      pip install vqcodec && vqcodec warmup
     """
     from . import kernels
 

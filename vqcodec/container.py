@@ -167,6 +167,23 @@ class Header:
         """Bytes of the section coded raw (codebook) or bit-packed (indices): known from the header alone."""
         return self.raw_codebook_bytes if kind == "codebook" else self.packed_index_bytes
 
+    def record(self) -> dict:
+        """The header in plain JSON types, as `vqcodec info --json` prints it (docs/info.schema.json)."""
+        planes = self.version == PLANES_VERSION
+        return {
+            "version": self.version, "width": self.width, "height": self.height, "channels": self.channels,
+            "mode": self.mode, "colour": self.colour if planes else None, "trainer": self.trainer, "k": self.k,
+            "requested_k": self.requested_k, "block": self.block, "file_bytes": self.file_size,
+            "header_bytes": self.header_size + CRC.size, "raw_bytes": self.raw_size, "bpp": self.bits_per_pixel,
+            "sections": [] if planes else _section_records(self.sections),
+            "planes": [{"width": p.width, "height": p.height, "block": p.block, "cell": p.cell, "step": p.step,
+                        "fill": p.fill, "k": p.k, "sections": _section_records(p.sections)} for p in self.planes],
+        }
+
+
+def _section_records(sections) -> list[dict]:
+    return [{"kind": s.kind, "coding": s.coding, "bytes": s.length} for s in sections]
+
 
 def _check_fields(h: Header) -> None:
     """Raise FormatError naming the first field out of its range."""
