@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "encode": "codec", "decode": "codec", "info": "codec", "Encoded": "codec", "Decoded": "codec",
-    "Header": "container", "train_codebook": "train",
+    "Header": "container", "train_codebook": "train", "register_pillow": "pillow",
 }
 
 __all__ = [

@@ -194,7 +194,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if hasattr(source, "read"):
-        head = _read_header(source)
+        head = read_header_bytes(source)
         header = container.parse_header(head, max_pixels)
         rest = _read_at_most(source, header.file_size - len(head) + 1)
         if len(head) + len(rest) > header.file_size:
@@ -203,7 +203,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         return head + rest
     try:
         with open(source, "rb") as f:
-            head = _read_header(f)
+            head = read_header_bytes(f)
             header = container.parse_header(head, max_pixels)
             container.check_length(header, os.fstat(f.fileno()).st_size)
             return head + f.read()
@@ -215,7 +215,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         raise FormatError(f"cannot read ({exc.strerror or exc})") from None
 
 
-def _read_header(stream) -> bytes:
+def read_header_bytes(stream) -> bytes:
     """The header's bytes, read as far as the header says it goes (or the stream ends)."""
     head = b""
     while True:
