@@ -441,7 +441,7 @@ def test_warmup_compiles_or_loads_every_kernel(runner):
 def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
     from vqcodec import centnn, kernels
 
-    monkeypatch.setattr(centnn._train_kernel._cache._cache_file, "_index_path", str(tmp_path / "gone.nbi"))
+    monkeypatch.setattr(centnn._epoch._cache._cache_file, "_index_path", str(tmp_path / "gone.nbi"))
     assert kernels.cold(["centnn"]) and not kernels.cold(["codebook"])
 
 

@@ -355,6 +355,15 @@ def test_refine_lowers_the_error_of_kmeans_on_camera(camera_vectors):
     assert squared_error(vectors, codebook, labels) < squared_error(vectors, start)
 
 
+def test_refine_runs_every_kernel_that_tells_whether_an_encode_compiles():
+    """kernels.cold looks only at centnn.ALWAYS_USED, so the refinement after every trainer must use them all."""
+    from vqcodec import centnn as module
+
+    vectors = random_vectors("uint8", seed=5)
+    refine(vectors, vectors[:8])
+    assert all(kernel.signatures for kernel in module.ALWAYS_USED)
+
+
 def test_centnn_park_and_growth_fill_the_codebook():
     vectors = random_vectors("uint8", 600, 4, seed=11)
     for codebook, stats in (park(vectors, 37), park(vectors, 37, split_fraction=1.0), centnn(vectors, 37),

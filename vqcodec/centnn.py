@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 from .errors import OptionsError
-from .nearest import distances_to_all, sqdist
+from .nearest import distances_to_all, nearest, sqdist
 from .train import checked_data, checked_k
 
 MAX_EPOCHS_PER_STAGE = 500
@@ -58,7 +58,7 @@ LOWER, UPPER, OWN_MARK, STAMP = 0, 1, 2, 3  # per vector: bound on every other c
 DRIFT, WINDOW, EPOCH = 0, 1, 2  # per codeword: total movement, and its value when the previous / this epoch began
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _split(vectors, weights, rows):
     """Split the vectors `rows` (one cluster) across their principal axis, at their mean.
 
@@ -77,19 +77,23 @@ def _split(vectors, weights, rows):
     near = np.zeros(d)
     if count == 0.0:
         return far, near, beyond, False
-    mean /= count
+    for t in range(d):
+        mean[t] /= count
     var = np.zeros(d)
     for i in rows:
         for t in range(d):
             diff = vectors[i, t] - mean[t]
             var[t] += weights[i] * diff * diff
-    if var.max() <= 0.0:
+    widest = _argmax(var)
+    if var[widest] <= 0.0:
         return far, near, beyond, False
     axis = np.zeros(d)
-    axis[np.argmax(var)] = 1.0  # power iteration for the principal axis starts from the widest coordinate
+    axis[widest] = 1.0  # power iteration for the principal axis starts from the widest coordinate
     centred = np.empty(d)
+    nxt = np.empty(d)
     for _ in range(_POWER_ITERATIONS):
-        nxt = np.zeros(d)
+        for t in range(d):
+            nxt[t] = 0.0
         for i in rows:
             proj = 0.0
             for t in range(d):
@@ -97,10 +101,14 @@ def _split(vectors, weights, rows):
                 proj += centred[t] * axis[t]
             for t in range(d):
                 nxt[t] += weights[i] * proj * centred[t]
-        norm = np.sqrt(np.sum(nxt * nxt))
+        norm = 0.0
+        for t in range(d):
+            norm += nxt[t] * nxt[t]
+        norm = np.sqrt(norm)
         if norm <= 0.0:
             break
-        axis = nxt / norm
+        for t in range(d):
+            axis[t] = nxt[t] / norm
     far_count = 0.0
     for r in range(rows.shape[0]):
         i = rows[r]
@@ -115,33 +123,31 @@ def _split(vectors, weights, rows):
             side[t] += weights[i] * np.float64(vectors[i, t])
     if far_count == 0.0 or far_count == count:
         return far, near, beyond, False
-    return far / far_count, near / (count - far_count), beyond, True
+    for t in range(d):
+        far[t] /= far_count
+        near[t] /= count - far_count
+    return far, near, beyond, True
 
 
 @njit(cache=True)
-def _members(labels, k):
-    """Rows grouped by cluster (a counting sort): members of j are rows[start[j]:start[j + 1]]."""
-    start = np.zeros(k + 1, dtype=np.int64)
-    for i in range(labels.shape[0]):
-        start[labels[i] + 1] += 1
-    for j in range(k):
-        start[j + 1] += start[j]
-    fill = start[:k].copy()
-    rows = np.empty(labels.shape[0], dtype=np.int64)
-    for i in range(labels.shape[0]):
-        rows[fill[labels[i]]] = i
-        fill[labels[i]] += 1
-    return rows, start
+def _argmax(values):
+    """Index of the largest value (ties: the lowest index), as np.argmax for values without NaN."""
+    at = 0
+    for j in range(1, values.shape[0]):
+        if values[j] > values[at]:
+            at = j
+    return at
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _recount(vectors, weights, rows, labels, sums, squares, counts):
     """Sums, sums of squares and counts of the clusters of `rows`, from scratch."""
     for i in rows:
         j = labels[i]
         counts[j] = 0
         squares[j] = 0.0
-        sums[j, :] = 0.0
+        for t in range(vectors.shape[1]):
+            sums[j, t] = 0.0
     for i in rows:
         j = labels[i]
         counts[j] += weights[i]
@@ -197,8 +203,9 @@ def _start_window(moves, clock, active, k, top_idx, top_val):
     clock[1] = clock[0]
     clock[0] += clock[2]
     clock[2] = 0.0
-    top_idx[:] = -1
-    top_val[:] = 0.0
+    for q in range(top_idx.shape[0]):
+        top_idx[q] = -1
+        top_val[q] = 0.0
     for j in range(k):
         moves[j, WINDOW] = moves[j, EPOCH]
         moves[j, EPOCH] = moves[j, DRIFT]
@@ -206,7 +213,7 @@ def _start_window(moves, clock, active, k, top_idx, top_val):
             _track(top_idx, top_val, j, moves[j, DRIFT] - moves[j, WINDOW])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _place(codebook, codebook_t, j, point, vectors, bounds, moves, use_bounds):
     """Put codeword j at `point` (Park's split or a re-seed); every bound must then allow for it."""
     for t in range(codebook.shape[1]):
@@ -245,10 +252,11 @@ def _winner(dist, counts, active, k, p, w, hartigan):
     return at if best < stay * (1.0 - _GAIN) - _GAIN else p
 
 
-@njit(cache=True)
-def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves, clock,
-           top_idx, top_val, use_bounds, hartigan):
-    """One pass over the vectors in order; returns (vectors that changed cluster, vectors scanned).
+@njit(cache=True, nogil=True)
+def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves,
+           clock, top_idx, top_val, use_bounds, hartigan):
+    """One epoch, the work of every trainer here: a pass over the vectors in order, each moved as its rule
+    says; returns (vectors that changed cluster, vectors scanned).
 
     The codebook is kept twice: K x D for single distances and D x K for full
     scans, whose innermost loop then runs along the codewords and vectorises.
@@ -261,6 +269,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     in the previous epoch). With Hartigan's test the distances are weighed by
     the count factors, the others' by the smallest factor any cluster can have.
     """
+    _start_window(moves, clock, active, k, top_idx, top_val)
     n, d = vectors.shape
     tracked = top_idx.shape[0] - 1
     changes = 0
@@ -331,7 +340,8 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             if counts[p] == 0:  # the loser lost its last member (Park's rule only): re-seeded at the stage's end
                 active[p] = False
                 squares[p] = 0.0
-                sums[p, :] = 0.0
+                for t in range(d):
+                    sums[p, t] = 0.0
             else:
                 fewest = min(fewest, counts[p])
                 squares[p] -= w * sq
@@ -343,39 +353,28 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     return changes, scans
 
 
-@njit(cache=True)
-def _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves, clock,
-              top_idx, top_val, use_bounds, hartigan, limit, stats):
-    """Epochs until one moves nothing or `limit` have run; returns the last epoch's moves."""
-    changes = 0
-    for _ in range(limit):
-        _start_window(moves, clock, active, k, top_idx, top_val)
-        changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
-                                bounds, moves, clock, top_idx, top_val, use_bounds, hartigan)
-        stats[0] += 1
-        stats[2] += scans
-        stats[3] += vectors.shape[0]
-        if changes == 0:
-            break
-    return changes
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _errors(sums, squares, counts, k):
     """Each cluster's squared error, from its sums; -1 where it is rounding (identical members) or empty."""
-    sse = np.full(k, -1.0)
+    sse = np.empty(k)
     for j in range(k):
+        sse[j] = -1.0
         if counts[j] > 0:
-            value = squares[j] - np.sum(sums[j] * sums[j]) / counts[j]
+            norm = 0.0
+            for t in range(sums.shape[1]):
+                norm += sums[j, t] * sums[j, t]
+            value = squares[j] - norm / counts[j]
             if value > 1e-12 * squares[j]:
                 sse[j] = value
     return sse
 
 
-@njit(cache=True)
-def _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, k, pairs):
+@njit(cache=True, nogil=True)
+def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start, pairs):
     """Move up to `pairs` codewords from where they save least to the clusters whose split saves most
     (the utility shifts of ELBG, Patane & Russo 2001), by labels only; returns how many moved.
+
+    sse: the clusters' errors (`_errors`); rows, start: their members (`_members`).
 
     Dissolving cluster l costs what its members add to their next-best
     clusters (Hartigan's cost) minus its own error; splitting h across its
@@ -384,8 +383,9 @@ def _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, 
     estimates: the caller converges and keeps the result only if the error fell.
     """
     n = vectors.shape[0]
-    sse = _errors(sums, squares, counts, k)
-    cost = -np.maximum(sse, 0.0)
+    cost = np.empty(k)
+    for j in range(k):
+        cost[j] = -max(sse[j], 0.0)
     target = np.empty(n, dtype=np.int64)
     dist = np.empty(k, dtype=np.float32)
     for i in range(n):
@@ -401,9 +401,10 @@ def _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, 
                     best = added
                     target[i] = c
         cost[p] += best
-    rows, start = _members(labels, k)
-    saving = np.full(k, -np.inf)
+    saving = np.empty(k)
+    far_side = np.zeros(n, dtype=np.bool_)  # of its cluster's split, for each member of a cluster that splits
     for h in range(k):
+        saving[h] = -np.inf
         if sse[h] > 0.0:
             members = rows[start[h]:start[h + 1]]
             far, near, beyond, found = _split(vectors, weights, members)
@@ -411,6 +412,7 @@ def _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, 
                 halves = 0.0
                 for r in range(members.shape[0]):
                     i = members[r]
+                    far_side[i] = beyond[r]
                     centre = far if beyond[r] else near
                     for t in range(vectors.shape[1]):
                         diff = np.float64(vectors[i, t]) - centre[t]
@@ -421,18 +423,20 @@ def _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, 
             cost[j] = np.inf
     moved = 0
     for _ in range(pairs):
-        l = np.argmin(cost)
-        h = np.argmax(saving)
+        l = 0  # the cheapest (ties: the lowest index)
+        for j in range(1, k):
+            if cost[j] < cost[l]:
+                l = j
+        h = _argmax(saving)
         if l == h or not cost[l] < saving[h]:
             break
-        members = rows[start[h]:start[h + 1]]
-        _, _, beyond, _ = _split(vectors, weights, members)
         for i in rows[start[l]:start[l + 1]]:
             labels[i] = target[i]
-        labels[members[beyond]] = l
-        for j in (l, h):
-            cost[j] = np.inf
-            saving[j] = -np.inf
+        for i in rows[start[h]:start[h + 1]]:
+            if far_side[i]:
+                labels[i] = l
+        cost[l] = cost[h] = np.inf
+        saving[l] = saving[h] = -np.inf
         moved += 1
     return moved
 
@@ -456,10 +460,112 @@ def _worst_fitted(vectors, labels, codebook, count):
 
 
 @njit(cache=True, nogil=True)
-def _train_kernel(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_epochs, use_bounds, park,
-                  shift_rounds, shift_fraction):
+def _reseed(vectors, labels, codebook, codebook_t, counts, active, k, bounds, moves, use_bounds):
+    """Re-seed the clusters left empty (by Park's rule) on the vectors their codewords fit worst: each is
+    guaranteed to win one. Returns how many there were."""
+    empty = 0
+    for j in range(k):
+        if counts[j] == 0:
+            empty += 1
+    if empty == 0:
+        return 0
+    worst = _worst_fitted(vectors, labels, codebook, empty)
+    point = np.empty(vectors.shape[1])
+    q = 0
+    for j in range(k):
+        if counts[j] == 0:
+            for t in range(vectors.shape[1]):
+                point[t] = vectors[worst[q], t]
+            _place(codebook, codebook_t, j, point, vectors, bounds, moves, use_bounds)
+            active[j] = True
+            q += 1
+    return empty
+
+
+@njit(cache=True, nogil=True)
+def _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val):
+    """Each of the first k codewords := its members' mean; one without members is dropped (inactive)."""
+    for j in range(k):
+        active[j] = counts[j] > 0
+        if active[j]:
+            _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+
+
+@njit(cache=True, nogil=True)
+def _split_worst(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, sse, rows, start,
+                 count, bounds, moves, clock, top_idx, top_val, use_bounds, park):
+    """Split up to `count` of the first k clusters, the largest error `sse` first (their members: rows,
+    start), into codewords k, k+1, ...; returns how many were split (none: every cluster holds copies
+    of one vector). Takes the clusters out of `sse` as it splits them."""
+    made = 0
+    for _ in range(count):
+        j = _argmax(sse)  # the largest error left (ties: the lowest index)
+        if sse[j] < 0.0:
+            break
+        sse[j] = -1.0
+        members = rows[start[j]:start[j + 1]]
+        far, near, beyond, found = _split(vectors, weights, members)
+        if not found:
+            continue
+        new = k + made
+        if park:  # the new codeword at the far side's mean; the split one stays put
+            _place(codebook, codebook_t, new, far, vectors, bounds, moves, use_bounds)
+        else:  # the far members go to the new codeword: both are their members' means
+            for r in range(members.shape[0]):
+                if beyond[r]:
+                    labels[members[r]] = new
+            _recount(vectors, weights, members, labels, sums, squares, counts)
+            _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+            _set_mean(codebook, codebook_t, sums, counts, new, moves, clock, top_idx, top_val)
+        active[new] = True
+        made += 1
+    return made
+
+
+ALWAYS_USED = (_epoch, _recount, _set_means)  # Hartigan's refinement, which follows every trainer; the
+# other kernels compile when CentNN or Park first runs
+
+
+def _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves, clock,
+              top_idx, top_val, use_bounds, hartigan, limit, stats):
+    """Epochs until one moves nothing or `limit` have run; returns the last epoch's moves."""
+    changes = 0
+    for _ in range(limit):
+        changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active,
+                                k, bounds, moves, clock, top_idx, top_val, use_bounds, hartigan)
+        stats[0] += 1
+        stats[2] += scans
+        stats[3] += len(vectors)
+        if changes == 0:
+            break
+    return changes
+
+
+def _members(labels, k):
+    """Rows grouped by cluster, in row order: members of j are rows[start[j]:start[j + 1]]."""
+    start = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(labels, minlength=k), out=start[1:])
+    return np.argsort(labels.astype(np.uint16), kind="stable"), start  # k <= MAX_K: 16-bit keys sort by radix
+
+
+def _total_error(sse) -> float:
+    """The clusters' squared errors `sse` (as `_errors` gives them) summed in cluster order, which np.sum
+    does not keep."""
+    total = 0.0
+    for value in sse.tolist():
+        total += max(value, 0.0)
+    return total
+
+
+def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds,
+           shift_fraction):
     """Park's network (park), vqcodec's growth, or with `initial` codewords Hartigan's refinement of them;
-    then up to `shift_rounds` rounds of utility shifts of `shift_fraction` of the codewords."""
+    then up to `shift_rounds` rounds of utility shifts of `shift_fraction` of the codewords.
+
+    Returns (codebook, labels, stats). Stages and rounds are steered from
+    here, a few kernel calls each: one kernel holding these loops as well
+    took far longer to compile, and ran no faster.
+    """
     n, d = vectors.shape
     codebook = np.zeros((k_max, d), dtype=np.float32)
     codebook_t = np.zeros((d, k_max), dtype=np.float32)
@@ -472,40 +578,32 @@ def _train_kernel(vectors, weights, initial, k_max, split_fraction, stage_epochs
     moves = np.zeros((k_max, 3))
     clock = np.zeros(3)
     top_idx = np.full(min(_TRACKED, k_max) + 1, -1, dtype=np.int64)
-    top_val = np.zeros(top_idx.shape[0])
+    top_val = np.zeros(len(top_idx))
     stats = np.zeros(4, dtype=np.int64)  # epochs, stages that hit the cap, scans, visits
     every_row = np.arange(n)
     hartigan = not park
-    if initial.shape[0] > 0:  # refinement: start from the nearest codeword of each vector, then their means
-        k = initial.shape[0]
+    if len(initial) > 0:  # refinement: start from the nearest codeword of each vector, then their means
+        k = len(initial)
         codebook[:k] = initial
         codebook_t[:, :k] = initial.T
-        active[:k] = True
-        dist = np.empty(k, dtype=np.float32)
-        for i in range(n):
-            distances_to_all(vectors, i, codebook_t, k, dist)
-            labels[i] = _winner(dist, counts, active, k, -1, 1, False)
+        labels[:] = nearest(vectors, initial)[0]
         _recount(vectors, weights, every_row, labels, sums, squares, counts)
-        for j in range(k):
-            active[j] = counts[j] > 0  # a codeword nearest to no vector is dropped
-            if active[j]:
-                _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+        _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val)
         bounds[:, LOWER] = -np.inf  # no bound yet: the first epoch scans every vector
     elif park:  # two codewords either side of the data's principal axis; the first epoch assigns every vector
         labels[:] = -1
         far, near, _, found = _split(vectors, weights, every_row)
         if not found or k_max == 1:  # all vectors identical: one codeword is exact
-            return codebook[:0].copy(), labels, stats
+            return codebook[:0], labels, stats
         _place(codebook, codebook_t, 0, near, vectors, bounds, moves, False)
         _place(codebook, codebook_t, 1, far, vectors, bounds, moves, False)
         active[:2] = True
         k = 2
     else:  # one cluster of everything; the first stage splits it
         _recount(vectors, weights, every_row, labels, sums, squares, counts)
-        _set_mean(codebook, codebook_t, sums, counts, 0, moves, clock, top_idx, top_val)
-        active[0] = True
         k = 1
-    grow = initial.shape[0] == 0
+        _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val)
+    grow = len(initial) == 0
     reseeds = 0
     while True:
         limit = stage_epochs if grow and not park and k < k_max else max_epochs
@@ -515,86 +613,53 @@ def _train_kernel(vectors, weights, initial, k_max, split_fraction, stage_epochs
             stats[1] += 1
         if not grow:
             break
-        # The stage is over. Empty clusters (Park's rule) are re-seeded first; otherwise the worst ones split.
-        empty = np.flatnonzero(counts[:k] == 0)
-        active[empty] = False
-        if empty.shape[0] == 0:
-            sse = _errors(sums, squares, counts, k)
-            made = 0
-            if k < k_max and sse.max() >= 0.0:  # else full, or every cluster holds copies of one vector
-                rows, start = _members(labels, k)
-                for _ in range(min(max(1, int(split_fraction * k)), k_max - k)):
-                    j = np.argmax(sse)  # the largest error left (ties: the lowest index)
-                    if sse[j] < 0.0:
-                        break
-                    sse[j] = -1.0
-                    members = rows[start[j]:start[j + 1]]
-                    far, near, beyond, found = _split(vectors, weights, members)
-                    if not found:
-                        continue
-                    if park:  # the new codeword at the far side's mean; the split one stays put
-                        _place(codebook, codebook_t, k, far, vectors, bounds, moves, use_bounds)
-                    else:  # the far members go to the new codeword: both are their members' means
-                        labels[members[beyond]] = k
-                        _recount(vectors, weights, members, labels, sums, squares, counts)
-                        _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
-                        _set_mean(codebook, codebook_t, sums, counts, k, moves, clock, top_idx, top_val)
-                    active[k] = True
-                    k += 1
-                    made += 1
-            if made == 0:  # the codebook is complete
-                if changes == 0 or limit == max_epochs:
-                    break
-                grow = False  # the last stage was cut short: run it until nothing moves
-            elif not park:
-                bounds[:, LOWER] = -np.inf  # many labels changed: the next epoch scans every vector
+        # The stage is over. Empty clusters (Park's rule; Hartigan's never empties one) are re-seeded and
+        # get another stage; otherwise the worst clusters split.
+        if park and _reseed(vectors, labels, codebook, codebook_t, counts, active, k, bounds, moves, use_bounds):
+            reseeds += 1
+            if reseeds > 4 * k_max:
+                break  # cannot happen with a finite number of vectors; a guard against looping forever
             continue
-        if reseeds > 4 * k_max:
-            break  # cannot happen with a finite number of vectors; a guard against looping forever
-        reseeds += 1
-        # Re-seed on the vectors their codewords fit worst: each is guaranteed to win one.
-        worst = _worst_fitted(vectors, labels, codebook, empty.shape[0])
-        for q in range(empty.shape[0]):
-            _place(codebook, codebook_t, empty[q], vectors[worst[q]].astype(np.float64), vectors, bounds, moves,
-                   use_bounds)
-            active[empty[q]] = True
-    error = np.sum(np.maximum(_errors(sums, squares, counts, k), 0.0))
+        made = 0
+        if k < k_max:
+            rows, start = _members(labels, k)
+            made = _split_worst(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k,
+                                _errors(sums, squares, counts, k), rows, start,
+                                min(max(1, int(split_fraction * k)), k_max - k), bounds, moves, clock, top_idx,
+                                top_val, use_bounds, park)
+            k += made
+        if made == 0:  # the codebook is complete
+            if changes == 0 or limit == max_epochs:
+                break
+            grow = False  # the last stage was cut short: run it until nothing moves
+        elif not park:
+            bounds[:, LOWER] = -np.inf  # many labels changed: the next epoch scans every vector
+    if shift_rounds > 0:  # (refinement makes none)
+        sse = _errors(sums, squares, counts, k)
+        error = _total_error(sse)
     for _ in range(shift_rounds):  # keep each round of shifts only if, converged, it lowered the error
-        kept = (codebook.copy(), labels.copy(), sums.copy(), squares.copy(), counts.copy(), active.copy())
-        if _shift(vectors, weights, labels, codebook_t, sums, squares, counts, active, k,
+        state = (codebook, labels, sums, squares, counts, active)
+        kept = [array.copy() for array in state]
+        rows, start = _members(labels, k)
+        if _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start,
                   max(1, int(shift_fraction * k))) == 0:
             break
         _recount(vectors, weights, every_row, labels, sums, squares, counts)
-        for j in range(k):
-            active[j] = counts[j] > 0
-            if active[j]:
-                _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
+        _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val)
         bounds[:, LOWER] = -np.inf
         _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves,
                   clock, top_idx, top_val, use_bounds, hartigan, stage_epochs, stats)
-        shifted = np.sum(np.maximum(_errors(sums, squares, counts, k), 0.0))
+        sse = _errors(sums, squares, counts, k)
+        shifted = _total_error(sse)
         if not shifted < error:
-            codebook[:] = kept[0]
-            codebook_t[:] = kept[0].T
-            labels[:] = kept[1]
-            sums[:] = kept[2]
-            squares[:] = kept[3]
-            counts[:] = kept[4]
-            active[:] = kept[5]
+            for array, copy in zip(state, kept):
+                array[:] = copy
+            codebook_t[:] = codebook.T
             break
         error = shifted
-    out = np.empty((k, d), dtype=np.float32)
-    number = np.full(k, -1, dtype=np.int64)  # of each kept codeword in the output
-    m = 0
-    for j in range(k):
-        if counts[j] > 0:
-            for t in range(d):
-                out[m, t] = sums[j, t] / counts[j]
-            number[j] = m
-            m += 1
-    for i in range(n):
-        labels[i] = number[labels[i]]
-    return out[:m].copy(), labels, stats
+    kept = counts[:k] > 0
+    number = np.cumsum(kept) - 1  # of each kept codeword in the output
+    return (sums[:k][kept] / counts[:k][kept, None]).astype(np.float32), number[labels], stats
 
 
 def _stats(stats) -> dict:
@@ -615,7 +680,7 @@ def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bou
     if weights is None:
         weights = np.ones(len(vectors), dtype=np.int64)
     no_codebook = np.zeros((0, vectors.shape[1]), dtype=np.float32)
-    codebook, _, stats = _train_kernel(vectors, weights, no_codebook, k, float(split_fraction), stage_epochs,
+    codebook, _, stats = _train(vectors, weights, no_codebook, k, float(split_fraction), stage_epochs,
                                        _checked_epochs(max_epochs), bool(use_bounds), park, shift_rounds,
                                        SHIFT_FRACTION)
     if len(codebook) == 0:  # all vectors identical
@@ -664,7 +729,7 @@ def refine(vectors, codebook, weights=None, *, max_epochs: int = MAX_EPOCHS_PER_
         raise OptionsError(f"codebook of shape {codebook.shape} does not match vectors of shape {vectors.shape}")
     if weights is None:
         weights = np.ones(len(vectors), dtype=np.int64)
-    refined, labels, stats = _train_kernel(vectors, weights, np.ascontiguousarray(codebook, dtype=np.float32),
+    refined, labels, stats = _train(vectors, weights, np.ascontiguousarray(codebook, dtype=np.float32),
                                            len(codebook), 0.0, 1, _checked_epochs(max_epochs), bool(use_bounds), False,
                                            0, 0.0)
     return refined, labels, _stats(stats)

@@ -18,6 +18,10 @@ DECODING = ("entropy",)
 def cold(modules) -> bool:
     """True when a kernel of these modules has nothing in Numba's cache yet (it will be compiled).
 
+    A module whose kernels serve different options names in ALWAYS_USED those
+    that every use of it compiles; only they count, so that the kernels of an
+    option not taken yet do not announce a compile on every run.
+
     Looks at Numba's cache index files through its dispatchers; if a Numba
     version no longer exposes them, the answer is False and nothing is said.
     """
@@ -25,7 +29,7 @@ def cold(modules) -> bool:
 
     for name in modules:
         module = importlib.import_module(f"vqcodec.{name}")
-        for kernel in vars(module).values():
+        for kernel in getattr(module, "ALWAYS_USED", vars(module).values()):
             if isinstance(kernel, CPUDispatcher) and kernel.__module__ == module.__name__:
                 index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_index_path", None)
                 if isinstance(index, str) and not os.path.exists(index):
