@@ -17,7 +17,7 @@ A worker runs one task at a time and gives Numba its share of the cores
 (NUMBA_NUM_THREADS): `local_cluster` sets both, as `vqcodec encode -j`
 does for its processes. Workers of a real cluster are started the same way:
 
-    NUMBA_NUM_THREADS=4 dask worker tcp://scheduler:8786 --nworkers 2 --nthreads 1 --preload vqcodec.cluster
+    NUMBA_NUM_THREADS=1 dask worker tcp://scheduler:8786 --nworkers 8 --nthreads 1 --preload vqcodec.cluster
 """
 import os
 import warnings
