@@ -1,4 +1,5 @@
 import glob
+import json
 import os
 import re
 import shlex
@@ -447,13 +448,72 @@ def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("cold", [True, False])
 def test_a_terminal_is_told_when_kernels_compile(cold, monkeypatch):
-    from vqcodec import cli, kernels
+    from vqcodec import batch, cli, kernels
 
     monkeypatch.setattr(kernels, "cold", lambda modules: cold)
     said = []
     monkeypatch.setattr(cli.click, "echo", lambda text, err=False: said.append(text))
-    cli._say_if_compiling("encode")
+    cli._compile_ahead(batch.Settings("encode"), batch.Job("a.png", "a.vqc"), here=False, announce=True)()
     assert bool(said) == cold and all("happens once" in line for line in said)
+
+
+COLD_RUN = """
+import json, sys
+from click.testing import CliRunner
+from vqcodec import kernels
+from vqcodec.cli import main
+
+def loads(names):  # kernel -> [loaded from the cache, compiled here]
+    return {name: [sum(k._cache_hits.values()), sum(k._cache_misses.values())]
+            for name in names for k in [kernels._dispatcher(name)]}
+
+runs = []
+for args, job in zip((sys.argv[1:5], sys.argv[5:]), ("indices", "assignment")):
+    result = CliRunner().invoke(main, args)
+    runs.append([result.exit_code, loads(kernels.JOBS[job][1])])
+runs.append(loads(["codebook._walk", "centnn._epoch"]))
+print(json.dumps(runs))
+"""
+
+
+def test_a_first_run_has_a_second_process_compile_the_kernels_it_needs_last(tmp_path):
+    """From an empty cache, a decode and then a CentNN encode load the kernels of their second
+    process from the cache instead of compiling them, and write what a warm run writes."""
+    v3 = Path(__file__).parent / "golden" / "v3-grey-47x33-q40.vqc"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["decode", str(v3), "-o", str(tmp_path / "d.png"), "encode", str(SAMPLES / "camera-128.png"), "-o",
+            str(tmp_path / "e.vqc"), "--algo", "centnn"]
+    out = subprocess.run([sys.executable, "-c", COLD_RUN, *args], capture_output=True, text=True, check=True, env=env)
+    (decoded, index), (encoded, assignment), others = json.loads(out.stdout)
+    assert decoded == encoded == 0
+    assert index == {"entropy._index_kernel": [1, 0]}
+    assert assignment == {"nearest.scan_rows": [1, 0]}
+    assert others == {"codebook._walk": [1, 0], "centnn._epoch": [0, 1]}  # the second process's; this one's
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), vqcodec.decode(v3).pixels)
+    assert (tmp_path / "e.vqc").read_bytes() == vqcodec.encode(SAMPLES / "camera-128.png", algo="centnn").data
+
+
+def test_no_second_process_when_every_kernel_is_cached(monkeypatch):
+    from vqcodec import kernels
+
+    kernels.warm_up()
+    monkeypatch.setattr(kernels.subprocess, "Popen", None)  # calling it would fail
+    kernels.compile_aside(["coders", "assignment", "indices"])()
+
+
+def test_a_kernel_of_the_second_process_is_loaded_once_that_process_ends():
+    """Loaded, not compiled, even when the process failed: the load then finds nothing, and the kernel
+    compiles here as it would have."""
+    from vqcodec import kernels
+
+    class Cache:
+        load_overload = staticmethod(lambda *args: (process.poll(), args))
+        other = "passed through"
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(3)"])
+    awaited = kernels._Awaited(Cache(), process)
+    assert awaited.load_overload("signature", "target") == (3, ("signature", "target"))
+    assert awaited.other == "passed through"
 
 
 @pytest.mark.parametrize("algo", ["kmeans", "centnn"])

@@ -73,7 +73,7 @@ def test_worked_examples_of_the_format_page(name, hex_bytes):
 
 @pytest.mark.parametrize(("name", "loads"), [("rgb-37x29-b3-k16", False), ("v2-fixed-rgb-37x29-b3-k16", False),
                                              ("v2-rgb-61x43-b3-k40", True)])
-def test_only_adaptive_sections_load_numba(name, loads):
+def test_only_adaptive_sections_load_numba(name, loads, tmp_path):
     """Version 1 and fixed-rate files decode in plain NumPy, so `vqcodec decode` never waits for a
     compiler; the adaptive codings need the compiled arithmetic decoder."""
     import subprocess
@@ -83,3 +83,8 @@ def test_only_adaptive_sections_load_numba(name, loads):
     out = subprocess.run([sys.executable, "-c", code, str(GOLDEN / f"{name}.vqc")],
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", str(loads)]
+    command = ("import sys; from vqcodec.cli import main; main(['decode', *sys.argv[1:]], standalone_mode=False);"
+               "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", command, str(GOLDEN / f"{name}.vqc"), "-o", str(tmp_path / "a.png")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(loads)]  # the command looks at the file before it offers to compile

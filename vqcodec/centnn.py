@@ -62,8 +62,9 @@ DRIFT, WINDOW, EPOCH = 0, 1, 2  # per codeword: total movement, and its value wh
 def _split(vectors, weights, rows):
     """Split the vectors `rows` (one cluster) across their principal axis, at their mean.
 
-    Returns (far mean, near mean, which rows are on the far side, found);
-    found is False when the members are identical.
+    Returns (far mean, near mean, which rows are on the far side, found, the
+    squared error of the two halves); found is False when the members are
+    identical.
     """
     d = vectors.shape[1]
     mean = np.zeros(d)
@@ -76,7 +77,7 @@ def _split(vectors, weights, rows):
     far = np.zeros(d)
     near = np.zeros(d)
     if count == 0.0:
-        return far, near, beyond, False
+        return far, near, beyond, False, 0.0
     for t in range(d):
         mean[t] /= count
     var = np.zeros(d)
@@ -86,7 +87,7 @@ def _split(vectors, weights, rows):
             var[t] += weights[i] * diff * diff
     widest = _argmax(var)
     if var[widest] <= 0.0:
-        return far, near, beyond, False
+        return far, near, beyond, False, 0.0
     axis = np.zeros(d)
     axis[widest] = 1.0  # power iteration for the principal axis starts from the widest coordinate
     centred = np.empty(d)
@@ -122,11 +123,18 @@ def _split(vectors, weights, rows):
         for t in range(d):
             side[t] += weights[i] * np.float64(vectors[i, t])
     if far_count == 0.0 or far_count == count:
-        return far, near, beyond, False
+        return far, near, beyond, False, 0.0
     for t in range(d):
         far[t] /= far_count
         near[t] /= count - far_count
-    return far, near, beyond, True
+    halves = 0.0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        centre = far if beyond[r] else near
+        for t in range(d):
+            diff = np.float64(vectors[i, t]) - centre[t]
+            halves += weights[i] * diff * diff
+    return far, near, beyond, True, halves
 
 
 @njit(cache=True)
@@ -370,18 +378,9 @@ def _errors(sums, squares, counts, k):
 
 
 @njit(cache=True, nogil=True)
-def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start, pairs):
-    """Move up to `pairs` codewords from where they save least to the clusters whose split saves most
-    (the utility shifts of ELBG, Patane & Russo 2001), by labels only; returns how many moved.
-
-    sse: the clusters' errors (`_errors`); rows, start: their members (`_members`).
-
-    Dissolving cluster l costs what its members add to their next-best
-    clusters (Hartigan's cost) minus its own error; splitting h across its
-    principal axis saves its error minus that of the two halves. Pairs are
-    taken cheapest against most saving while the saving is larger. Both are
-    estimates: the caller converges and keeps the result only if the error fell.
-    """
+def _dissolve(vectors, weights, labels, codebook_t, counts, active, k, sse):
+    """What dissolving each cluster costs (Hartigan's cost of its members in their next-best clusters,
+    minus its own error `sse`), and each vector's next-best cluster."""
     n = vectors.shape[0]
     cost = np.empty(k)
     for j in range(k):
@@ -401,40 +400,40 @@ def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, s
                     best = added
                     target[i] = c
         cost[p] += best
-    saving = np.empty(k)
-    far_side = np.zeros(n, dtype=np.bool_)  # of its cluster's split, for each member of a cluster that splits
-    for h in range(k):
-        saving[h] = -np.inf
-        if sse[h] > 0.0:
-            members = rows[start[h]:start[h + 1]]
-            far, near, beyond, found = _split(vectors, weights, members)
-            if found:
-                halves = 0.0
-                for r in range(members.shape[0]):
-                    i = members[r]
-                    far_side[i] = beyond[r]
-                    centre = far if beyond[r] else near
-                    for t in range(vectors.shape[1]):
-                        diff = np.float64(vectors[i, t]) - centre[t]
-                        halves += weights[i] * diff * diff
-                saving[h] = sse[h] - halves
-    for j in range(k):
-        if not active[j]:
-            cost[j] = np.inf
+    return cost, target
+
+
+def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start, pairs) -> int:
+    """Move up to `pairs` codewords from where they save least to the clusters whose split saves most
+    (the utility shifts of ELBG, Patane & Russo 2001), by labels only; returns how many moved.
+
+    sse: the clusters' errors (`_errors`); rows, start: their members (`_members`).
+
+    Dissolving cluster l costs what its members add to their next-best
+    clusters minus its own error; splitting h across its principal axis saves
+    its error minus that of the two halves. Pairs are taken cheapest against
+    most saving (ties: the lowest index) while the saving is larger. Both are
+    estimates: the caller converges and keeps the result only if the error fell.
+    """
+    cost, target = _dissolve(vectors, weights, labels, codebook_t, counts, active, k, sse)
+    cost[~active[:k]] = np.inf
+    saving = np.full(k, -np.inf)
+    far_side = np.zeros(len(vectors), dtype=np.bool_)  # of its cluster's split, for each member of one that splits
+    for h in np.flatnonzero(sse > 0.0).tolist():
+        members = rows[start[h]:start[h + 1]]
+        _, _, beyond, found, halves = _split(vectors, weights, members)
+        if found:
+            far_side[members] = beyond
+            saving[h] = sse[h] - halves
     moved = 0
     for _ in range(pairs):
-        l = 0  # the cheapest (ties: the lowest index)
-        for j in range(1, k):
-            if cost[j] < cost[l]:
-                l = j
-        h = _argmax(saving)
+        l, h = int(np.argmin(cost)), int(np.argmax(saving))
         if l == h or not cost[l] < saving[h]:
             break
-        for i in rows[start[l]:start[l + 1]]:
-            labels[i] = target[i]
-        for i in rows[start[h]:start[h + 1]]:
-            if far_side[i]:
-                labels[i] = l
+        dissolved = rows[start[l]:start[l + 1]]
+        labels[dissolved] = target[dissolved]
+        split = rows[start[h]:start[h + 1]]
+        labels[split[far_side[split]]] = l
         cost[l] = cost[h] = np.inf
         saving[l] = saving[h] = -np.inf
         moved += 1
@@ -491,29 +490,26 @@ def _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_
             _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
 
 
-@njit(cache=True, nogil=True)
 def _split_worst(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, sse, rows, start,
-                 count, bounds, moves, clock, top_idx, top_val, use_bounds, park):
+                 count, bounds, moves, clock, top_idx, top_val, use_bounds, park) -> int:
     """Split up to `count` of the first k clusters, the largest error `sse` first (their members: rows,
     start), into codewords k, k+1, ...; returns how many were split (none: every cluster holds copies
     of one vector). Takes the clusters out of `sse` as it splits them."""
     made = 0
     for _ in range(count):
-        j = _argmax(sse)  # the largest error left (ties: the lowest index)
+        j = int(np.argmax(sse))  # the largest error left (ties: the lowest index)
         if sse[j] < 0.0:
             break
         sse[j] = -1.0
         members = rows[start[j]:start[j + 1]]
-        far, near, beyond, found = _split(vectors, weights, members)
+        far, _, beyond, found, _ = _split(vectors, weights, members)
         if not found:
             continue
         new = k + made
         if park:  # the new codeword at the far side's mean; the split one stays put
             _place(codebook, codebook_t, new, far, vectors, bounds, moves, use_bounds)
         else:  # the far members go to the new codeword: both are their members' means
-            for r in range(members.shape[0]):
-                if beyond[r]:
-                    labels[members[r]] = new
+            labels[members[beyond]] = new
             _recount(vectors, weights, members, labels, sums, squares, counts)
             _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
             _set_mean(codebook, codebook_t, sums, counts, new, moves, clock, top_idx, top_val)
@@ -592,7 +588,7 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
         bounds[:, LOWER] = -np.inf  # no bound yet: the first epoch scans every vector
     elif park:  # two codewords either side of the data's principal axis; the first epoch assigns every vector
         labels[:] = -1
-        far, near, _, found = _split(vectors, weights, every_row)
+        far, near, _, found, _ = _split(vectors, weights, every_row)
         if not found or k_max == 1:  # all vectors identical: one codeword is exact
             return codebook[:0], labels, stats
         _place(codebook, codebook_t, 0, near, vectors, bounds, moves, False)

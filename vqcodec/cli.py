@@ -10,6 +10,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -215,8 +216,7 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
     if not planned:
         return
     workers = min(jobs or batch.available_cores(), len(planned))
-    if not quiet and sys.stderr.isatty():
-        _say_if_compiling(settings.command)
+    compiled = _compile_ahead(settings, planned[0], workers == 1, announce=not quiet and sys.stderr.isatty())
     if verbose:
         click.echo(f"{settings.command}: {len(planned)} input(s), {workers} at a time", err=True)
     first = "stdin" if planned[0].source == batch.STDIO else planned[0].source
@@ -238,6 +238,8 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
                 _report(outcome, settings, progress, quiet, verbose, json_lines)
         progress.close()
         _exit_interrupted(exc)
+    finally:
+        compiled()
     progress.close()
     failed = sum(o.status == batch.FAILED for o in outcomes)
     if len(planned) > 1 and not quiet:
@@ -249,13 +251,38 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
         sys.exit(EXIT_ERROR if failed == len(planned) else EXIT_SOME_FAILED)
 
 
-def _say_if_compiling(command: str) -> None:
-    """A very first run compiles the kernels for a while: say so, on a terminal, before it starts."""
-    from . import kernels
+def _compile_ahead(settings, first, here: bool, announce: bool) -> Callable[[], None]:
+    """A very first run compiles kernels for a while: say so (`announce`), before it starts, and when
+    the work runs `here`, in this process, let a second process compile the kernels it needs last
+    meanwhile. Returns what to call when the work is done.
 
-    if kernels.cold(kernels.ENCODING if command == "encode" else kernels.DECODING):
+    Decoding a file of fixed codings runs no kernel (nor imports Numba), so
+    decoding looks at the first input's header first."""
+    from . import batch, kernels
+
+    if settings.command == "decode" and not _uses_kernels(first.source):
+        return lambda: None
+    if not kernels.cold(kernels.ENCODING if settings.command == "encode" else kernels.DECODING):
+        return lambda: None
+    if announce:
         click.echo("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
                    "(`vqcodec warmup` does it ahead).", err=True)
+    return kernels.compile_aside(kernels.aside(settings.command, settings.options)) if here else lambda: None
+
+
+def _uses_kernels(source) -> bool:
+    """Whether decoding this .vqc runs a compiled decoder; False when that cannot be told (standard
+    input, an unreadable file), and the decode itself will say what is wrong."""
+    from . import batch, codec, coding, container
+    from .errors import VQCodecError
+
+    if source == batch.STDIO:
+        return False
+    try:
+        with open(source, "rb") as stream:
+            return coding.uses_kernels(container.parse_header(codec.read_header_bytes(stream), None))
+    except (OSError, VQCodecError):
+        return False
 
 
 def _report(outcome, settings, progress, quiet, verbose, json_lines) -> None:

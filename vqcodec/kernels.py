@@ -3,11 +3,16 @@
 Numba compiles each kernel on its first use and caches the machine code (in
 `__pycache__` beside the sources, or under NUMBA_CACHE_DIR), so only a very
 first run pays. `cold()` lets the command say so before it happens;
+`compile_aside()` halves the wait on a machine with a second core;
 `warm_up()` is `vqcodec warmup`.
 """
 import importlib
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -30,20 +35,19 @@ def cold(modules) -> bool:
     for name in modules:
         module = importlib.import_module(f"vqcodec.{name}")
         for kernel in getattr(module, "ALWAYS_USED", vars(module).values()):
-            if isinstance(kernel, CPUDispatcher) and kernel.__module__ == module.__name__:
-                index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_index_path", None)
-                if isinstance(index, str) and not os.path.exists(index):
-                    return True
+            if isinstance(kernel, CPUDispatcher) and kernel.__module__ == module.__name__ and _uncached(kernel):
+                return True
     return False
 
 
 def warm_up() -> float:
     """Compile (or load) every kernel: an encode with each trainer in each mode and a decode of each
-    kind, on a tiny image. Returns the seconds it took."""
+    kind, on a tiny image, the coders in a second process meanwhile. Returns the seconds it took."""
     from . import codec
     from .options import ALGORITHMS, SCALAR_ONLY
 
     start = time.perf_counter()
+    done = compile_aside(("coders",))  # in a second process, while the trainers compile here
     image = (np.arange(16 * 16 * 3, dtype=np.int64).reshape(16, 16, 3) * 37 % 251).astype(np.uint8)
     for algo in ALGORITHMS:
         pixels = image[:, :, :1] if algo in SCALAR_ONLY else image
@@ -51,4 +55,116 @@ def warm_up() -> float:
         for extra in ({}, {"classic": True}):
             encoded = codec.encode(pixels, k=4, block=block, algo=algo, **extra)
             codec.decode(encoded.data)
+    done()
     return time.perf_counter() - start
+
+
+# --- compiling in a second process -------------------------------------------------------------
+#
+# Numba compiles on one core. While a first encode compiles its trainer, a
+# second process compiles (and caches) the kernels the encode needs last; when
+# this process first calls one of them, it waits for that process and loads the
+# kernel from the cache instead of compiling it. Each job is the kernels it
+# compiles and a call that compiles them exactly as the codec calls them (the
+# wrappers fix every argument type), so that the cache entry is the one looked up.
+
+def _coders() -> None:
+    from .codebook import prune_and_order
+    from .entropy import encode_codebook, encode_indices, encode_means
+
+    book = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)
+    encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
+    encode_codebook(book, 2, 1, 64)
+    encode_means(book, 64)
+    prune_and_order(book, np.array([1, 0, 1]))
+
+
+def _index_coder() -> None:
+    from .entropy import encode_indices
+
+    encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
+
+
+def _assignment() -> None:
+    from .nearest import nearest
+
+    book = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)
+    nearest(book, book.astype(np.float64), np.zeros(2))
+
+
+JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.name")
+    "coders": (_coders, ("entropy._index_kernel", "entropy._codebook_kernel", "entropy._means_kernel",
+                         "codebook._walk")),
+    "indices": (_index_coder, ("entropy._index_kernel",)),
+    "assignment": (_assignment, ("nearest.scan_rows",)),
+}
+WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
+
+
+def aside(command: str, options=None) -> tuple[str, ...]:
+    """The jobs a second process can take from a command: what it uses last. K-Means' Lloyd loop starts
+    with the full scan that the final assignment uses, so with K-Means that stays here; a fixed rate
+    uses no coder."""
+    if command == "decode":
+        return ("indices",)
+    return (() if options.fixed_rate else ("coders",)) + (() if options.algo == "kmeans" else ("assignment",))
+
+
+class _Awaited:
+    """A kernel's Numba cache whose loads first wait for the process compiling that kernel."""
+
+    def __init__(self, cache, process: subprocess.Popen):
+        self._cache, self._process = cache, process
+
+    def load_overload(self, *args, **kwargs):
+        try:
+            self._process.wait(WAIT_LIMIT)
+        except subprocess.TimeoutExpired:
+            pass
+        return self._cache.load_overload(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
+def _dispatcher(name: str):
+    module, attribute = name.split(".")
+    return getattr(importlib.import_module(f"vqcodec.{module}"), attribute)
+
+
+def _uncached(kernel) -> bool:
+    """True when Numba's cache has no index file for this kernel (False if it cannot tell)."""
+    index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_index_path", None)
+    return isinstance(index, str) and not os.path.exists(index)
+
+
+def compile_aside(jobs) -> Callable[[], None]:
+    """Start a second process that compiles the kernels of `jobs` not in the cache yet; until it
+    ends, this process's first use of one of them waits for it. Returns the function to call when
+    done, which stops that process if it is still at work (everything it would cache is then
+    either loaded already or not needed)."""
+    names = [job for job in jobs if any(_uncached(_dispatcher(kernel)) for kernel in JOBS[job][1])]
+    if not names:
+        return lambda: None
+    package_root = str(Path(__file__).resolve().parent.parent)  # the child imports this very vqcodec
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH")))))
+    process = subprocess.Popen([sys.executable, "-m", "vqcodec.kernels", *names], env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kernels = [_dispatcher(kernel) for job in names for kernel in JOBS[job][1]]
+    caches = [kernel._cache for kernel in kernels]
+    for kernel, cache in zip(kernels, caches):
+        kernel._cache = _Awaited(cache, process)
+
+    def done() -> None:
+        for kernel, cache in zip(kernels, caches):
+            kernel._cache = cache
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+    return done
+
+
+if __name__ == "__main__":  # the second process of compile_aside
+    for job in sys.argv[1:]:
+        JOBS[job][0]()
