@@ -36,7 +36,6 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 THREADS = 2
 VQCODEC = (sys.executable, "-m", "vqcodec")  # the command, from the interpreter running this script
 # The same, as if SciPy were not installed: Numba imports scipy.linalg on its first use when it can.
-VQCODEC_NO_SCIPY = (sys.executable, "-c", "import sys; sys.modules['scipy'] = None; from vqcodec.cli import main; main()")
 
 try:
     import faiss
@@ -201,10 +200,10 @@ def start_up() -> None:
     row("vqcodec --help", f"{statistics.median(run(*VQCODEC, '--help') for _ in range(5)):.2f}", "<= 0.3")
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "c.vqc")
-        for how, launcher in (("", VQCODEC), (", SciPy hidden", VQCODEC_NO_SCIPY)):
-            command = (*launcher, "encode", str(SAMPLES / "camera.png"), "-o", out, "--force")
-            run(*command)
-            row(f"second `vqcodec encode camera.png` (512x512, default quality){how}", f"{run(*command):.2f}", "<= 1")
+        command = (*VQCODEC, "encode", str(SAMPLES / "camera.png"), "-o", out, "--force")
+        run(*command)
+        row("second `vqcodec encode camera.png` (512x512, default quality), median of 3",
+            f"{statistics.median(run(*command) for _ in range(3)):.2f}", "<= 1")
         for algo in ("kmeans", "centnn"):
             cache = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / f"cache-{algo}")}
             cold = run(*VQCODEC, "encode", str(SAMPLES / "camera.png"), "-o", out, "--force", "--algo", algo, env=cache)

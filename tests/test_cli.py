@@ -516,6 +516,25 @@ def test_a_kernel_of_the_second_process_is_loaded_once_that_process_ends():
     assert awaited.other == "passed through"
 
 
+@pytest.mark.parametrize(("how", "imported"), [("command", False), ("library", True)])
+def test_the_command_keeps_numba_from_importing_scipy(tmp_path, how, imported):
+    """Numba imports SciPy's linear algebra (if installed) as it loads its first kernel; the command
+    spares that time. A stand-in SciPy package tells whether it was imported."""
+    (tmp_path / "scipy" / "linalg").mkdir(parents=True)
+    (tmp_path / "scipy" / "__init__.py").write_text("__version__ = '1.99'\n")
+    (tmp_path / "scipy" / "linalg" / "__init__.py").write_text(
+        "import pathlib; pathlib.Path(__file__).with_name('imported').touch()\n")
+    source, out = SAMPLES / "camera-128.png", tmp_path / "a.vqc"
+    code = {"command": "from vqcodec.cli import main; main(['encode', sys.argv[1], '-o', sys.argv[2]])",
+            "library": "import vqcodec; vqcodec.encode(sys.argv[1]).save(sys.argv[2])"}[how]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", "import sys; " + code, str(source), str(out)], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "scipy" / "linalg" / "imported").exists() == imported
+    assert out.read_bytes() == vqcodec.encode(source).data
+
+
 @pytest.mark.parametrize("algo", ["kmeans", "centnn"])
 def test_one_and_two_threads_write_the_same_file(tmp_path, algo):
     outputs = []

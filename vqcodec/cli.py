@@ -258,10 +258,11 @@ def _compile_ahead(settings, first, here: bool, announce: bool) -> Callable[[], 
 
     Decoding a file of fixed codings runs no kernel (nor imports Numba), so
     decoding looks at the first input's header first."""
-    from . import batch, kernels
+    from . import kernels, program
 
     if settings.command == "decode" and not _uses_kernels(first.source):
         return lambda: None
+    program.start_numba()
     if not kernels.cold(kernels.ENCODING if settings.command == "encode" else kernels.DECODING):
         return lambda: None
     if announce:
