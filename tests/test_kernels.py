@@ -155,6 +155,42 @@ def test_kmeanspp_seeds_are_distinct_input_rows(k):
     assert all(tuple(row) in rows for row in seeds.tolist())
 
 
+def naive_kmeanspp(vectors, k, rng, weights) -> np.ndarray:
+    """Greedy k-means++ as the kernel draws it (the same uniforms), measuring every distance."""
+    v = vectors.astype(np.float64)
+    trials = 2 + int(np.log(k))
+    uniforms = rng.random((k, trials))
+    first = min(int(np.searchsorted(np.cumsum(weights), uniforms[0, 0] * weights.sum(), side="right")), len(v) - 1)
+    chosen, closest = [first], weights * ((v - v[first]) ** 2).sum(axis=1)
+    for c in range(1, k):
+        cumulative = np.cumsum(closest)  # in row order, as the kernel adds
+        if cumulative[-1] <= 0:
+            break
+        candidates = []
+        for u in uniforms[c]:
+            idx = min(int(np.searchsorted(cumulative, u * cumulative[-1], side="right")), len(v) - 1)
+            while closest[idx] == 0:
+                idx -= 1
+            candidates.append(idx)
+        options = [np.minimum(closest, weights * ((v - v[q]) ** 2).sum(axis=1)) for q in candidates]
+        best = int(np.argmin([np.cumsum(o)[-1] for o in options]))
+        chosen.append(candidates[best])
+        closest = options[best]
+    return vectors[chosen]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kmeanspp_matches_a_numpy_reference(seed, weighted):
+    """The kernel skips distances the triangle inequality decides; the seeds must be those of measuring all."""
+    rng = np.random.default_rng(seed)
+    n, d, k = int(rng.integers(20, 300)), int(rng.choice([1, 4, 16])), int(rng.integers(2, 60))
+    vectors = rng.integers(0, 256 if seed % 2 else 6, (n, d), dtype=np.uint8)  # few distinct rows when even
+    weights = rng.integers(1, 9, n) if weighted else np.ones(n, dtype=np.int64)
+    seeds = seed_kmeanspp(vectors, k, np.random.default_rng(seed), weights if weighted else None)
+    np.testing.assert_array_equal(seeds, naive_kmeanspp(vectors, k, np.random.default_rng(seed), weights))
+
+
 @pytest.mark.parametrize(("distinct", "k"), [(1, 5), (5, 10), (5, 5), (7, 64)])
 def test_kmeanspp_stops_at_the_distinct_vectors(distinct, k):
     vectors, base = repeated_rows(distinct)

@@ -29,18 +29,26 @@ def _kmeanspp_kernel(vectors, weights, first, uniforms):
     vectors than k); returns the chosen row numbers and how many there are.
     Sequential: threads would need a hand-off for every centre, and the
     potentials are summed in row order anyway (the same rounding everywhere).
+
+    A candidate at least twice as far from a vector's nearest centre as the
+    vector itself cannot come closer to it (triangle inequality), so that
+    distance is not measured: the result is the one every distance would give.
     """
     n = vectors.shape[0]
     k, trials = uniforms.shape
     chosen = np.empty(k, dtype=np.int64)
     chosen[0] = first
     closest = np.empty(n)  # weighted squared distance to the nearest centre so far
+    own = np.empty(n)  # the same, unweighted
+    nearest = np.zeros(n, dtype=np.int64)  # which centre that is (its number in `chosen`)
     for i in range(n):
-        closest[i] = weights[i] * np.float64(sqdist(vectors, i, vectors, first))
+        own[i] = np.float64(sqdist(vectors, i, vectors, first))
+        closest[i] = weights[i] * own[i]
     cumulative = np.empty(n)
     candidates = np.empty(trials, dtype=np.int64)
     candidate_closest = np.empty((trials, n))
     potentials = np.empty(trials)
+    apart = np.empty((trials, k))  # squared distance from each candidate to each centre
     for c in range(1, k):
         total = 0.0
         for i in range(n):
@@ -62,10 +70,15 @@ def _kmeanspp_kernel(vectors, weights, first, uniforms):
                 idx -= 1
             candidates[trial] = idx
             potentials[trial] = 0.0
+            for q in range(c):
+                apart[trial, q] = np.float64(sqdist(vectors, idx, vectors, chosen[q]))
         for i in range(n):
             now, weight = closest[i], weights[i]
+            reach = 4.0 * own[i] * (1.0 + _MARGIN) + _MARGIN  # (2 x distance)^2, with slack for rounding
             for trial in range(trials):
-                d = min(now, weight * np.float64(sqdist(vectors, i, vectors, candidates[trial])))
+                d = now
+                if apart[trial, nearest[i]] <= reach:
+                    d = min(now, weight * np.float64(sqdist(vectors, i, vectors, candidates[trial])))
                 candidate_closest[trial, i] = d
                 potentials[trial] += d
         best = 0
@@ -74,7 +87,10 @@ def _kmeanspp_kernel(vectors, weights, first, uniforms):
                 best = trial
         chosen[c] = candidates[best]
         for i in range(n):
-            closest[i] = candidate_closest[best, i]
+            if candidate_closest[best, i] < closest[i]:
+                closest[i] = candidate_closest[best, i]
+                own[i] = np.float64(sqdist(vectors, i, vectors, chosen[c]))
+                nearest[i] = c
     return chosen, k
 
 
