@@ -7,7 +7,7 @@ import pytest
 import vqcodec
 from conftest import CLUSTERING
 from vqcodec import blocks, metrics
-from vqcodec.centnn import _GAIN, centnn, park, refine
+from vqcodec.centnn import _GAIN, _winner, centnn, park, refine
 from vqcodec.kmeans import _cluster_sums, kmeans, lloyd, seed_kmeanspp
 from vqcodec.nearest import nearest
 from vqcodec.scalar import optimal_scalar
@@ -314,6 +314,35 @@ def test_skip_bounds_change_nothing(n, d, k, seed, trainer):
     assert fast_stats["scans"] <= plain_stats["scans"] <= plain_stats["visits"]
     if n > k:
         assert fast_stats["scans"] < plain_stats["scans"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_full_scan_decision_matches_a_plain_loop(seed):
+    """`_winner` finds its least cost and distance as integers, on all codewords at once: the same cluster
+    as a loop in index order (ties included: the lowest index), and the nearest other codeword."""
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        k = int(rng.integers(2, 40))
+        dist = np.empty(k + 1, dtype=np.float32)  # few values, so that costs tie often
+        dist[:k] = rng.choice(np.array([0.0, 1.0, 2.0, 4.0, 1e-40, 3.0e38, np.inf], np.float32), k,
+                              p=[0.1, 0.3, 0.25, 0.25, 0.04, 0.03, 0.03])
+        counts = rng.choice(np.array([1, 2, 3, 4, 6]), k).astype(np.int64)
+        active = rng.random(k) < 0.9
+        p = int(rng.integers(0, k))
+        active[p] = True
+        w = int(rng.choice([1, 1, 3]))
+        counts[p] += w
+        costs = np.empty(k + 1)
+        got = _winner(dist, dist.view(np.int32), costs, costs.view(np.int64), counts, active, k, p, w, True)
+        best, at, near = np.inf, -1, np.float32(3.0e38)
+        for c in range(k):
+            if active[c] and c != p:
+                near = min(near, dist[c])
+                cost = counts[c] / (counts[c] + w) * np.float64(dist[c])
+                if cost < best:
+                    best, at = cost, c
+        stay = counts[p] / (counts[p] - w) * np.float64(dist[p])
+        assert got == (at if best < stay * (1.0 - _GAIN) - _GAIN else p, near)
 
 
 def naive_hartigan(vectors, codebook):

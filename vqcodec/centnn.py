@@ -53,6 +53,8 @@ _TRACKED = 8  # codewords whose movement the skip test measures exactly
 _GAIN = 1e-5  # relative and absolute (squared levels): a Hartigan move must gain more than float32 rounding,
 # or two near-equal choices could swap back and forth for ever
 _MARGIN = 1e-4  # relative and absolute slack, above float32 rounding of a distance, so it never decides a skip
+_FAR = int(np.float32(3.0e38).view(np.int32))  # as integers, as `_winner` compares distances and costs
+_INF64 = int(np.float64(np.inf).view(np.int64))
 LOWER, UPPER, OWN_MARK, STAMP = 0, 1, 2, 3  # per vector: bound on every other codeword's distance, own distance,
 # the own codeword's drift when that was measured, and the clock when the lower bound was
 DRIFT, WINDOW, EPOCH = 0, 1, 2  # per codeword: total movement, and its value when the previous / this epoch began
@@ -234,13 +236,21 @@ def _place(codebook, codebook_t, j, point, vectors, bounds, moves, use_bounds):
     moves[j, EPOCH] = moves[j, DRIFT]
 
 
-@njit(cache=True)
-def _winner(dist, counts, active, k, p, w, hartigan):
-    """The cluster a vector in p (-1: none yet) belongs to, given its squared distances.
+@njit(cache=True, error_model="numpy")
+def _winner(dist, bits, costs, ranks, counts, active, k, p, w, hartigan):
+    """The cluster a vector in p (-1: none yet) belongs to, given its squared distances; and with
+    Hartigan's test, for a vector in a cluster, its least distance to an active codeword other than p
+    (3e38 if there is none), else -1.
 
     Nearest codeword (ties: stay, else the lowest index), or with Hartigan's
     test the cluster whose gain of the vector costs least, if that cost is
     below what leaving p saves.
+
+    bits, ranks: dist and costs (room for k + 1 float64) seen as integers,
+    whose order is that of the distances and costs, never negative: minima
+    of integers vectorise where those of floats do not, and numpy's error
+    model (no division can be by zero) lets the costs' loop vectorise.
+    The index of the least cost is looked for only when the vector moves.
     """
     at = -1
     best = np.inf
@@ -249,20 +259,29 @@ def _winner(dist, counts, active, k, p, w, hartigan):
             if active[c] and dist[c] < best:
                 best = dist[c]
                 at = c
-        return p if p >= 0 and not best < dist[p] else at
+        return (p if p >= 0 and not best < dist[p] else at), np.float32(-1.0)
+    near = np.int32(_FAR)
     for c in range(k):
-        if active[c] and c != p:
-            cost = counts[c] / (counts[c] + w) * np.float64(dist[c])
-            if cost < best:
-                best = cost
-                at = c
+        other = active[c] and c != p
+        costs[c] = counts[c] / (counts[c] + w) * np.float64(dist[c]) if other else np.inf
+        near = min(near, bits[c] if other else np.int32(_FAR))
+    least = np.int64(_INF64)
+    for c in range(k):
+        least = min(least, ranks[c])
+    ranks[k] = least  # the spare slots, to read both as floats
+    bits[k] = near
     stay = counts[p] / (counts[p] - w) * np.float64(dist[p])
-    return at if best < stay * (1.0 - _GAIN) - _GAIN else p
+    if costs[k] < stay * (1.0 - _GAIN) - _GAIN:
+        at = 0
+        while ranks[at] != least:
+            at += 1
+        return at, dist[k]
+    return p, dist[k]
 
 
 @njit(cache=True, nogil=True)
 def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves,
-           clock, top_idx, top_val, use_bounds, hartigan):
+           clock, top_idx, top_val, use_bounds, hartigan, dist, bits, costs, ranks):
     """One epoch, the work of every trainer here: a pass over the vectors in order, each moved as its rule
     says; returns (vectors that changed cluster, vectors scanned).
 
@@ -276,13 +295,16 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     the largest movement in this and the previous epoch, for a bound stored
     in the previous epoch). With Hartigan's test the distances are weighed by
     the count factors, the others' by the smallest factor any cluster can have.
+
+    dist, bits, costs, ranks: room for k + 1 float32 and float64 for the full
+    scan, each with an int32 / int64 view (`_winner`). Views are made by the
+    caller: one inside a kernel costs far more compile time than it is worth.
     """
     _start_window(moves, clock, active, k, top_idx, top_val)
     n, d = vectors.shape
     tracked = top_idx.shape[0] - 1
     changes = 0
     scans = 0
-    dist = np.empty(k, dtype=np.float32)
     fewest = np.int64(1) << 62  # no active cluster has fewer members than this during the epoch
     for c in range(k):
         if active[c]:
@@ -324,12 +346,13 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                     continue
         scans += 1
         distances_to_all(vectors, i, codebook_t, k, dist)
-        j = _winner(dist, counts, active, k, p, w, hartigan)
-        nearest_other = np.float32(3.0e38)
-        for c in range(k):
-            if active[c] and c != j:
-                nearest_other = min(nearest_other, dist[c])
-        bounds[i, LOWER] = np.sqrt(np.float64(nearest_other))
+        j, near = _winner(dist, bits, costs, ranks, counts, active, k, p, w, hartigan)
+        if j != p or near < 0.0:  # the nearest other than j
+            near = np.float32(3.0e38)
+            for c in range(k):
+                if active[c] and c != j:
+                    near = min(near, dist[c])
+        bounds[i, LOWER] = np.sqrt(np.float64(near))
         bounds[i, UPPER] = np.sqrt(np.float64(dist[j]))
         bounds[i, OWN_MARK] = moves[j, DRIFT]  # before j moves, so its coming movement counts
         bounds[i, STAMP] = clock[0]
@@ -403,11 +426,13 @@ def _dissolve(vectors, weights, labels, codebook_t, counts, active, k, sse):
     return cost, target
 
 
-def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start, pairs) -> int:
+def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start, pairs, splits) -> int:
     """Move up to `pairs` codewords from where they save least to the clusters whose split saves most
     (the utility shifts of ELBG, Patane & Russo 2001), by labels only; returns how many moved.
 
-    sse: the clusters' errors (`_errors`); rows, start: their members (`_members`).
+    sse: the clusters' errors (`_errors`); rows, start: their members (`_members`); splits: each
+    cluster's members and split when they were last split, kept from round to round, since a cluster
+    whose members are the same splits the same.
 
     Dissolving cluster l costs what its members add to their next-best
     clusters minus its own error; splitting h across its principal axis saves
@@ -421,7 +446,12 @@ def _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, s
     far_side = np.zeros(len(vectors), dtype=np.bool_)  # of its cluster's split, for each member of one that splits
     for h in np.flatnonzero(sse > 0.0).tolist():
         members = rows[start[h]:start[h + 1]]
-        _, _, beyond, found, halves = _split(vectors, weights, members)
+        last = splits.get(h)
+        if last is not None and np.array_equal(last[0], members):
+            beyond, found, halves = last[1:]
+        else:
+            _, _, beyond, found, halves = _split(vectors, weights, members)
+            splits[h] = members.copy(), beyond, found, halves
         if found:
             far_side[members] = beyond
             saving[h] = sse[h] - halves
@@ -526,9 +556,11 @@ def _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, cou
               top_idx, top_val, use_bounds, hartigan, limit, stats):
     """Epochs until one moves nothing or `limit` have run; returns the last epoch's moves."""
     changes = 0
+    dist, costs = np.empty(k + 1, dtype=np.float32), np.empty(k + 1)
     for _ in range(limit):
         changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active,
-                                k, bounds, moves, clock, top_idx, top_val, use_bounds, hartigan)
+                                k, bounds, moves, clock, top_idx, top_val, use_bounds, hartigan,
+                                dist, dist.view(np.int32), costs, costs.view(np.int64))
         stats[0] += 1
         stats[2] += scans
         stats[3] += len(vectors)
@@ -633,12 +665,13 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
     if shift_rounds > 0:  # (refinement makes none)
         sse = _errors(sums, squares, counts, k)
         error = _total_error(sse)
+    splits = {}
     for _ in range(shift_rounds):  # keep each round of shifts only if, converged, it lowered the error
         state = (codebook, labels, sums, squares, counts, active)
         kept = [array.copy() for array in state]
         rows, start = _members(labels, k)
         if _shift(vectors, weights, labels, codebook_t, counts, active, k, sse, rows, start,
-                  max(1, int(shift_fraction * k))) == 0:
+                  max(1, int(shift_fraction * k)), splits) == 0:
             break
         _recount(vectors, weights, every_row, labels, sums, squares, counts)
         _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val)
