@@ -70,6 +70,44 @@ def test_ycbcr_inverse_matches_the_format():
         assert rgb[r, c].tolist() == [min(max(v, 0), 255) for v in expected]
 
 
+@pytest.mark.parametrize(("height", "width", "cell"), [(9, 17, 8), (64, 3, 16), (1, 1, 8), (30, 31, 1)])
+def test_cell_means_are_the_means_of_the_pixels_inside(height, width, cell):
+    plane = np.random.default_rng(height).integers(0, 256, (height, width), dtype=np.uint8)
+    means = planes.cell_means(plane, cell)
+    expected = [[plane[r:r + cell, c:c + cell].mean() for c in range(0, width, cell)] for r in range(0, height, cell)]
+    assert np.array_equal(means, np.array(expected))
+
+
+def whole_image_planes(pixels, colour):
+    """split and merge of the whole image at once, as the formulas read: the strips must give these."""
+    rgb = pixels[:, :, :3].astype(np.float64)
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
+    chroma = [128 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128 + 0.5 * r - 0.418688 * g - 0.081312 * b]
+    if colour == "ycbcr420":
+        padded = [np.pad(c, ((0, c.shape[0] % 2), (0, c.shape[1] % 2)), mode="edge") for c in chroma]
+        chroma = [c.reshape(c.shape[0] // 2, 2, c.shape[1] // 2, 2).mean(axis=(1, 3)) for c in padded]
+    split = [np.clip(np.rint(c), 0, 255).astype(np.uint8) for c in [0.299 * r + 0.587 * g + 0.114 * b, *chroma]]
+    split += [pixels[:, :, c] for c in range(3, pixels.shape[2])]
+    height, width = pixels.shape[:2]
+    cell = 2 if colour == "ycbcr420" else 1
+    y = split[0].astype(np.int32)
+    cb, cr = (planes.upsample(c, cell, height, width) - 128 for c in split[1:3])
+    merged = [y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
+              y + ((116130 * cb + 32768) >> 16)]
+    merged = np.stack([np.clip(c, 0, 255).astype(np.uint8) for c in merged] + split[3:], axis=2)
+    return split, merged
+
+
+@pytest.mark.parametrize("colour", ["ycbcr420", "ycbcr444"])
+@pytest.mark.parametrize("shape", [(2 * planes.STRIP + 1, 7, 3), (planes.STRIP + 2, 5, 4), (3, 1, 3)])
+def test_colour_in_strips_is_the_whole_image_transform(colour, shape):
+    pixels = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+    split, merged = whole_image_planes(pixels, colour)
+    got = planes.split(pixels, colour)
+    assert len(got) == len(split) and all(np.array_equal(a, b) for a, b in zip(got, split))
+    assert np.array_equal(planes.merge(got, colour), merged)
+
+
 @pytest.mark.parametrize("colour", ["planes", "ycbcr444"])
 def test_colour_round_trips_as_far_as_it_claims(colour):
     """The channels as they are round-trip exactly; YCbCr 4:4:4 within its rounding (one or two levels)."""

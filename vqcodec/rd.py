@@ -16,7 +16,7 @@ from .container import Header, Plane, Section
 from .metrics import psnr
 from .options import EncodeOptions
 from .pipeline import Pipeline, Stage
-from .planes import cell_means, merge, split, upsample
+from .planes import STRIP, cell_means, merge, split, upsample
 
 ZERO = 128  # a codeword sample of 128 adds nothing to the base
 TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-constrained rounds see every block
@@ -57,27 +57,30 @@ def _split(pixels, settings):
 
 
 def _means(planes, settings):
-    """Each plane's quantized cell means and the base image they interpolate to; None for a constant plane."""
-    grids, bases = [], []
+    """Each plane's quantized cell means; None for a constant plane."""
+    grids = []
     for plane, s in zip(planes, settings.planes):
         if plane.min() == plane.max():
             grids.append(None)
-            bases.append(None)
             continue
-        grid = np.clip(np.rint(cell_means(plane, s.cell) / s.step), 0, 255).astype(np.uint8)
-        grids.append(grid)
-        bases.append(base_of(grid, s.step, s.cell, *plane.shape))
-    return {"grids": grids, "bases": bases}
+        grids.append(np.clip(np.rint(cell_means(plane, s.cell) / s.step), 0, 255).astype(np.uint8))
+    return {"grids": grids}
 
 
-def _residuals(planes, bases, settings):
-    """The residual against the base, offset by 128 and clipped to a byte, cut into blocks."""
+def _residuals(planes, grids, settings):
+    """The residual against the base the means interpolate to, offset by 128 and clipped to a byte,
+    cut into blocks. The base is made a band of rows at a time, never whole."""
     vectors = []
-    for plane, base, s in zip(planes, bases, settings.planes):
-        if base is None:
+    for plane, grid, s in zip(planes, grids, settings.planes):
+        if grid is None:
             vectors.append(None)
             continue
-        residual = np.clip(plane.astype(np.int32) - base + ZERO, 0, 255).astype(np.uint8)
+        height, width = plane.shape
+        residual = np.empty_like(plane)
+        for top in range(0, height, STRIP):
+            rows = slice(top, min(top + STRIP, height))
+            base = base_of(grid, s.step, s.cell, height, width, rows)
+            residual[rows] = np.clip(plane[rows].astype(np.int32) - base + ZERO, 0, 255)
         vectors.append(blocks.to_vectors(residual[:, :, None], s.block))
     return {"vectors": vectors}
 
@@ -136,7 +139,7 @@ def _measure(pixels, grids, codebooks, indices, settings):
 def _plane(plane, grid, codebook, indices, s):
     if grid is None:
         return plane
-    return reconstruct(base_of(grid, s.step, s.cell, *plane.shape), codebook, indices, s.block)
+    return reconstruct(grid, s, codebook, indices, *plane.shape)
 
 
 def _code(pixels, planes, grids, codebooks, indices, settings, options):
@@ -172,7 +175,7 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
     Stage("read", _read, ("pixels",)),
     Stage("settings", _settings, ("settings",)),
     Stage("colour", _split, ("planes",)),
-    Stage("means", _means, ("grids", "bases")),
+    Stage("means", _means, ("grids",)),
     Stage("residuals", _residuals, ("vectors",)),
     Stage("train", _train, ("starts",)),
     Stage("ecvq", _ecvq, ("codebooks", "indices")),
@@ -184,16 +187,21 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
 
 # --- shared by both directions -----------------------------------------------------------------
 
-def base_of(grid: np.ndarray, step: int, cell: int, height: int, width: int) -> np.ndarray:
-    """The smooth base image (int32) of a plane's quantized means: min(mean x step, 255), interpolated."""
-    return upsample(np.minimum(grid.astype(np.int32) * step, 255), cell, height, width)
+def base_of(grid: np.ndarray, step: int, cell: int, height: int, width: int, rows: slice = slice(None)) -> np.ndarray:
+    """The smooth base image (int32) of a plane's quantized means, or those `rows` of it:
+    min(mean x step, 255), interpolated."""
+    return upsample(np.minimum(grid.astype(np.int32) * step, 255), cell, height, width, rows)
 
 
-def reconstruct(base: np.ndarray, codebook: np.ndarray, indices: np.ndarray, block: int) -> np.ndarray:
-    """A plane's samples: base + codeword - 128, clipped to a byte."""
-    height, width = base.shape
-    residual = blocks.decode(codebook, indices, height, width, block)[:, :, 0]
-    return np.clip(base + residual.astype(np.int32) - ZERO, 0, 255).astype(np.uint8)
+def reconstruct(grid: np.ndarray, s, codebook: np.ndarray, indices: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A plane's samples from its means grid, coded with `s` (step, cell, block): base + codeword - 128,
+    clipped to a byte. A band of rows at a time, so that no int32 copy of a whole plane is made."""
+    plane = np.empty((height, width), dtype=np.uint8)
+    for top, band in blocks.bands(codebook, indices, height, width, s.block):
+        rows = slice(top, top + len(band))
+        base = base_of(grid, s.step, s.cell, height, width, rows)
+        plane[rows] = np.clip(base + band[:, :, 0].astype(np.int32) - ZERO, 0, 255)
+    return plane
 
 
 # --- the decoder's stages ----------------------------------------------------------------------
@@ -211,7 +219,7 @@ def _decode_planes(header, payloads):
         grid = decode_means(means, *p.cells)
         codebook = decode_codebook(book, p.k, p.block, 1)
         indices = decode_indices(labels, p.block_count, p.blocks_x, p.k)
-        decoded.append(reconstruct(base_of(grid, p.step, p.cell, p.height, p.width), codebook, indices, p.block))
+        decoded.append(reconstruct(grid, p, codebook, indices, p.height, p.width))
     return {"planes": decoded}
 
 
