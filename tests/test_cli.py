@@ -501,6 +501,20 @@ def test_no_second_process_when_every_kernel_is_cached(monkeypatch):
     kernels.compile_aside(["coders", "assignment", "indices"])()
 
 
+def test_without_an_interpreter_to_start_everything_compiles_here(monkeypatch):
+    from vqcodec import kernels
+    from vqcodec.entropy import _index_kernel
+
+    def refuse(*args, **kwargs):
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(kernels, "_uncached", lambda kernel: True)
+    monkeypatch.setattr(kernels.subprocess, "Popen", refuse)
+    cache = _index_kernel._cache
+    kernels.compile_aside(["indices"])()
+    assert _index_kernel._cache is cache
+
+
 def test_a_kernel_of_the_second_process_is_loaded_once_that_process_ends():
     """Loaded, not compiled, even when the process failed: the load then finds nothing, and the kernel
     compiles here as it would have."""

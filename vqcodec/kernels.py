@@ -3,7 +3,7 @@
 Numba compiles each kernel on its first use and caches the machine code (in
 `__pycache__` beside the sources, or under NUMBA_CACHE_DIR), so only a very
 first run pays. `cold()` lets the command say so before it happens;
-`compile_aside()` halves the wait on a machine with a second core;
+`compile_aside()` shortens that wait on a machine with a second core;
 `warm_up()` is `vqcodec warmup`.
 """
 import importlib
@@ -49,13 +49,15 @@ def warm_up() -> float:
     start = time.perf_counter()
     done = compile_aside(("coders",))  # in a second process, while the trainers compile here
     image = (np.arange(16 * 16 * 3, dtype=np.int64).reshape(16, 16, 3) * 37 % 251).astype(np.uint8)
-    for algo in ALGORITHMS:
-        pixels = image[:, :, :1] if algo in SCALAR_ONLY else image
-        block = 1 if algo in SCALAR_ONLY else None
-        for extra in ({}, {"classic": True}):
-            encoded = codec.encode(pixels, k=4, block=block, algo=algo, **extra)
-            codec.decode(encoded.data)
-    done()
+    try:
+        for algo in ALGORITHMS:
+            pixels = image[:, :, :1] if algo in SCALAR_ONLY else image
+            block = 1 if algo in SCALAR_ONLY else None
+            for extra in ({}, {"classic": True}):
+                encoded = codec.encode(pixels, k=4, block=block, algo=algo, **extra)
+                codec.decode(encoded.data)
+    finally:
+        done()
     return time.perf_counter() - start
 
 
@@ -68,15 +70,7 @@ def warm_up() -> float:
 # compiles and a call that compiles them exactly as the codec calls them (the
 # wrappers fix every argument type), so that the cache entry is the one looked up.
 
-def _coders() -> None:
-    from .codebook import prune_and_order
-    from .entropy import encode_codebook, encode_indices, encode_means
-
-    book = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)
-    encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
-    encode_codebook(book, 2, 1, 64)
-    encode_means(book, 64)
-    prune_and_order(book, np.array([1, 0, 1]))
+_BOOK = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)  # two 2 x 2 codewords, the jobs' tiny input
 
 
 def _index_coder() -> None:
@@ -85,11 +79,20 @@ def _index_coder() -> None:
     encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
 
 
+def _coders() -> None:
+    from .codebook import prune_and_order
+    from .entropy import encode_codebook, encode_means
+
+    _index_coder()
+    encode_codebook(_BOOK, 2, 1, 64)
+    encode_means(_BOOK, 64)
+    prune_and_order(_BOOK, np.array([1, 0, 1]))
+
+
 def _assignment() -> None:
     from .nearest import nearest
 
-    book = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)
-    nearest(book, book.astype(np.float64), np.zeros(2))
+    nearest(_BOOK, _BOOK.astype(np.float64), np.zeros(2))
 
 
 JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.name")
@@ -101,7 +104,7 @@ JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.
 WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
 
 
-def aside(command: str, options=None) -> tuple[str, ...]:
+def aside(command: str, options) -> tuple[str, ...]:
     """The jobs a second process can take from a command: what it uses last. K-Means' Lloyd loop starts
     with the full scan that the final assignment uses, so with K-Means that stays here; a fixed rate
     uses no coder."""
@@ -148,15 +151,18 @@ def compile_aside(jobs) -> Callable[[], None]:
         return lambda: None
     package_root = str(Path(__file__).resolve().parent.parent)  # the child imports this very vqcodec
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH")))))
-    process = subprocess.Popen([sys.executable, "-m", "vqcodec.kernels", *names], env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kernels = [_dispatcher(kernel) for job in names for kernel in JOBS[job][1]]
-    caches = [kernel._cache for kernel in kernels]
-    for kernel, cache in zip(kernels, caches):
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "vqcodec.kernels", *names], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:  # no interpreter to start (an embedded Python): everything compiles here
+        return lambda: None
+    awaited = [_dispatcher(kernel) for job in names for kernel in JOBS[job][1]]
+    caches = [kernel._cache for kernel in awaited]
+    for kernel, cache in zip(awaited, caches):
         kernel._cache = _Awaited(cache, process)
 
     def done() -> None:
-        for kernel, cache in zip(kernels, caches):
+        for kernel, cache in zip(awaited, caches):
             kernel._cache = cache
         if process.poll() is None:
             process.kill()
