@@ -549,6 +549,21 @@ def test_the_command_keeps_numba_from_importing_scipy(tmp_path, how, imported):
     assert out.read_bytes() == vqcodec.encode(source).data
 
 
+def test_the_program_exits_with_mains_code_and_every_byte_it_wrote(tmp_path):
+    """`vqcodec` leaves without Python's teardown: the exit code, standard output and the error line
+    must still be those of main."""
+    def program(*args):
+        return subprocess.run([sys.executable, "-m", "vqcodec", *args], capture_output=True, timeout=300)
+
+    encoded = program("encode", str(SAMPLES / "camera-128.png"), "-o", "-", "-q")
+    assert encoded.returncode == 0 and encoded.stdout == vqcodec.encode(SAMPLES / "camera-128.png").data
+    listed = program("info", "--json", str(tmp_path / "missing.vqc"))
+    assert listed.returncode == 1 and json.loads(listed.stdout)["status"] == "failed"
+    assert listed.stderr.decode().count("\n") == 1 and listed.stderr.startswith(b"Error: ")
+    assert program("--no-such-option").returncode == 2
+    assert program("--version").stdout.decode().startswith("vqcodec, version")
+
+
 @pytest.mark.parametrize("algo", ["kmeans", "centnn"])
 def test_one_and_two_threads_write_the_same_file(tmp_path, algo):
     outputs = []
