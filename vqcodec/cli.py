@@ -263,13 +263,14 @@ def _compile_ahead(settings, first, here: bool, announce: bool) -> Callable[[], 
 
     if settings.command == "decode" and not _uses_kernels(first.source):
         return lambda: None
-    program.start_numba()
-    if not kernels.cold(kernels.ENCODING if settings.command == "encode" else kernels.DECODING):
-        return lambda: None
-    if announce:
-        click.echo("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
-                   "(`vqcodec warmup` does it ahead).", err=True)
-    return kernels.compile_aside(kernels.aside(settings.command, settings.options)) if here else lambda: None
+    with program.without_scipy():
+        cold = kernels.cold(kernels.ENCODING if settings.command == "encode" else kernels.DECODING)
+        if cold and announce:
+            click.echo("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
+                       "(`vqcodec warmup` does it ahead).", err=True)
+        done = kernels.compile_aside(kernels.aside(settings.command, settings.options) if cold and here else ())
+        program.load_numba_tables()  # after starting the second process, which need not wait for it
+    return done
 
 
 def _uses_kernels(source) -> bool:

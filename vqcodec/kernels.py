@@ -63,12 +63,12 @@ def warm_up() -> float:
 
 # --- compiling in a second process -------------------------------------------------------------
 #
-# Numba compiles on one core. While a first encode compiles its trainer, a
-# second process compiles (and caches) the kernels the encode needs last; when
-# this process first calls one of them, it waits for that process and loads the
-# kernel from the cache instead of compiling it. Each job is the kernels it
-# compiles and a call that compiles them exactly as the codec calls them (the
-# wrappers fix every argument type), so that the cache entry is the one looked up.
+# Numba compiles on one core. While a first encode compiles the kernels it needs
+# first, a second process compiles (and caches) kernels it needs later, in the
+# order it needs them; when this process first calls one of those, it waits
+# until the other has cached it and loads it instead of compiling it. Each job
+# is the kernels it compiles and a call that compiles them exactly as the codec
+# calls them (same argument types), so that the cache entry is the one looked up.
 
 _BOOK = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)  # two 2 x 2 codewords, the jobs' tiny input
 
@@ -95,35 +95,59 @@ def _assignment() -> None:
     nearest(_BOOK, _BOOK.astype(np.float64), np.zeros(2))
 
 
+def _cluster_means() -> None:
+    """The first kernels of Hartigan's refinement, with the arrays as centnn._train makes them."""
+    from .centnn import _recount, _set_means
+
+    k, d = _BOOK.shape
+    sums, squares, counts = np.zeros((k, d)), np.zeros(k), np.zeros(k, dtype=np.int64)
+    _recount(_BOOK, np.ones(k, dtype=np.int64), np.arange(k), np.arange(k), sums, squares, counts)
+    _set_means(np.zeros((k, d), dtype=np.float32), np.zeros((d, k), dtype=np.float32), sums, counts,
+               np.zeros(k, dtype=np.bool_), k, np.zeros((k, 3)), np.zeros(3), np.full(k + 1, -1), np.zeros(k + 1))
+
+
+def _split() -> None:
+    from .centnn import _split as split
+
+    split(_BOOK, np.ones(len(_BOOK), dtype=np.int64), np.arange(len(_BOOK)))
+
+
 JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.name")
     "coders": (_coders, ("entropy._index_kernel", "entropy._codebook_kernel", "entropy._means_kernel",
                          "codebook._walk")),
     "indices": (_index_coder, ("entropy._index_kernel",)),
     "assignment": (_assignment, ("nearest.scan_rows",)),
+    "cluster_means": (_cluster_means, ("centnn._recount", "centnn._set_means")),
+    "split": (_split, ("centnn._split",)),
 }
 WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
 
 
 def aside(command: str, options) -> tuple[str, ...]:
-    """The jobs a second process can take from a command: what it uses last. K-Means' Lloyd loop starts
-    with the full scan that the final assignment uses, so with K-Means that stays here; a fixed rate
-    uses no coder."""
+    """The jobs a second process can take from a command, in the order the command needs them: what
+    it does not need at once. K-Means' Lloyd loop starts with the full scan of the final assignment,
+    so that stays here, and it is followed by Hartigan's refinement; CentNN and Park start with those,
+    and CentNN's first split comes after an epoch; a fixed rate uses no coder."""
     if command == "decode":
         return ("indices",)
-    return (() if options.fixed_rate else ("coders",)) + (() if options.algo == "kmeans" else ("assignment",))
+    first = {"kmeans": ("cluster_means",), "centnn": ("split", "assignment")}.get(options.algo, ("assignment",))
+    return first + (() if options.fixed_rate else ("coders",))
 
 
 class _Awaited:
-    """A kernel's Numba cache whose loads first wait for the process compiling that kernel."""
+    """A kernel's Numba cache whose first load waits until the other process has cached the kernel
+    (or has ended)."""
 
     def __init__(self, cache, process: subprocess.Popen):
         self._cache, self._process = cache, process
 
     def load_overload(self, *args, **kwargs):
-        try:
-            self._process.wait(WAIT_LIMIT)
-        except subprocess.TimeoutExpired:
-            pass
+        deadline = time.monotonic() + WAIT_LIMIT
+        while self._process.poll() is None and time.monotonic() < deadline:
+            loaded = self._cache.load_overload(*args, **kwargs)
+            if loaded is not None:
+                return loaded
+            time.sleep(0.01)
         return self._cache.load_overload(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -172,5 +196,8 @@ def compile_aside(jobs) -> Callable[[], None]:
 
 
 if __name__ == "__main__":  # the second process of compile_aside
-    for job in sys.argv[1:]:
-        JOBS[job][0]()
+    from vqcodec.program import without_scipy
+
+    with without_scipy():
+        for job in sys.argv[1:]:
+            JOBS[job][0]()
