@@ -1,6 +1,9 @@
 """The rate-distortion encoder and .vqc version 3: each stage against a plain reference,
 the container as hostile input, golden files, and the search for a quality, PSNR or size."""
+import os
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -337,3 +340,34 @@ def test_constant_image_record_fits_the_schema(tmp_path):
     schema = json.loads((Path(__file__).parent.parent / "docs" / "batch.schema.json").read_text())
     jsonschema.validate(record, schema)
     assert (record["k"], record["block"]) == (0, 0)
+
+
+def test_each_at_once_keeps_the_order_lets_work_nest_and_passes_errors_on(monkeypatch):
+    """The planes decode on threads of their own pool: a plane's work may itself use the row pool."""
+    from vqcodec import rows
+    from vqcodec.nearest import nearest
+
+    monkeypatch.setattr(rows.numba.config, "NUMBA_NUM_THREADS", 2)
+    vectors = np.random.default_rng(0).integers(0, 256, (3 * rows.MIN_ROWS, 4), dtype=np.uint8)
+    expected = [nearest(vectors, vectors[:k])[0] for k in (3, 5, 7)]
+    got = rows.each_at_once(lambda k: nearest(vectors, vectors[:k])[0], [3, 5, 7])
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+    def fails(item):
+        raise FormatError(f"plane {item}")
+
+    with pytest.raises(FormatError, match="plane 2"):
+        rows.each_at_once(lambda item: fails(item) if item == 2 else item, [1, 2, 3])
+
+
+def test_planes_decode_the_same_on_one_thread_and_on_two(tmp_path):
+    data = vqcodec.encode(random_image(90, 70, 4, seed=3)).data
+    (tmp_path / "a.vqc").write_bytes(data)
+    code = "import sys, numpy, vqcodec; numpy.save(sys.argv[2], vqcodec.decode(sys.argv[1]).pixels)"
+    decoded = []
+    for threads in (1, 2):
+        out = tmp_path / f"{threads}.npy"
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.vqc"), str(out)], check=True,
+                       env={**os.environ, "NUMBA_NUM_THREADS": str(threads)})
+        decoded.append(np.load(out))
+    assert np.array_equal(decoded[0], decoded[1]) and np.array_equal(decoded[0], vqcodec.decode(data).pixels)

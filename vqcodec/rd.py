@@ -208,19 +208,25 @@ def reconstruct(grid: np.ndarray, s, codebook: np.ndarray, indices: np.ndarray, 
 
 
 def _decode_planes(header, payloads):
+    """Each plane on its own: the planes at once, on as many threads as Numba may use."""
+    from .rows import each_at_once
+
+    parts = iter(payloads)
+    jobs = [(p, tuple(bytes(next(parts)) for _ in container.PLANE_KINDS) if p.k else ()) for p in header.planes]
+    return {"planes": each_at_once(_decode_plane, jobs)}
+
+
+def _decode_plane(job) -> np.ndarray:
     from .entropy import decode_codebook, decode_indices, decode_means
 
-    decoded, parts = [], iter(payloads)
-    for p in header.planes:
-        if p.k == 0:
-            decoded.append(np.full((p.height, p.width), p.fill, dtype=np.uint8))
-            continue
-        means, book, labels = (bytes(next(parts)) for _ in container.PLANE_KINDS)
-        grid = decode_means(means, *p.cells)
-        codebook = decode_codebook(book, p.k, p.block, 1)
-        indices = decode_indices(labels, p.block_count, p.blocks_x, p.k)
-        decoded.append(reconstruct(grid, p, codebook, indices, p.height, p.width))
-    return {"planes": decoded}
+    p, sections = job
+    if p.k == 0:
+        return np.full((p.height, p.width), p.fill, dtype=np.uint8)
+    means, book, labels = sections
+    grid = decode_means(means, *p.cells)
+    codebook = decode_codebook(book, p.k, p.block, 1)
+    indices = decode_indices(labels, p.block_count, p.blocks_x, p.k)
+    return reconstruct(grid, p, codebook, indices, p.height, p.width)
 
 
 def _merge(header, planes):

@@ -6,6 +6,7 @@ threads run it as fast. The kernels compute every row on its own, so results
 do not depend on the thread count: NUMBA_NUM_THREADS, as for Numba's pool.
 """
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numba
 
@@ -22,3 +23,15 @@ def over_rows(kernel, n: int, *args) -> list:
     bounds = [n * t // count for t in range(count + 1)]
     futures = [_POOL.submit(kernel, bounds[t], bounds[t + 1], *args) for t in range(1, count)]
     return [kernel(bounds[0], bounds[1], *args)] + [f.result() for f in futures]
+
+
+def each_at_once(function: Callable, items) -> list:
+    """[function(item) for item in items], on up to NUMBA_NUM_THREADS threads at once, the first item
+    here. A pool of its own, so that `function` may use over_rows."""
+    items = list(items)
+    workers = min(numba.config.NUMBA_NUM_THREADS, len(items)) - 1
+    if workers < 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="vqcodec-each") as pool:
+        futures = [pool.submit(function, item) for item in items[1:]]
+        return [function(items[0])] + [future.result() for future in futures]
