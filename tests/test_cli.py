@@ -457,6 +457,18 @@ def test_a_terminal_is_told_when_kernels_compile(cold, monkeypatch):
     assert bool(said) == cold and all("happens once" in line for line in said)
 
 
+@pytest.mark.parametrize(("cores", "here", "started"), [(2, True, True), (1, True, False), (2, False, False)])
+def test_a_second_process_compiles_only_beside_work_here_on_a_free_core(monkeypatch, cores, here, started):
+    from vqcodec import batch, cli, kernels
+
+    asked = []
+    monkeypatch.setattr(kernels, "cold", lambda modules: True)
+    monkeypatch.setattr(kernels, "compile_aside", lambda jobs: asked.append(tuple(jobs)) or (lambda: None))
+    monkeypatch.setattr(batch, "available_cores", lambda: cores)
+    cli._compile_ahead(batch.Settings("encode"), batch.Job("a.png", "a.vqc"), here=here, announce=False)()
+    assert asked == [kernels.aside("encode", batch.Settings().options) if started else ()]
+
+
 COLD_RUN = """
 import json, sys
 from click.testing import CliRunner
@@ -562,6 +574,27 @@ def test_the_command_keeps_numba_from_importing_scipy(tmp_path, how, imported):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "scipy" / "imported").exists() == (tmp_path / "scipy" / "linalg" / "imported").exists() == imported
     assert out.read_bytes() == vqcodec.encode(source).data
+
+
+@pytest.mark.parametrize("cut", [None, 100])
+def test_decode_reads_a_pipe_given_as_a_path(runner, tmp_path, cut):
+    """`vqcodec decode <(cat a.vqc)`: a pipe has no size to check the header against, so it is read
+    as a stream (nothing peeked at beforehand), and a cut one is refused like a cut file."""
+    import threading
+
+    data = (Path(__file__).parent / "golden" / "v3-grey-47x33-q40.vqc").read_bytes()[:cut]
+    pipe, out = tmp_path / "pipe", tmp_path / "a.png"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_bytes(data))
+    writer.start()
+    result = runner.invoke(main, ["decode", str(pipe), "-o", str(out)])
+    writer.join()
+    if cut is None:
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(np.asarray(Image.open(out)), vqcodec.decode(data).pixels)
+    else:
+        assert_refused(result, "truncated")
+        assert not out.exists()
 
 
 def test_the_program_exits_with_mains_code_and_every_byte_it_wrote(tmp_path):

@@ -4,6 +4,7 @@ Both directions are pipelines of stages (vqcodec.pipeline); `ENCODE` and
 `DECODE` list them, and each stage function below does one job.
 """
 import os
+import stat
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,6 +204,8 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         return head + rest
     try:
         with open(source, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a pipe such as <(cat a.vqc): no size to check
+                return read_vqc(f, max_pixels)
             head = read_header_bytes(f)
             header = container.parse_header(head, max_pixels)
             container.check_length(header, os.fstat(f.fileno()).st_size)
