@@ -254,12 +254,12 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
 
 def _compile_ahead(settings, first, here: bool, announce: bool) -> Callable[[], None]:
     """A very first run compiles kernels for a while: say so (`announce`), before it starts, and when
-    the work runs `here`, in this process, let a second process compile the kernels it needs last
-    meanwhile. Returns what to call when the work is done.
+    the work runs `here`, in this process, and a second core is free, let a second process compile
+    kernels it needs later meanwhile. Returns what to call when the work is done.
 
     Decoding a file of fixed codings runs no kernel (nor imports Numba), so
     decoding looks at the first input's header first."""
-    from . import kernels, program
+    from . import batch, kernels, program
 
     if settings.command == "decode" and not _uses_kernels(first.source):
         return lambda: None
@@ -268,20 +268,26 @@ def _compile_ahead(settings, first, here: bool, announce: bool) -> Callable[[], 
         if cold and announce:
             click.echo("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
                        "(`vqcodec warmup` does it ahead).", err=True)
-        done = kernels.compile_aside(kernels.aside(settings.command, settings.options) if cold and here else ())
+        aside = cold and here and batch.available_cores() > 1  # on one core, a second process only competes
+        done = kernels.compile_aside(kernels.aside(settings.command, settings.options) if aside else ())
         program.load_numba_tables()  # after starting the second process, which need not wait for it
     return done
 
 
 def _uses_kernels(source) -> bool:
-    """Whether decoding this .vqc runs a compiled decoder; False when that cannot be told (standard
-    input, an unreadable file), and the decode itself will say what is wrong."""
+    """Whether decoding this .vqc runs a compiled decoder; False when that cannot be told without
+    consuming the input (standard input, a pipe such as `<(cat a.vqc)`) or at all (an unreadable
+    file), and the decode itself will say what is wrong."""
+    import stat
+
     from . import batch, codec, coding, container
     from .errors import VQCodecError
 
     if source == batch.STDIO:
         return False
     try:
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            return False
         with open(source, "rb") as stream:
             return coding.uses_kernels(container.parse_header(codec.read_header_bytes(stream), None))
     except (OSError, VQCodecError):
