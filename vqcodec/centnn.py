@@ -49,6 +49,7 @@ SHIFT_ROUNDS = 8  # rounds of utility shifts after growth, each kept only if it 
 SHIFT_FRACTION = 0.1  # of the codewords moved per round, at most
 STAGE_EPOCHS = 3  # epochs of an intermediate `centnn` stage; the last one runs to convergence
 _POWER_ITERATIONS = 12
+_SMALL = 8  # clusters of fewest members, whose count factor the skip test applies exactly
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
 _GAIN = 1e-5  # relative and absolute (squared levels): a Hartigan move must gain more than float32 rounding,
 # or two near-equal choices could swap back and forth for ever
@@ -306,19 +307,36 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     changes = 0
     scans = 0
     fewest = np.int64(1) << 62  # no active cluster has fewer members than this during the epoch
+    small = np.full(_SMALL + 1, -1, dtype=np.int64)  # the active clusters of fewest members, fewest first
     for c in range(k):
         if active[c]:
             fewest = min(fewest, counts[c])
+            at = _SMALL
+            if small[at] >= 0 and counts[small[at]] <= counts[c]:
+                continue
+            while at > 0 and (small[at - 1] < 0 or counts[small[at - 1]] > counts[c]):
+                small[at] = small[at - 1]
+                at -= 1
+            small[at] = c
+    is_small = np.zeros(k, dtype=np.bool_)
+    fewest_big = np.int64(1) << 62  # no active cluster outside `small` has fewer members than this
+    for q in range(_SMALL):
+        if small[q] >= 0:
+            is_small[small[q]] = True
+    if small[_SMALL] >= 0:
+        fewest_big = counts[small[_SMALL]]
     for i in range(n):
         p = labels[i]
         w = weights[i]
-        own = 1.0  # square roots of the factor on the own distance and a floor on the others'
-        other = 1.0
+        own = 1.0  # square roots of the factor on the own distance and floors on the others': all, and
+        other = 1.0  # those outside `small`, whose factors are measured exactly
+        big = 1.0
         if hartigan and p >= 0:
             if counts[p] <= w:
                 continue  # its cluster holds only this vector: leaving cannot lower the error
             own = np.sqrt(counts[p] / (counts[p] - w))
             other = np.sqrt(fewest / (fewest + w))
+            big = np.sqrt(fewest_big / (fewest_big + w))
         if use_bounds and p >= 0:
             since = clock[0] + clock[2] - bounds[i, STAMP]  # no codeword moved further since the bound was stored
             reach = own * (bounds[i, UPPER] + moves[p, DRIFT] - bounds[i, OWN_MARK])
@@ -329,11 +347,18 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             bounds[i, UPPER] = mine
             bounds[i, OWN_MARK] = moves[p, DRIFT]
             reach = own * mine * (1.0 + _MARGIN) + _MARGIN
-            if reach < other * rest:
+            if reach < big * rest:
                 nearest_other = rest
+                for q in range(_SMALL if hartigan else 0):
+                    c = small[q]
+                    if c >= 0 and c != p and active[c]:
+                        there = np.sqrt(np.float64(sqdist(vectors, i, codebook, c)))
+                        if not reach < np.sqrt(counts[c] / (counts[c] + w)) * there:
+                            nearest_other = -1.0  # not clear: the full scan decides
+                            break
                 for q in range(tracked):
                     c = top_idx[q]
-                    if c >= 0 and c != p and active[c]:
+                    if nearest_other >= 0.0 and c >= 0 and c != p and active[c]:
                         there = np.sqrt(np.float64(sqdist(vectors, i, codebook, c)))
                         nearest_other = min(nearest_other, there)
                         factor = np.sqrt(counts[c] / (counts[c] + w)) if hartigan else 1.0
@@ -375,6 +400,8 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                     sums[p, t] = 0.0
             else:
                 fewest = min(fewest, counts[p])
+                if not is_small[p]:
+                    fewest_big = min(fewest_big, counts[p])
                 squares[p] -= w * sq
                 for t in range(d):
                     sums[p, t] -= w * np.float64(vectors[i, t])
