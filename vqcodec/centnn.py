@@ -41,6 +41,7 @@ from numba import njit
 
 from .errors import OptionsError
 from .nearest import distances_to_all, nearest, sqdist
+from .rows import over_rows
 from .train import checked_data, checked_k
 
 MAX_EPOCHS_PER_STAGE = 500
@@ -428,16 +429,11 @@ def _errors(sums, squares, counts, k):
 
 
 @njit(cache=True, nogil=True)
-def _dissolve(vectors, weights, labels, codebook_t, counts, active, k, sse):
-    """What dissolving each cluster costs (Hartigan's cost of its members in their next-best clusters,
-    minus its own error `sse`), and each vector's next-best cluster."""
-    n = vectors.shape[0]
-    cost = np.empty(k)
-    for j in range(k):
-        cost[j] = -max(sse[j], 0.0)
-    target = np.empty(n, dtype=np.int64)
+def _next_best(start, stop, vectors, weights, labels, codebook_t, counts, active, k, added, target):
+    """For vectors start..stop-1: the active cluster other than its own that would gain it at least
+    cost (Hartigan's, ties: the lowest index) into `target`, and that cost into `added`."""
     dist = np.empty(k, dtype=np.float32)
-    for i in range(n):
+    for i in range(start, stop):
         p = labels[i]
         w = weights[i]
         distances_to_all(vectors, i, codebook_t, k, dist)
@@ -445,11 +441,22 @@ def _dissolve(vectors, weights, labels, codebook_t, counts, active, k, sse):
         target[i] = p
         for c in range(k):
             if active[c] and c != p:
-                added = counts[c] * w / (counts[c] + w) * np.float64(dist[c])
-                if added < best:
-                    best = added
+                cost = counts[c] * w / (counts[c] + w) * np.float64(dist[c])
+                if cost < best:
+                    best = cost
                     target[i] = c
-        cost[p] += best
+        added[i] = best
+
+
+def _dissolve(vectors, weights, labels, codebook_t, counts, active, k, sse):
+    """What dissolving each cluster costs (Hartigan's cost of its members in their next-best clusters,
+    minus its own error `sse`), and each vector's next-best cluster. The scan runs on row slices on
+    threads; the costs are summed in row order, as one loop would."""
+    added = np.empty(len(vectors))
+    target = np.empty(len(vectors), dtype=np.int64)
+    over_rows(_next_best, len(vectors), vectors, weights, labels, codebook_t, counts, active, k, added, target)
+    cost = -np.maximum(sse[:k], 0.0)
+    np.add.at(cost, labels, added)
     return cost, target
 
 
