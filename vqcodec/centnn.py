@@ -239,14 +239,16 @@ def _place(codebook, codebook_t, j, point, vectors, bounds, moves, use_bounds):
 
 
 @njit(cache=True, error_model="numpy")
-def _winner(dist, bits, costs, ranks, counts, active, k, p, w, hartigan):
+def _winner(dist, bits, costs, ranks, counts, factors, active, k, p, w, hartigan):
     """The cluster a vector in p (-1: none yet) belongs to, given its squared distances; and with
     Hartigan's test, for a vector in a cluster, its least distance to an active codeword other than p
     (3e38 if there is none), else -1.
 
     Nearest codeword (ties: stay, else the lowest index), or with Hartigan's
     test the cluster whose gain of the vector costs least, if that cost is
-    below what leaving p saves.
+    below what leaving p saves. factors: counts[c] / (counts[c] + w) for
+    every codeword c, kept by the caller (a division per codeword costs as
+    much as the distances of a 16-value vector).
 
     bits, ranks: dist and costs (room for k + 1 float64) seen as integers,
     whose order is that of the distances and costs, never negative: minima
@@ -265,7 +267,7 @@ def _winner(dist, bits, costs, ranks, counts, active, k, p, w, hartigan):
     near = np.int32(_FAR)
     for c in range(k):
         other = active[c] and c != p
-        costs[c] = counts[c] / (counts[c] + w) * np.float64(dist[c]) if other else np.inf
+        costs[c] = factors[c] * np.float64(dist[c]) if other else np.inf
         near = min(near, bits[c] if other else np.int32(_FAR))
     least = np.int64(_INF64)
     for c in range(k):
@@ -320,6 +322,10 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 at -= 1
             small[at] = c
     is_small = np.zeros(k, dtype=np.bool_)
+    gain = np.empty(k)  # each cluster's count factor for a vector of weight 1, and room for other weights
+    gain_w = np.empty(k)
+    for c in range(k):
+        gain[c] = counts[c] / (counts[c] + 1)
     fewest_big = np.int64(1) << 62  # no active cluster outside `small` has fewer members than this
     for q in range(_SMALL):
         if small[q] >= 0:
@@ -372,7 +378,12 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                     continue
         scans += 1
         distances_to_all(vectors, i, codebook_t, k, dist)
-        j, near = _winner(dist, bits, costs, ranks, counts, active, k, p, w, hartigan)
+        factors = gain
+        if w != 1 and hartigan and p >= 0:
+            factors = gain_w
+            for c in range(k):
+                factors[c] = counts[c] / (counts[c] + w)
+        j, near = _winner(dist, bits, costs, ranks, counts, factors, active, k, p, w, hartigan)
         if j != p or near < 0.0:  # the nearest other than j
             near = np.float32(3.0e38)
             for c in range(k):
@@ -388,12 +399,14 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
         for t in range(d):
             sq += np.float64(vectors[i, t]) * vectors[i, t]
         counts[j] += w
+        gain[j] = counts[j] / (counts[j] + 1)
         squares[j] += w * sq
         for t in range(d):
             sums[j, t] += w * np.float64(vectors[i, t])
         _set_mean(codebook, codebook_t, sums, counts, j, moves, clock, top_idx, top_val)
         if p >= 0:
             counts[p] -= w
+            gain[p] = counts[p] / (counts[p] + 1)
             if counts[p] == 0:  # the loser lost its last member (Park's rule only): re-seeded at the stage's end
                 active[p] = False
                 squares[p] = 0.0
