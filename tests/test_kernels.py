@@ -333,7 +333,8 @@ def test_full_scan_decision_matches_a_plain_loop(seed):
         w = int(rng.choice([1, 1, 3]))
         counts[p] += w
         costs = np.empty(k + 1)
-        got = _winner(dist, dist.view(np.int32), costs, costs.view(np.int64), counts, active, k, p, w, True)
+        factors = counts / (counts + w)
+        got = _winner(dist, dist.view(np.int32), costs, costs.view(np.int64), counts, factors, active, k, p, w, True)
         best, at, near = np.inf, -1, np.float32(3.0e38)
         for c in range(k):
             if active[c] and c != p:
