@@ -62,13 +62,14 @@ LOWER, UPPER, OWN_MARK, STAMP = 0, 1, 2, 3  # per vector: bound on every other c
 DRIFT, WINDOW, EPOCH = 0, 1, 2  # per codeword: total movement, and its value when the previous / this epoch began
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _split(vectors, weights, rows):
     """Split the vectors `rows` (one cluster) across their principal axis, at their mean.
 
     Returns (far mean, near mean, which rows are on the far side, found, the
     squared error of the two halves); found is False when the members are
-    identical.
+    identical. Its sums may be reordered (fastmath) so that they vectorise:
+    the power iteration was a sixth of CentNN's time with sums in order.
     """
     d = vectors.shape[1]
     mean = np.zeros(d)
