@@ -447,15 +447,24 @@ def _next_best(start, stop, vectors, weights, labels, codebook_t, counts, active
     """For vectors start..stop-1: the active cluster other than its own that would gain it at least
     cost (Hartigan's, ties: the lowest index) into `target`, and that cost into `added`."""
     dist = np.empty(k, dtype=np.float32)
+    gain = np.empty(k)  # each cluster's count factor for weight 1, kept: a division per codeword is slow
+    gain_w = np.empty(k)
+    for c in range(k):
+        gain[c] = counts[c] / (counts[c] + 1)
     for i in range(start, stop):
         p = labels[i]
         w = weights[i]
         distances_to_all(vectors, i, codebook_t, k, dist)
+        factors = gain
+        if w != 1:
+            factors = gain_w
+            for c in range(k):
+                factors[c] = counts[c] * w / (counts[c] + w)
         best = np.inf
         target[i] = p
         for c in range(k):
             if active[c] and c != p:
-                cost = counts[c] * w / (counts[c] + w) * np.float64(dist[c])
+                cost = factors[c] * np.float64(dist[c])
                 if cost < best:
                     best = cost
                     target[i] = c
