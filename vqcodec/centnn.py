@@ -18,11 +18,11 @@ mean of its members.
   close; this test never does, and its fixed points are Lloyd fixed points
   too. Each stage splits half of the clusters, worst first, and hands the
   members beyond the midpoint to the new codeword at once; intermediate
-  stages run at most a few epochs, the last one until nothing moves. Then
-  rounds of utility shifts (ELBG's idea): codewords that save least move
-  into the clusters whose split saves most, and a round is kept only if,
-  after a few epochs, the error fell. Hartigan's moves alone cannot make
-  such a jump.
+  stages run at most a few epochs, the one that completes the codebook a
+  few more. Then rounds of utility shifts (ELBG's idea): codewords that
+  save least move into the clusters whose split saves most, and a round is
+  kept only if, after a few epochs, the error fell. Hartigan's moves alone
+  cannot make such a jump. Last, epochs until nothing moves.
 - `refine`: Hartigan's test from any codebook until no move pays (vqcodec
   runs it after every trainer).
 
@@ -48,7 +48,9 @@ MAX_EPOCHS_PER_STAGE = 500
 SPLIT_FRACTION = 0.5  # of the clusters split per stage by `centnn` (the worst first); Park splits one
 SHIFT_ROUNDS = 8  # rounds of utility shifts after growth, each kept only if it lowered the error
 SHIFT_FRACTION = 0.1  # of the codewords moved per round, at most
-STAGE_EPOCHS = 3  # epochs of an intermediate `centnn` stage; the last one runs to convergence
+STAGE_EPOCHS = 3  # epochs of an intermediate `centnn` stage
+SETTLE_EPOCHS = 10  # of the stage that completes `centnn`'s codebook: the utility shifts follow, and then
+# epochs until nothing moves, so converging before the shifts as well would be spent twice
 _POWER_ITERATIONS = 12
 _SMALL = 8  # clusters of fewest members, whose count factor the skip test applies exactly
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
@@ -690,11 +692,12 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
         _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val)
     grow = len(initial) == 0
     reseeds = 0
+    settle = min(SETTLE_EPOCHS, max_epochs) if shift_rounds > 0 else max_epochs  # the complete codebook's stage
     while True:
-        limit = stage_epochs if grow and not park and k < k_max else max_epochs
+        limit = stage_epochs if grow and not park and k < k_max else settle
         changes = _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds,
                             moves, clock, top_idx, top_val, use_bounds, hartigan, limit, stats)
-        if changes > 0 and limit == max_epochs:
+        if changes > 0 and limit == max_epochs and shift_rounds == 0:
             stats[1] += 1
         if not grow:
             break
@@ -714,7 +717,7 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
                                 top_val, use_bounds, park)
             k += made
         if made == 0:  # the codebook is complete
-            if changes == 0 or limit == max_epochs:
+            if changes == 0 or limit == settle:
                 break
             grow = False  # the last stage was cut short: run it until nothing moves
         elif not park:
@@ -743,6 +746,10 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
             codebook_t[:] = codebook.T
             break
         error = shifted
+    if shift_rounds > 0 and _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active,
+                                      k, bounds, moves, clock, top_idx, top_val, use_bounds, hartigan, max_epochs,
+                                      stats) > 0:
+        stats[1] += 1
     kept = counts[:k] > 0
     number = np.cumsum(kept) - 1  # of each kept codeword in the output
     return (sums[:k][kept] / counts[:k][kept, None]).astype(np.float32), number[labels], stats
@@ -781,9 +788,11 @@ def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACT
     Returns (codebook float32, stats) where stats counts epochs run, stages
     that hit the epoch cap, vectors scanned in full and vectors visited. Each
     stage splits the `split_fraction` of the clusters with the largest error
-    (at least one) and runs at most `stage_epochs` epochs, the last one at
-    most `max_epochs`. `use_bounds=False` scans every vector in every epoch,
-    with the same result, for testing.
+    (at least one) and runs at most `stage_epochs` epochs, the one that
+    completes the codebook at most SETTLE_EPOCHS; after `shift_rounds` rounds
+    of utility shifts, epochs run until nothing moves or `max_epochs` (with no
+    shifts, the completing stage does that). `use_bounds=False` scans every
+    vector in every epoch, with the same result, for testing.
     """
     if not isinstance(shift_rounds, int) or isinstance(shift_rounds, bool) or shift_rounds < 0:
         raise OptionsError(f"shift_rounds must be a whole number of at least 0, got {shift_rounds!r}")
