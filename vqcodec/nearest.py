@@ -64,15 +64,27 @@ def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances
     k = codebook_t.shape[1]
     groups = lower.shape[1]
     s = np.empty(k, dtype=np.float32)
+    bits = s.view(np.int32)  # non-negative floats order as their bits: a minimum of integers vectorises
+    signed = False  # a penalty below zero: floats are compared as floats
+    for c in range(k):
+        signed |= penalty[c] < 0.0
     for r in range(start, stop):
         i = rows[r] if rows.shape[0] else r
         distances_to_all(vectors, i, codebook_t, k, s)
-        best, j = np.float32(3.0e38), 0
         for c in range(k):
             s[c] += penalty[c]
-            if s[c] < best:
-                best, j = s[c], c
-        distances[i], labels[i] = best, j
+        j = 0
+        if signed:
+            for c in range(1, k):
+                if s[c] < s[j]:
+                    j = c
+        else:
+            least = bits[0]
+            for c in range(1, k):
+                least = min(least, bits[c])
+            while bits[j] != least:
+                j += 1
+        distances[i], labels[i] = s[j], j
         if groups:
             for g in range(groups):
                 lower[i, g] = np.inf
