@@ -7,8 +7,9 @@ import pytest
 import vqcodec
 from conftest import CLUSTERING
 from vqcodec import blocks, metrics
-from vqcodec.centnn import _GAIN, _winner, centnn, park, refine
-from vqcodec.kmeans import _cluster_sums, kmeans, lloyd, seed_kmeanspp
+from vqcodec.centnn import (_FALL, _GAIN, _POWER_ITERATIONS, MAX_EPOCHS_PER_STAGE, SHIFT_FRACTION, SHIFT_ROUNDS,
+                            SETTLE_EPOCHS, SPLIT_FRACTION, STAGE_EPOCHS, _winner, centnn, park, refine)
+from vqcodec.kmeans import MAX_ITERATIONS, TOLERANCE, _cluster_sums, kmeans, lloyd, seed_kmeanspp
 from vqcodec.nearest import nearest
 from vqcodec.scalar import optimal_scalar
 
@@ -128,6 +129,57 @@ def test_lloyd_reseeds_an_empty_cluster_on_the_vector_that_fits_worst(use_bounds
     vectors = np.array([[0, 0], [1, 0], [0, 1], [10, 10], [10, 11], [12, 12]], dtype=np.uint8)
     centres, _ = lloyd(vectors, [[0, 0], [200, 200]], use_bounds=use_bounds)  # no vector is nearest to (200, 200)
     np.testing.assert_allclose(centres, [[1 / 3, 1 / 3], [32 / 3, 11]], rtol=1e-6)
+
+
+def blobs(n, d, seed) -> np.ndarray:
+    """float32 vectors around 6 centres: data in clusters, with no exact ties between distances."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 60, (6, d))[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, d))).astype(np.float32)
+
+
+def naive_lloyd(vectors, centres, weights=None) -> tuple[np.ndarray, int]:
+    """Lloyd's loop measuring every distance, in float64: what `lloyd`'s bounds must not change, stopping
+    and re-seeding as it does."""
+    x = vectors.astype(np.float64)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, np.float64)
+    variance = np.average((x - np.average(x, axis=0, weights=w)) ** 2, axis=0, weights=w).mean()
+    centres, labels = np.asarray(centres, np.float32), None
+    for iteration in range(MAX_ITERATIONS):
+        nearest_centre = np.argmin(sq_distances(x, centres), axis=1)  # ties: the lowest index
+        if labels is not None and np.array_equal(nearest_centre, labels):
+            return centres, iteration
+        labels = nearest_centre
+        counts = np.bincount(labels, w, minlength=len(centres))
+        sums = np.zeros(centres.shape)
+        np.add.at(sums, labels, w[:, None] * x)
+        updated = sums / np.maximum(counts, 1)[:, None]
+        empty = counts == 0
+        own = ((x - centres[labels]) ** 2).sum(axis=1)  # to the centres before this update
+        updated[empty] = x[np.argsort(-own, kind="stable")[: np.count_nonzero(empty)]]  # the worst fitted first
+        shift = ((updated - centres) ** 2).sum()
+        centres = updated.astype(np.float32)
+        if shift <= TOLERANCE * variance and not empty.any():
+            return centres, iteration + 1
+    return centres, MAX_ITERATIONS
+
+
+@pytest.mark.parametrize("use_bounds", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("copied", [False, True])
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(300, 1, 6, 0), (300, 3, 12, 1), (200, 16, 20, 2), (400, 3, 30, 3)])
+def test_lloyd_matches_a_numpy_reference(n, d, k, seed, copied, weighted, use_bounds):
+    """The bounds and the float32 distances must not change an iteration; a copied centre
+    wins no vector (ties go to the lowest index), so its cluster is empty and re-seeded."""
+    rng = np.random.default_rng(seed)
+    vectors = blobs(n, d, seed)
+    centres = vectors[rng.choice(n, k, replace=False)] + rng.normal(0, 3, (k, d)).astype(np.float32)
+    if copied:
+        centres[k // 2] = centres[k - 1]
+    weights = rng.integers(1, 9, n) if weighted else None
+    got, iterations = lloyd(vectors, centres, weights, use_bounds=use_bounds)
+    expected, expected_iterations = naive_lloyd(vectors, centres, weights)
+    assert iterations == expected_iterations
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_weighted_kmeans_equals_kmeans_on_copies_in_quality():
@@ -386,6 +438,240 @@ def test_refine_matches_a_numpy_reference(n, d, k, seed):
     expected, expected_labels = naive_hartigan(vectors, start)
     np.testing.assert_array_equal(labels, expected_labels)
     np.testing.assert_allclose(codebook, expected, atol=1e-3)
+
+
+def naive_errors(x, w, labels, k) -> np.ndarray:
+    """`_errors`: each cluster's squared error as its sum of squares less |sum|^2 / count, and -1 where
+    that is rounding (a cluster of copies of one vector), which is never split."""
+    counts = np.bincount(labels, w, k)
+    squares = np.bincount(labels, w * (x * x).sum(axis=1), k)
+    sums = np.zeros((k, x.shape[1]))
+    np.add.at(sums, labels, w[:, None] * x)
+    error = squares - (sums**2).sum(axis=1) / counts
+    return np.where(error > 1e-12 * squares, error, -1.0)
+
+
+def naive_split(x, w):
+    """`_split`: (the members beyond the mean along the principal axis, the two sides' squared error), or
+    None if a side would be empty. The axis is found as the kernel finds it, by power iteration from the
+    widest coordinate, since a converged eigenvector could point elsewhere when two variances are close."""
+    centred = x - np.average(x, axis=0, weights=w)
+    variance = w @ centred**2
+    if variance.max() <= 0:
+        return None
+    axis = np.eye(x.shape[1])[np.argmax(variance)]
+    scatter = (w[:, None] * centred).T @ centred
+    for _ in range(_POWER_ITERATIONS):
+        nxt = scatter @ axis
+        if np.linalg.norm(nxt) <= 0:
+            break
+        axis = nxt / np.linalg.norm(nxt)
+    beyond = centred @ axis > 0
+    if not 0 < w[beyond].sum() < w.sum():
+        return None
+    halves = sum(w[s] @ ((x[s] - np.average(x[s], axis=0, weights=w[s])) ** 2).sum(axis=1) for s in (beyond, ~beyond))
+    return beyond, halves
+
+
+def naive_centnn(vectors, k, weights=None, split_fraction=SPLIT_FRACTION, stage_epochs=STAGE_EPOCHS,
+                 shift_rounds=SHIFT_ROUNDS) -> tuple[np.ndarray, int]:
+    """vqcodec's growth in float64 NumPy, one vector at a time: stages of splits of the worst clusters and
+    a few Hartigan epochs, then rounds of utility shifts, each kept only if it lowered the error, then epochs
+    until nothing moves. Returns (codebook, epochs run), to follow `_train`'s stages epoch by epoch."""
+    x = vectors.astype(np.float64)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, np.float64)
+    labels = np.zeros(len(x), dtype=np.int64)
+    size, epochs = 1, 0
+
+    def sums_and_counts():
+        sums = np.zeros((size, x.shape[1]))
+        np.add.at(sums, labels, w[:, None] * x)
+        return sums, np.bincount(labels, w, size)
+
+    def converge(limit) -> int:  # Hartigan's epochs until one moves nothing; the last one's moves
+        nonlocal epochs
+        sums, counts = sums_and_counts()
+        for _ in range(limit):
+            epochs += 1
+            moved = 0
+            for i in range(len(x)):
+                p = labels[i]
+                if counts[p] <= w[i]:
+                    continue  # alone in its cluster: leaving cannot lower the error
+                d = ((x[i] - sums / counts[:, None]) ** 2).sum(axis=1)
+                cost = counts / (counts + w[i]) * d
+                cost[p] = np.inf
+                j = int(np.argmin(cost))
+                if cost[j] < counts[p] / (counts[p] - w[i]) * d[p] * (1 - _GAIN) - _GAIN:
+                    sums[j] += w[i] * x[i]
+                    sums[p] -= w[i] * x[i]
+                    counts[j] += w[i]
+                    counts[p] -= w[i]
+                    labels[i] = j
+                    moved += 1
+            if not moved:
+                break
+        return moved
+
+    def split_worst(count) -> int:  # the new codewords are numbered in split order
+        sse = naive_errors(x, w, labels, size)
+        made = 0
+        for j in np.argsort(-sse, kind="stable")[:count]:  # the largest error first (ties: the lowest index)
+            members = np.flatnonzero(labels == j)
+            split = naive_split(x[members], w[members]) if sse[j] > 0 else None
+            if split is not None:
+                labels[members[split[0]]] = size + made
+                made += 1
+        return made
+
+    def shift(sse, pairs) -> int:  # ELBG's estimates: what dissolving l costs, what splitting h saves
+        sums, counts = sums_and_counts()
+        joining = counts * w[:, None] / (counts + w[:, None]) * sq_distances(x, sums / counts[:, None])
+        joining[np.arange(len(x)), labels] = np.inf
+        target = np.argmin(joining, axis=1)
+        cost = np.bincount(labels, joining.min(axis=1), size) - np.maximum(sse, 0)
+        saving, beyond = np.full(size, -np.inf), np.zeros(len(x), dtype=bool)
+        for h in np.flatnonzero(sse > 0):
+            members = np.flatnonzero(labels == h)
+            split = naive_split(x[members], w[members])
+            if split is not None:
+                beyond[members] = split[0]
+                saving[h] = sse[h] - split[1]
+        before = labels.copy()  # the members as they were, also of clusters that gained vectors since
+        for moved in range(pairs):
+            l, h = int(np.argmin(cost)), int(np.argmax(saving))
+            if l == h or not cost[l] < saving[h]:
+                return moved
+            labels[before == l] = target[before == l]
+            labels[(before == h) & beyond] = l
+            cost[[l, h]], saving[[l, h]] = np.inf, -np.inf
+        return pairs
+
+    settle = SETTLE_EPOCHS if shift_rounds else MAX_EPOCHS_PER_STAGE  # the stage that completes the codebook
+    while True:
+        limit = settle if size == k else stage_epochs
+        moved = converge(limit)
+        made = 0 if size == k else split_worst(min(max(1, int(split_fraction * size)), k - size))
+        size += made
+        if made == 0:
+            if moved and limit != settle:  # nothing left to split, but the last stage was cut short
+                converge(settle)
+            break
+    sse = naive_errors(x, w, labels, size)
+    for _ in range(shift_rounds):
+        kept = labels.copy()
+        if shift(sse, max(1, int(SHIFT_FRACTION * size))) == 0:
+            break
+        converge(stage_epochs)
+        shifted = naive_errors(x, w, labels, size)
+        if not np.maximum(shifted, 0).sum() < np.maximum(sse, 0).sum() * (1 - _FALL):
+            labels[:] = kept
+            break
+        sse = shifted
+    if shift_rounds:
+        converge(MAX_EPOCHS_PER_STAGE)
+    sums, counts = sums_and_counts()
+    return (sums[counts > 0] / counts[counts > 0, None]).astype(np.float32), epochs
+
+
+@pytest.mark.parametrize("options", [{}, {"shift_rounds": 0}, {"split_fraction": 0.0}, {"stage_epochs": 1}],
+                         ids=["default", "no shifts", "one split per stage", "one epoch per stage"])
+@pytest.mark.parametrize("weighted", [False, True])
+# (120, 2, 20, 7) and (200, 3, 40, 13) keep rounds of shifts and reject one; (400, 2, 16, 4) with one epoch per
+# stage still moves vectors when its completing stage reaches SETTLE_EPOCHS; (200, 3, 40, 32) weighted has a round
+# come back to the same clusters, numbered otherwise, whose error differs only by rounding
+@pytest.mark.parametrize(("n", "d", "k", "seed"),
+                         [(200, 2, 8, 0), (300, 4, 16, 1), (150, 3, 24, 2), (200, 16, 12, 3), (120, 2, 20, 7),
+                          (200, 3, 40, 13), (400, 2, 16, 4), (200, 3, 40, 32)])
+def test_centnn_matches_a_numpy_reference(n, d, k, seed, weighted, options):
+    """The bounds, the integer minima of `_winner` and the float32 distances must not change a move, a
+    split or a shift: the same epochs, the same codebook."""
+    vectors = blobs(n, d, seed)
+    weights = np.random.default_rng(seed).integers(1, 5, n) if weighted else None
+    codebook, stats = centnn(vectors, k, weights, **options)
+    expected, epochs = naive_centnn(vectors, k, weights, **options)
+    assert stats["capped"] == 0
+    assert stats["epochs"] == epochs
+    np.testing.assert_allclose(codebook, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_centnn_matches_a_numpy_reference_after_a_rejected_round():
+    """The round's codebook and labels are restored; what the skip test knows of them must be too (the
+    last epochs once skipped vectors on bounds that the rejected round left)."""
+    vectors, weights = blobs(250, 2, 33), np.random.default_rng(33).integers(1, 5, 250)
+    codebook, _ = centnn(vectors, 48, weights, stage_epochs=1)
+    np.testing.assert_allclose(codebook, naive_centnn(vectors, 48, weights, stage_epochs=1)[0], rtol=1e-5, atol=1e-3)
+
+
+def naive_park(vectors, k, weights=None, split_fraction=0.0) -> tuple[np.ndarray, int]:
+    """Park's network in float64 NumPy, one vector at a time, to follow `park` epoch by epoch: codewords
+    emptied by a stage are re-seeded on the worst-fitted vectors; otherwise the worst clusters gain a
+    codeword at their far half's mean, and the split codeword stays put. Returns (codebook, epochs run)."""
+    x = vectors.astype(np.float64)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, np.float64)
+    beyond, _ = naive_split(x, w)
+    codebook = np.zeros((k, x.shape[1]))
+    codebook[:2] = [np.average(x[side], axis=0, weights=w[side]) for side in (~beyond, beyond)]
+    sums, counts, active = np.zeros(codebook.shape), np.zeros(k), np.arange(k) < 2
+    labels, size, epochs = np.full(len(x), -1), 2, 0
+    while True:
+        moved = True
+        while moved:  # a stage: epochs until one moves nothing
+            epochs += 1
+            moved = False
+            for i in range(len(x)):
+                p = labels[i]
+                d = np.where(active[:size], ((x[i] - codebook[:size]) ** 2).sum(axis=1), np.inf)
+                j = int(np.argmin(d))  # the nearest (ties: stay, else the lowest index)
+                if p >= 0 and not d[j] < d[p]:
+                    continue
+                sums[j] += w[i] * x[i]
+                counts[j] += w[i]
+                codebook[j] = sums[j] / counts[j]
+                if p >= 0:
+                    sums[p] -= w[i] * x[i]
+                    counts[p] -= w[i]
+                    if counts[p] > 0:
+                        codebook[p] = sums[p] / counts[p]
+                    else:  # the codeword stays where it was, out of the race until re-seeded
+                        active[p] = False
+                labels[i] = j
+                moved = True
+        empty = np.flatnonzero(counts[:size] == 0)
+        if len(empty):  # another stage, with every codeword in the race
+            own = ((x - codebook[labels]) ** 2).sum(axis=1)
+            codebook[empty] = x[np.argsort(-own, kind="stable")[: len(empty)]]
+            active[empty] = True
+            continue
+        sse = naive_errors(x, w, labels, size)
+        made = 0
+        for j in np.argsort(-sse, kind="stable")[: min(max(1, int(split_fraction * size)), k - size)]:
+            members = np.flatnonzero(labels == j)
+            split = naive_split(x[members], w[members]) if sse[j] > 0 else None
+            if split is not None:
+                far = members[split[0]]
+                codebook[size + made] = np.average(x[far], axis=0, weights=w[far])
+                active[size + made] = True
+                made += 1
+        size += made
+        if made == 0:
+            return (sums[counts > 0] / counts[counts > 0, None]).astype(np.float32), epochs
+
+
+@pytest.mark.parametrize("split_fraction", [0.0, 1.0])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("n", "d", "k", "seed"),  # the last: stages that leave codewords without members
+                         [(200, 2, 8, 0), (300, 4, 16, 1), (150, 3, 24, 2), (200, 16, 12, 3), (40, 1, 30, 26)])
+def test_park_matches_a_numpy_reference(n, d, k, seed, weighted, split_fraction):
+    """The bounds, the float32 codewords and the integer minima must not change a move: the same epochs,
+    the same codebook."""
+    vectors = blobs(n, d, seed)
+    weights = np.random.default_rng(seed).integers(1, 5, n) if weighted else None
+    codebook, stats = park(vectors, k, weights, split_fraction=split_fraction)
+    expected, epochs = naive_park(vectors, k, weights, split_fraction)
+    assert stats["capped"] == 0
+    assert stats["epochs"] == epochs
+    np.testing.assert_allclose(codebook, expected, rtol=1e-5, atol=1e-3)
 
 
 def squared_error(vectors, codebook, labels=None) -> float:

@@ -56,6 +56,8 @@ _SMALL = 8  # clusters of fewest members, whose count factor the skip test appli
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
 _GAIN = 1e-5  # relative and absolute (squared levels): a Hartigan move must gain more than float32 rounding,
 # or two near-equal choices could swap back and forth for ever
+_FALL = 1e-9  # relative: a round of shifts is kept only if it lowers the error by more than the rounding of
+# the sums, or a round that comes back to the same clusters (numbered otherwise) could be kept
 _MARGIN = 1e-4  # relative and absolute slack, above float32 rounding of a distance, so it never decides a skip
 _FAR = int(np.float32(3.0e38).view(np.int32))  # as integers, as `_winner` compares distances and costs
 _INF64 = int(np.float64(np.inf).view(np.int64))
@@ -740,10 +742,11 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
                   clock, top_idx, top_val, use_bounds, hartigan, stage_epochs, stats)
         sse = _errors(sums, squares, counts, k)
         shifted = _total_error(sse)
-        if not shifted < error:
+        if not shifted < error * (1.0 - _FALL):
             for array, copy in zip(state, kept):
                 array[:] = copy
             codebook_t[:] = codebook.T
+            bounds[:, LOWER] = -np.inf  # they describe the round's codewords: the next epoch scans every vector
             break
         error = shifted
     if shift_rounds > 0 and _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active,
