@@ -74,6 +74,21 @@ def test_nearest_matches_brute_force(seed, kind):
         np.testing.assert_array_equal(labels[unique], ref.argmin(axis=1)[unique])
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_nearest_with_a_penalty_matches_brute_force(sign):
+    """The least sum is found among the floats' bit patterns when no penalty is negative, as floats otherwise;
+    both give the lowest index on ties (few distinct values, so that ties are common)."""
+    rng = np.random.default_rng(7)
+    vectors = rng.integers(0, 4, (400, 3)).astype(np.uint8)
+    codebook = rng.integers(0, 4, (12, 3)).astype(np.float32)
+    penalty = sign * rng.integers(0, 3, 12).astype(np.float32)
+    labels, distances = nearest(vectors, codebook, penalty)
+    total = sq_distances(vectors, codebook) + penalty
+    np.testing.assert_array_equal(labels, total.argmin(axis=1))  # argmin: the first of equal values
+    np.testing.assert_array_equal(distances, total.min(axis=1))
+    assert (total == total.min(axis=1, keepdims=True)).sum(axis=1).max() > 1  # ties were there to break
+
+
 def test_nearest_ties_go_to_the_lowest_index():
     codebook = np.array([[9], [5], [5], [1]], dtype=np.float32)
     vectors = np.array([[5], [3], [7], [0]], dtype=np.uint8)
