@@ -52,7 +52,7 @@ STAGE_EPOCHS = 3  # epochs of an intermediate `centnn` stage
 SETTLE_EPOCHS = 10  # of the stage that completes `centnn`'s codebook: the utility shifts follow, and then
 # epochs until nothing moves, so converging before the shifts as well would be spent twice
 _POWER_ITERATIONS = 12
-_SMALL = 8  # clusters of fewest members, whose count factor the skip test applies exactly
+_SMALL = 64  # clusters of fewest members, whose count factors the skip test applies one by one
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
 _GAIN = 1e-5  # relative and absolute (squared levels): a Hartigan move must gain more than float32 rounding,
 # or two near-equal choices could swap back and forth for ever
@@ -329,8 +329,10 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     is_small = np.zeros(k, dtype=np.bool_)
     gain = np.empty(k)  # each cluster's count factor for a vector of weight 1, and room for other weights
     gain_w = np.empty(k)
+    root = np.empty(k)  # their square roots, for the bounds
     for c in range(k):
         gain[c] = counts[c] / (counts[c] + 1)
+        root[c] = np.sqrt(gain[c])
     fewest_big = np.int64(1) << 62  # no active cluster outside `small` has fewer members than this
     for q in range(_SMALL):
         if small[q] >= 0:
@@ -363,11 +365,16 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
                 nearest_other = rest
                 for q in range(_SMALL if hartigan else 0):
                     c = small[q]
-                    if c >= 0 and c != p and active[c]:
-                        there = np.sqrt(np.float64(sqdist(vectors, i, codebook, c)))
-                        if not reach < np.sqrt(counts[c] / (counts[c] + w)) * there:
-                            nearest_other = -1.0  # not clear: the full scan decides
-                            break
+                    if c < 0:
+                        break
+                    if c == p or not active[c]:
+                        continue
+                    factor = root[c] if w == 1 else np.sqrt(counts[c] / (counts[c] + w))
+                    if reach < factor * rest:
+                        continue  # (if c is one of the tracked, its distance is measured below)
+                    if not reach < factor * np.sqrt(np.float64(sqdist(vectors, i, codebook, c))):
+                        nearest_other = -1.0  # not clear: the full scan decides
+                        break
                 for q in range(tracked):
                     c = top_idx[q]
                     if nearest_other >= 0.0 and c >= 0 and c != p and active[c]:
@@ -405,6 +412,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             sq += np.float64(vectors[i, t]) * vectors[i, t]
         counts[j] += w
         gain[j] = counts[j] / (counts[j] + 1)
+        root[j] = np.sqrt(gain[j])
         squares[j] += w * sq
         for t in range(d):
             sums[j, t] += w * np.float64(vectors[i, t])
@@ -412,6 +420,7 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
         if p >= 0:
             counts[p] -= w
             gain[p] = counts[p] / (counts[p] + 1)
+            root[p] = np.sqrt(gain[p])
             if counts[p] == 0:  # the loser lost its last member (Park's rule only): re-seeded at the stage's end
                 active[p] = False
                 squares[p] = 0.0
