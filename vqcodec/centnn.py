@@ -303,7 +303,11 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     codeword and the few that moved most, the rest bounded as above (or by
     the largest movement in this and the previous epoch, for a bound stored
     in the previous epoch). With Hartigan's test the distances are weighed by
-    the count factors, the others' by the smallest factor any cluster can have.
+    the count factors: the others' by the smallest factor outside the `_SMALL`
+    clusters of fewest members (one cluster of one member would halve them
+    all), and those few apart. For free, they are as far from the vector as
+    from its codeword, less its distance and their movement (the triangle
+    inequality); measured, each is weighed by its own factor.
 
     dist, bits, costs, ranks: room for k + 1 float32 and float64 for the full
     scan, each with an int32 / int64 view (`_winner`). Views are made by the
@@ -334,11 +338,18 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
         gain[c] = counts[c] / (counts[c] + 1)
         root[c] = np.sqrt(gain[c])
     fewest_big = np.int64(1) << 62  # no active cluster outside `small` has fewer members than this
+    apart = np.full(k, np.inf)  # each codeword's distance to the nearest of `small` (but itself) as the epoch begins
     for q in range(_SMALL):
         if small[q] >= 0:
             is_small[small[q]] = True
     if small[_SMALL] >= 0:
         fewest_big = counts[small[_SMALL]]
+    for q in range(_SMALL if hartigan else 0):
+        c = small[q]
+        if c >= 0:
+            for j in range(k):
+                if active[j] and j != c:
+                    apart[j] = min(apart[j], np.sqrt(np.float64(sqdist(codebook, j, codebook, c))))
     for i in range(n):
         p = labels[i]
         w = weights[i]
@@ -353,8 +364,9 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             big = np.sqrt(fewest_big / (fewest_big + w))
         if use_bounds and p >= 0:
             since = clock[0] + clock[2] - bounds[i, STAMP]  # no codeword moved further since the bound was stored
-            reach = own * (bounds[i, UPPER] + moves[p, DRIFT] - bounds[i, OWN_MARK])
-            if reach * (1.0 + _MARGIN) + _MARGIN < other * (bounds[i, LOWER] - since):
+            upper = bounds[i, UPPER] + moves[p, DRIFT] - bounds[i, OWN_MARK]
+            reach = own * upper * (1.0 + _MARGIN) + _MARGIN
+            if reach < big * (bounds[i, LOWER] - since) and reach < other * (apart[p] - 2.0 * clock[2] - upper):
                 continue
             rest = bounds[i, LOWER] - (top_val[tracked] if bounds[i, STAMP] >= clock[1] else since)
             mine = np.sqrt(np.float64(sqdist(vectors, i, codebook, p)))
