@@ -304,8 +304,8 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     the largest movement in this and the previous epoch, for a bound stored
     in the previous epoch). With Hartigan's test the distances are weighed by
     the count factors: the others' by the smallest factor outside the `_SMALL`
-    clusters of fewest members (one cluster of one member would halve them
-    all), and those few apart. For free, they are as far from the vector as
+    clusters of fewest members (one cluster of one member would cut them by
+    0.29), and those few apart. For free, they are as far from the vector as
     from its codeword, less its distance and their movement (the triangle
     inequality); measured, each is weighed by its own factor.
 
