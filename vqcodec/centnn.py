@@ -290,7 +290,7 @@ def _winner(dist, bits, costs, ranks, counts, factors, active, k, p, w, hartigan
 
 @njit(cache=True, nogil=True)
 def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves,
-           clock, top_idx, top_val, use_bounds, hartigan, dist, bits, costs, ranks):
+           clock, top_idx, top_val, use_bounds, hartigan, dist, bits, costs, ranks, small, is_small, gain, root, aids):
     """One epoch, the work of every trainer here: a pass over the vectors in order, each moved as its rule
     says; returns (vectors that changed cluster, vectors scanned).
 
@@ -303,53 +303,24 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
     codeword and the few that moved most, the rest bounded as above (or by
     the largest movement in this and the previous epoch, for a bound stored
     in the previous epoch). With Hartigan's test the distances are weighed by
-    the count factors: the others' by the smallest factor outside the `_SMALL`
-    clusters of fewest members (one cluster of one member would cut them by
-    0.29), and those few apart. For free, they are as far from the vector as
-    from its codeword, less its distance and their movement (the triangle
-    inequality); measured, each is weighed by its own factor.
+    the count factors: for free, the others' by the smallest factor of any
+    cluster; measured, by the smallest outside the `_SMALL` clusters of
+    fewest members, and those each by its own (one cluster of one member
+    would otherwise cut every other distance by 0.29).
 
     dist, bits, costs, ranks: room for k + 1 float32 and float64 for the full
     scan, each with an int32 / int64 view (`_winner`). Views are made by the
     caller: one inside a kernel costs far more compile time than it is worth.
+    small ... aids: what `_skip_aids` gives, made outside for the same reason.
     """
     _start_window(moves, clock, active, k, top_idx, top_val)
     n, d = vectors.shape
     tracked = top_idx.shape[0] - 1
     changes = 0
     scans = 0
-    fewest = np.int64(1) << 62  # no active cluster has fewer members than this during the epoch
-    small = np.full(_SMALL + 1, -1, dtype=np.int64)  # the active clusters of fewest members, fewest first
-    for c in range(k):
-        if active[c]:
-            fewest = min(fewest, counts[c])
-            at = _SMALL
-            if small[at] >= 0 and counts[small[at]] <= counts[c]:
-                continue
-            while at > 0 and (small[at - 1] < 0 or counts[small[at - 1]] > counts[c]):
-                small[at] = small[at - 1]
-                at -= 1
-            small[at] = c
-    is_small = np.zeros(k, dtype=np.bool_)
-    gain = np.empty(k)  # each cluster's count factor for a vector of weight 1, and room for other weights
-    gain_w = np.empty(k)
-    root = np.empty(k)  # their square roots, for the bounds
-    for c in range(k):
-        gain[c] = counts[c] / (counts[c] + 1)
-        root[c] = np.sqrt(gain[c])
-    fewest_big = np.int64(1) << 62  # no active cluster outside `small` has fewer members than this
-    apart = np.full(k, np.inf)  # each codeword's distance to the nearest of `small` (but itself) as the epoch begins
-    for q in range(_SMALL):
-        if small[q] >= 0:
-            is_small[small[q]] = True
-    if small[_SMALL] >= 0:
-        fewest_big = counts[small[_SMALL]]
-    for q in range(_SMALL if hartigan else 0):
-        c = small[q]
-        if c >= 0:
-            for j in range(k):
-                if active[j] and j != c:
-                    apart[j] = min(apart[j], np.sqrt(np.float64(sqdist(codebook, j, codebook, c))))
+    fewest = aids[FEWEST]  # no active cluster has fewer members than this during the epoch
+    fewest_big = aids[FEWEST_BIG]  # nor one outside `small` fewer than this
+    gain_w = np.empty(k)  # count factors for a vector of another weight than 1
     for i in range(n):
         p = labels[i]
         w = weights[i]
@@ -364,9 +335,8 @@ def _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts
             big = np.sqrt(fewest_big / (fewest_big + w))
         if use_bounds and p >= 0:
             since = clock[0] + clock[2] - bounds[i, STAMP]  # no codeword moved further since the bound was stored
-            upper = bounds[i, UPPER] + moves[p, DRIFT] - bounds[i, OWN_MARK]
-            reach = own * upper * (1.0 + _MARGIN) + _MARGIN
-            if reach < big * (bounds[i, LOWER] - since) and reach < other * (apart[p] - 2.0 * clock[2] - upper):
+            reach = own * (bounds[i, UPPER] + moves[p, DRIFT] - bounds[i, OWN_MARK])
+            if reach * (1.0 + _MARGIN) + _MARGIN < other * (bounds[i, LOWER] - since):
                 continue
             rest = bounds[i, LOWER] - (top_val[tracked] if bounds[i, STAMP] >= clock[1] else since)
             mine = np.sqrt(np.float64(sqdist(vectors, i, codebook, p)))
@@ -634,6 +604,27 @@ ALWAYS_USED = (_epoch, _recount, _set_means)  # Hartigan's refinement, which fol
 # other kernels compile when CentNN or Park first runs
 
 
+FEWEST, FEWEST_BIG = 0, 1  # in `_skip_aids`' last array
+_NONE = np.int64(1) << 62  # no cluster has that many members
+
+
+def _skip_aids(counts, active, k):
+    """What Hartigan's skip test needs of the clusters as an epoch begins: the `_SMALL` active clusters of
+    fewest members (fewest first, -1 where there are fewer), which they are, each cluster's count factor for
+    a vector of weight 1 and its square root, and the fewest members of any active cluster and of one
+    outside those. Computed here, not in `_epoch`, whose compilation it would lengthen."""
+    on = np.flatnonzero(active[:k])
+    order = on[np.argsort(counts[on], kind="stable")]
+    small = np.full(_SMALL, -1, dtype=np.int64)
+    small[:min(_SMALL, len(order))] = order[:_SMALL]
+    is_small = np.zeros(k, dtype=np.bool_)
+    is_small[order[:_SMALL]] = True
+    gain = counts[:k] / (counts[:k] + 1)
+    fewest = counts[order[0]] if len(order) else _NONE
+    fewest_big = counts[order[_SMALL]] if len(order) > _SMALL else _NONE
+    return small, is_small, gain, np.sqrt(gain), np.array([fewest, fewest_big], dtype=np.int64)
+
+
 def _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds, moves, clock,
               top_idx, top_val, use_bounds, hartigan, limit, stats):
     """Epochs until one moves nothing or `limit` have run; returns the last epoch's moves."""
@@ -642,7 +633,8 @@ def _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, cou
     for _ in range(limit):
         changes, scans = _epoch(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active,
                                 k, bounds, moves, clock, top_idx, top_val, use_bounds, hartigan,
-                                dist, dist.view(np.int32), costs, costs.view(np.int64))
+                                dist, dist.view(np.int32), costs, costs.view(np.int64),
+                                *_skip_aids(counts, active, k))
         stats[0] += 1
         stats[2] += scans
         stats[3] += len(vectors)

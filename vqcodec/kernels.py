@@ -125,12 +125,13 @@ WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compile
 
 def aside(command: str, options) -> tuple[str, ...]:
     """The jobs a second process can take from a command, in the order the command needs them: what
-    it does not need at once. K-Means' Lloyd loop starts with the full scan of the final assignment,
-    so that stays here, and it is followed by Hartigan's refinement; CentNN and Park start with those,
-    and CentNN's first split comes after an epoch; a fixed rate uses no coder."""
+    it does not need at once. K-Means compiles its seeding here first, about as long as the full scan
+    its Lloyd loop starts with takes there, and Hartigan's refinement follows Lloyd; CentNN and Park
+    start with those, and CentNN's first split comes after an epoch; a fixed rate uses no coder."""
     if command == "decode":
         return ("indices",)
-    first = {"kmeans": ("cluster_means",), "centnn": ("split", "assignment")}.get(options.algo, ("assignment",))
+    first = {"kmeans": ("assignment", "cluster_means"), "centnn": ("split", "assignment")}.get(options.algo,
+                                                                                             ("assignment",))
     return first + (() if options.fixed_rate else ("coders",))
 
 
