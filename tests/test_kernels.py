@@ -7,8 +7,8 @@ import pytest
 import vqcodec
 from conftest import CLUSTERING
 from vqcodec import blocks, metrics
-from vqcodec.centnn import (_FALL, _GAIN, _POWER_ITERATIONS, MAX_EPOCHS_PER_STAGE, SHIFT_FRACTION, SHIFT_ROUNDS,
-                            SETTLE_EPOCHS, SPLIT_FRACTION, STAGE_EPOCHS, _winner, centnn, park, refine)
+from vqcodec.centnn import (_FALL, _GAIN, _POWER_ITERATIONS, MAX_EPOCHS_PER_STAGE, SHIFT_FRACTION, SPLIT_FRACTION,
+                            _winner, centnn, park, refine, schedule_for)
 from vqcodec.kmeans import MAX_ITERATIONS, TOLERANCE, _cluster_sums, kmeans, lloyd, seed_kmeanspp
 from vqcodec.nearest import nearest
 from vqcodec.scalar import optimal_scalar
@@ -488,8 +488,8 @@ def naive_split(x, w):
     return beyond, halves
 
 
-def naive_centnn(vectors, k, weights=None, split_fraction=SPLIT_FRACTION, stage_epochs=STAGE_EPOCHS,
-                 shift_rounds=SHIFT_ROUNDS) -> tuple[np.ndarray, int]:
+def naive_centnn(vectors, k, weights=None, split_fraction=SPLIT_FRACTION, stage_epochs=None,
+                 shift_rounds=None) -> tuple[np.ndarray, int]:
     """vqcodec's growth in float64 NumPy, one vector at a time: stages of splits of the worst clusters and
     a few Hartigan epochs, then rounds of utility shifts, each kept only if it lowered the error, then epochs
     until nothing moves. Returns (codebook, epochs run), to follow `_train`'s stages epoch by epoch."""
@@ -562,7 +562,10 @@ def naive_centnn(vectors, k, weights=None, split_fraction=SPLIT_FRACTION, stage_
             cost[[l, h]], saving[[l, h]] = np.inf, -np.inf
         return pairs
 
-    settle = SETTLE_EPOCHS if shift_rounds else MAX_EPOCHS_PER_STAGE  # the stage that completes the codebook
+    schedule = schedule_for(len(x), k)
+    stage_epochs = schedule.stage_epochs if stage_epochs is None else stage_epochs
+    shift_rounds = schedule.shift_rounds if shift_rounds is None else shift_rounds
+    settle = schedule.settle_epochs if shift_rounds else MAX_EPOCHS_PER_STAGE  # the stage that completes the codebook
     while True:
         limit = settle if size == k else stage_epochs
         moved = converge(limit)
@@ -592,9 +595,10 @@ def naive_centnn(vectors, k, weights=None, split_fraction=SPLIT_FRACTION, stage_
 @pytest.mark.parametrize("options", [{}, {"shift_rounds": 0}, {"split_fraction": 0.0}, {"stage_epochs": 1}],
                          ids=["default", "no shifts", "one split per stage", "one epoch per stage"])
 @pytest.mark.parametrize("weighted", [False, True])
-# (120, 2, 20, 7) and (200, 3, 40, 13) keep rounds of shifts and reject one; (400, 2, 16, 4) with one epoch per
-# stage still moves vectors when its completing stage reaches SETTLE_EPOCHS; (200, 3, 40, 32) weighted has a round
-# come back to the same clusters, numbered otherwise, whose error differs only by rounding
+# (120, 2, 20, 7) keeps a round of shifts and, weighted, rejects one whose error rose; (200, 3, 40, 13) keeps two, and
+# its completing stage still moves vectors when it reaches the schedule's settle_epochs, as does (400, 2, 16, 4)'s with one epoch per
+# stage; (200, 3, 40, 32) weighted has a round come back to the same clusters, numbered otherwise, whose error differs
+# only by rounding
 @pytest.mark.parametrize(("n", "d", "k", "seed"),
                          [(200, 2, 8, 0), (300, 4, 16, 1), (150, 3, 24, 2), (200, 16, 12, 3), (120, 2, 20, 7),
                           (200, 3, 40, 13), (400, 2, 16, 4), (200, 3, 40, 32)])
@@ -606,6 +610,20 @@ def test_centnn_matches_a_numpy_reference(n, d, k, seed, weighted, options):
     codebook, stats = centnn(vectors, k, weights, **options)
     expected, epochs = naive_centnn(vectors, k, weights, **options)
     assert stats["capped"] == 0
+    assert stats["epochs"] == epochs
+    np.testing.assert_allclose(codebook, expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize(("n", "d", "k", "seed"), [(300, 4, 16, 1), (200, 3, 40, 13), (120, 2, 20, 7)])
+def test_centnn_lean_schedule_matches_a_numpy_reference(monkeypatch, n, d, k, seed):
+    """Large inputs take the lean schedule; here small ones are made to, and the reference follows it too."""
+    from vqcodec import centnn as module
+
+    monkeypatch.setattr(module, "LEAN_FROM", n * k)
+    assert schedule_for(n, k) == module.LEAN and schedule_for(n - 1, k) == module.THOROUGH
+    vectors = blobs(n, d, seed)
+    codebook, stats = centnn(vectors, k)
+    expected, epochs = naive_centnn(vectors, k)
     assert stats["epochs"] == epochs
     np.testing.assert_allclose(codebook, expected, rtol=1e-5, atol=1e-3)
 

@@ -36,6 +36,8 @@ codewords that moved most are measured exactly; for all others the bound
 subtracts the largest movement among them. Only clear decisions are taken
 from bounds; near-ties go to a full scan, so rounding never decides a skip.
 """
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
@@ -46,11 +48,7 @@ from .train import checked_data, checked_k
 
 MAX_EPOCHS_PER_STAGE = 500
 SPLIT_FRACTION = 0.5  # of the clusters split per stage by `centnn` (the worst first); Park splits one
-SHIFT_ROUNDS = 8  # rounds of utility shifts after growth, each kept only if it lowered the error
 SHIFT_FRACTION = 0.1  # of the codewords moved per round, at most
-STAGE_EPOCHS = 3  # epochs of an intermediate `centnn` stage
-SETTLE_EPOCHS = 10  # of the stage that completes `centnn`'s codebook: the utility shifts follow, and then
-# epochs until nothing moves, so converging before the shifts as well would be spent twice
 _POWER_ITERATIONS = 12
 _SMALL = 64  # clusters of fewest members, whose count factors the skip test applies one by one
 _TRACKED = 8  # codewords whose movement the skip test measures exactly
@@ -660,7 +658,7 @@ def _total_error(sse) -> float:
 
 
 def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds,
-           shift_fraction):
+           shift_fraction, settle_epochs=MAX_EPOCHS_PER_STAGE):
     """Park's network (park), vqcodec's growth, or with `initial` codewords Hartigan's refinement of them;
     then up to `shift_rounds` rounds of utility shifts of `shift_fraction` of the codewords.
 
@@ -707,7 +705,7 @@ def _train(vectors, weights, initial, k_max, split_fraction, stage_epochs, max_e
         _set_means(codebook, codebook_t, sums, counts, active, k, moves, clock, top_idx, top_val)
     grow = len(initial) == 0
     reseeds = 0
-    settle = min(SETTLE_EPOCHS, max_epochs) if shift_rounds > 0 else max_epochs  # the complete codebook's stage
+    settle = min(settle_epochs, max_epochs) if shift_rounds > 0 else max_epochs  # the complete codebook's stage
     while True:
         limit = stage_epochs if grow and not park and k < k_max else settle
         changes = _converge(vectors, weights, labels, codebook, codebook_t, sums, squares, counts, active, k, bounds,
@@ -782,38 +780,64 @@ def _checked_epochs(epochs, name: str = "max_epochs") -> int:
 
 
 def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds):
+    """The trainers that grow a codebook; epochs or rounds given as None come from the schedule."""
     vectors, weights = checked_data(vectors, weights)
     k = checked_k(k)
+    schedule = schedule_for(len(vectors), k)
+    stage_epochs = _checked_epochs(schedule.stage_epochs if stage_epochs is None else stage_epochs, "stage_epochs")
+    shift_rounds = schedule.shift_rounds if shift_rounds is None else shift_rounds
+    if not isinstance(shift_rounds, int) or isinstance(shift_rounds, bool) or shift_rounds < 0:
+        raise OptionsError(f"shift_rounds must be a whole number of at least 0, got {shift_rounds!r}")
     if not (isinstance(split_fraction, (int, float)) and 0 <= split_fraction <= 1):
         raise OptionsError(f"split_fraction must be a number from 0 to 1, got {split_fraction!r}")
     if weights is None:
         weights = np.ones(len(vectors), dtype=np.int64)
     no_codebook = np.zeros((0, vectors.shape[1]), dtype=np.float32)
     codebook, _, stats = _train(vectors, weights, no_codebook, k, float(split_fraction), stage_epochs,
-                                       _checked_epochs(max_epochs), bool(use_bounds), park, shift_rounds,
-                                       SHIFT_FRACTION)
+                                _checked_epochs(max_epochs), bool(use_bounds), park, shift_rounds, SHIFT_FRACTION,
+                                schedule.settle_epochs)
     if len(codebook) == 0:  # all vectors identical
         codebook = vectors[:1].astype(np.float32)
     return codebook, _stats(stats)
 
 
-def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION, stage_epochs: int = STAGE_EPOCHS,
-           max_epochs: int = MAX_EPOCHS_PER_STAGE, shift_rounds: int = SHIFT_ROUNDS, use_bounds: bool = True):
+@dataclass(frozen=True)
+class Schedule:
+    """How long `centnn` works at each step."""
+
+    stage_epochs: int  # at most, of an intermediate stage and of each round of utility shifts
+    settle_epochs: int  # at most, of the stage that completes the codebook (with no shifts: until nothing moves)
+    shift_rounds: int  # at most, each kept only if it lowered the error; then epochs until nothing moves
+
+
+THOROUGH = Schedule(stage_epochs=3, settle_epochs=10, shift_rounds=8)
+LEAN = Schedule(stage_epochs=2, settle_epochs=3, shift_rounds=4)
+LEAN_FROM = 1 << 22  # vectors x codewords: from here an epoch costs enough to take the lean schedule
+
+
+def schedule_for(n: int, k: int) -> Schedule:
+    """THOROUGH where epochs cost little (small images, small K): there a third epoch per stage and more
+    rounds of shifts still find better codebooks. LEAN from LEAN_FROM on, where epochs are most of CentNN's
+    time and the lean schedule's codebooks are as good within the scatter of either (README, The trainers)."""
+    return LEAN if n * k >= LEAN_FROM else THOROUGH
+
+
+def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION, stage_epochs: int | None = None,
+           max_epochs: int = MAX_EPOCHS_PER_STAGE, shift_rounds: int | None = None, use_bounds: bool = True):
     """Train at most k codewords by vqcodec's growth with Hartigan's test.
 
     Returns (codebook float32, stats) where stats counts epochs run, stages
     that hit the epoch cap, vectors scanned in full and vectors visited. Each
     stage splits the `split_fraction` of the clusters with the largest error
     (at least one) and runs at most `stage_epochs` epochs, the one that
-    completes the codebook at most SETTLE_EPOCHS; after `shift_rounds` rounds
-    of utility shifts, epochs run until nothing moves or `max_epochs` (with no
-    shifts, the completing stage does that). `use_bounds=False` scans every
-    vector in every epoch, with the same result, for testing.
+    completes the codebook at most the schedule's `settle_epochs`; after
+    `shift_rounds` rounds of utility shifts, epochs run until nothing moves or
+    `max_epochs` (with no shifts, the completing stage does that). Epochs and
+    rounds not given come from `schedule_for(len(vectors), k)`.
+    `use_bounds=False` scans every vector in every epoch, with the same
+    result, for testing.
     """
-    if not isinstance(shift_rounds, int) or isinstance(shift_rounds, bool) or shift_rounds < 0:
-        raise OptionsError(f"shift_rounds must be a whole number of at least 0, got {shift_rounds!r}")
-    return _grow(vectors, k, weights, split_fraction, _checked_epochs(stage_epochs, "stage_epochs"), max_epochs, use_bounds, False,
-                 shift_rounds)
+    return _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, False, shift_rounds)
 
 
 def park(vectors, k: int, weights=None, *, split_fraction: float = 0.0, max_epochs: int = MAX_EPOCHS_PER_STAGE,
