@@ -562,7 +562,7 @@ def naive_centnn(vectors, k, weights=None, split_fraction=SPLIT_FRACTION, stage_
             cost[[l, h]], saving[[l, h]] = np.inf, -np.inf
         return pairs
 
-    schedule = schedule_for(len(x), k)
+    schedule = schedule_for(*x.shape, k)
     stage_epochs = schedule.stage_epochs if stage_epochs is None else stage_epochs
     shift_rounds = schedule.shift_rounds if shift_rounds is None else shift_rounds
     settle = schedule.settle_epochs if shift_rounds else MAX_EPOCHS_PER_STAGE  # the stage that completes the codebook
@@ -619,8 +619,8 @@ def test_centnn_lean_schedule_matches_a_numpy_reference(monkeypatch, n, d, k, se
     """Large inputs take the lean schedule; here small ones are made to, and the reference follows it too."""
     from vqcodec import centnn as module
 
-    monkeypatch.setattr(module, "LEAN_FROM", n * k)
-    assert schedule_for(n, k) == module.LEAN and schedule_for(n - 1, k) == module.THOROUGH
+    monkeypatch.setattr(module, "LEAN_FROM", n * d * k)
+    assert schedule_for(n, d, k) == module.LEAN and schedule_for(n - 1, d, k) == module.THOROUGH
     vectors = blobs(n, d, seed)
     codebook, stats = centnn(vectors, k)
     expected, epochs = naive_centnn(vectors, k)

@@ -783,7 +783,7 @@ def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bou
     """The trainers that grow a codebook; epochs or rounds given as None come from the schedule."""
     vectors, weights = checked_data(vectors, weights)
     k = checked_k(k)
-    schedule = schedule_for(len(vectors), k)
+    schedule = schedule_for(*vectors.shape, k)
     stage_epochs = _checked_epochs(schedule.stage_epochs if stage_epochs is None else stage_epochs, "stage_epochs")
     shift_rounds = schedule.shift_rounds if shift_rounds is None else shift_rounds
     if not isinstance(shift_rounds, int) or isinstance(shift_rounds, bool) or shift_rounds < 0:
@@ -812,14 +812,15 @@ class Schedule:
 
 THOROUGH = Schedule(stage_epochs=3, settle_epochs=10, shift_rounds=8)
 LEAN = Schedule(stage_epochs=2, settle_epochs=3, shift_rounds=4)
-LEAN_FROM = 1 << 22  # vectors x codewords: from here an epoch costs enough to take the lean schedule
+LEAN_FROM = 150_000_000  # vectors x codewords x values, an epoch's distance terms: from here the lean schedule
 
 
-def schedule_for(n: int, k: int) -> Schedule:
-    """THOROUGH where epochs cost little (small images, small K): there a third epoch per stage and more
-    rounds of shifts still find better codebooks. LEAN from LEAN_FROM on, where epochs are most of CentNN's
-    time and the lean schedule's codebooks are as good within the scatter of either (README, The trainers)."""
-    return LEAN if n * k >= LEAN_FROM else THOROUGH
+def schedule_for(n: int, d: int, k: int) -> Schedule:
+    """THOROUGH where epochs cost little (small images, small K, grey blocks): there a third epoch per stage
+    and more rounds of shifts still find better codebooks. LEAN from LEAN_FROM on, where epochs are most of
+    CentNN's time and the lean schedule's codebooks are as good within the scatter of either (README, The
+    trainers)."""
+    return LEAN if n * k * d >= LEAN_FROM else THOROUGH
 
 
 def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION, stage_epochs: int | None = None,
@@ -833,7 +834,7 @@ def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACT
     completes the codebook at most the schedule's `settle_epochs`; after
     `shift_rounds` rounds of utility shifts, epochs run until nothing moves or
     `max_epochs` (with no shifts, the completing stage does that). Epochs and
-    rounds not given come from `schedule_for(len(vectors), k)`.
+    rounds not given come from `schedule_for(n, d, k)` for n vectors of d values.
     `use_bounds=False` scans every vector in every epoch, with the same
     result, for testing.
     """
