@@ -626,6 +626,10 @@ def test_centnn_lean_schedule_matches_a_numpy_reference(monkeypatch, n, d, k, se
     expected, epochs = naive_centnn(vectors, k)
     assert stats["epochs"] == epochs
     np.testing.assert_allclose(codebook, expected, rtol=1e-5, atol=1e-3)
+    monkeypatch.setattr(module, "LEAN_FROM", 1 << 62)  # asked for by name, whatever the size
+    chosen, chosen_stats = centnn(vectors, k, schedule=module.LEAN)
+    np.testing.assert_array_equal(chosen, codebook)
+    assert chosen_stats == stats
 
 
 def test_centnn_matches_a_numpy_reference_after_a_rejected_round():
@@ -888,7 +892,8 @@ def test_lloyd_refuses_centres_that_do_not_fit(centres):
 
 @pytest.mark.parametrize(("option", "value"), [("split_fraction", -0.1), ("split_fraction", 1.5),
                                                ("split_fraction", float("nan")), ("max_epochs", 0),
-                                               ("stage_epochs", 0), ("shift_rounds", -1), ("shift_rounds", 1.5)])
+                                               ("stage_epochs", 0), ("shift_rounds", -1), ("shift_rounds", 1.5),
+                                               ("schedule", "lean"), ("schedule", (2, 3, 4))])
 def test_centnn_refuses_bad_settings(option, value):
     with pytest.raises(vqcodec.OptionsError, match=option):
         centnn(GOOD, 4, **{option: value})

@@ -779,11 +779,12 @@ def _checked_epochs(epochs, name: str = "max_epochs") -> int:
     return epochs
 
 
-def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds):
-    """The trainers that grow a codebook; epochs or rounds given as None come from the schedule."""
+def _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, park, shift_rounds, schedule=None):
+    """The trainers that grow a codebook; epochs or rounds given as None come from the schedule (by default
+    the one for the data's size)."""
     vectors, weights = checked_data(vectors, weights)
     k = checked_k(k)
-    schedule = schedule_for(*vectors.shape, k)
+    schedule = schedule or schedule_for(*vectors.shape, k)
     stage_epochs = _checked_epochs(schedule.stage_epochs if stage_epochs is None else stage_epochs, "stage_epochs")
     shift_rounds = schedule.shift_rounds if shift_rounds is None else shift_rounds
     if not isinstance(shift_rounds, int) or isinstance(shift_rounds, bool) or shift_rounds < 0:
@@ -824,7 +825,8 @@ def schedule_for(n: int, d: int, k: int) -> Schedule:
 
 
 def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACTION, stage_epochs: int | None = None,
-           max_epochs: int = MAX_EPOCHS_PER_STAGE, shift_rounds: int | None = None, use_bounds: bool = True):
+           max_epochs: int = MAX_EPOCHS_PER_STAGE, shift_rounds: int | None = None, schedule: "Schedule | None" = None,
+           use_bounds: bool = True):
     """Train at most k codewords by vqcodec's growth with Hartigan's test.
 
     Returns (codebook float32, stats) where stats counts epochs run, stages
@@ -834,11 +836,14 @@ def centnn(vectors, k: int, weights=None, *, split_fraction: float = SPLIT_FRACT
     completes the codebook at most the schedule's `settle_epochs`; after
     `shift_rounds` rounds of utility shifts, epochs run until nothing moves or
     `max_epochs` (with no shifts, the completing stage does that). Epochs and
-    rounds not given come from `schedule_for(n, d, k)` for n vectors of d values.
-    `use_bounds=False` scans every vector in every epoch, with the same
-    result, for testing.
+    rounds not given come from `schedule` (THOROUGH or LEAN), by default
+    `schedule_for(n, d, k)` for n vectors of d values. `use_bounds=False`
+    scans every vector in every epoch, with the same result, for testing.
     """
-    return _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, False, shift_rounds)
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise OptionsError(f"schedule must be a Schedule (THOROUGH, LEAN), got {schedule!r}")
+    return _grow(vectors, k, weights, split_fraction, stage_epochs, max_epochs, use_bounds, False, shift_rounds,
+                 schedule)
 
 
 def park(vectors, k: int, weights=None, *, split_fraction: float = 0.0, max_epochs: int = MAX_EPOCHS_PER_STAGE,
