@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vqcodec import blocks, images
-from vqcodec.centnn import LEAN, THOROUGH, centnn, refine, schedule_for
+from vqcodec import images
+from vqcodec.format import blocks
 from vqcodec.metrics import codebook_psnr
+from vqcodec.train.centnn import LEAN, THOROUGH, centnn, refine, schedule_for
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CASES = [("camera.png", 256), ("camera.png", 512), ("astronaut.png", 256), ("chelsea.png", 512), ("camera-128.png", 512)]

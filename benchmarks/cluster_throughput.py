@@ -5,7 +5,7 @@
     python benchmarks/cluster_throughput.py --workers 2 --images 32
 
 Encodes copies of the two 512x512 samples (camera, grey; astronaut, RGB)
-with vqcodec.cluster.encode_files on a LocalCluster, once as `--classic -k
+with vqcodec.integrations.dask.encode_files on a LocalCluster, once as `--classic -k
 256 -b 4` and once at the default quality with `-k 256`. Every worker has
 encoded one image before the clock starts, so loading Numba's kernels is not
 counted.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from dask.distributed import Client
 
-from vqcodec.batch import available_cores
-from vqcodec.cluster import encode_files, local_cluster
+from vqcodec.cli.batch import available_cores
+from vqcodec.integrations.dask import encode_files, local_cluster
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 PHOTOS = ("camera.png", "astronaut.png")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from vqcodec import EncodeOptions, blocks, images
-from vqcodec.centnn import refine
-from vqcodec.codec import ENCODE
-from vqcodec.kmeans import kmeans
-from vqcodec.train import training_sample
+from vqcodec import EncodeOptions, images
+from vqcodec.classic.encode import ENCODE
+from vqcodec.format import blocks
+from vqcodec.train.centnn import refine
+from vqcodec.train.data import training_sample
+from vqcodec.train.kmeans import kmeans
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OPTIONS = EncodeOptions(k=256, block=4, classic=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.cluster import KMeans
 
-from vqcodec import blocks, images, train_codebook
+from vqcodec import images, train_codebook
+from vqcodec.format import blocks
 from vqcodec.metrics import codebook_psnr
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vqcodec import blocks, images
-from vqcodec.kmeans import kmeans, lloyd
+from vqcodec import images
+from vqcodec.format import blocks
 from vqcodec.metrics import codebook_psnr
+from vqcodec.train.kmeans import kmeans, lloyd
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "camera-128.png"
 

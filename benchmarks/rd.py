@@ -3,7 +3,7 @@
     python benchmarks/rd.py                      # camera, astronaut, chelsea, coffee, coins
     python benchmarks/rd.py more.png --plot rd/  # those and more.png; one PSNR-bpp plot per image
 
-The same comparison as `vqcodec bench --rd` (vqcodec/anchors.py), which
+The same comparison as `vqcodec bench --rd` (vqcodec/bench/anchors.py), which
 documents the method; this script fixes the image set so figures from
 different commits compare. Prints a Markdown table, ready for the README.
 """
@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from vqcodec import anchors
+from vqcodec.bench import anchors
 from vqcodec.errors import VQCodecError
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 import vqcodec
-from vqcodec import bitpack
-from vqcodec.codec import ENCODE
+from vqcodec.classic.encode import ENCODE
+from vqcodec.format import bitpack
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 PHOTOS = ("camera.png", "astronaut.png", "chelsea.png", "camera-128.png")

@@ -12,7 +12,6 @@ Lanczos filter: smoother than a real photo of that size, but the same
 amount of data.
 """
 import dataclasses
-import io
 import os
 import shutil
 import statistics
@@ -26,11 +25,13 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import blocks, images, program
-from vqcodec.codec import ENCODE
-from vqcodec.kmeans import lloyd, seed_kmeanspp
+from vqcodec import images
+from vqcodec.classic.encode import ENCODE
+from vqcodec.cli import program
+from vqcodec.format import blocks
 from vqcodec.metrics import codebook_psnr, psnr
-from vqcodec.nearest import nearest
+from vqcodec.train.kmeans import lloyd, seed_kmeanspp
+from vqcodec.train.nearest import nearest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 THREADS = 2

@@ -3,10 +3,11 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import gradient_image
+from helpers import gradient_image
 
 import vqcodec
-from vqcodec.codec import DECODE, ENCODE
+from vqcodec.api import DECODERS
+from vqcodec.classic.encode import ENCODE
 from vqcodec.options import EncodeOptions
 from vqcodec.pipeline import Pipeline, Stage
 
@@ -91,7 +92,7 @@ def test_a_stage_must_write_what_it_declares():
 
 
 def test_encode_and_decode_are_their_pipelines():
-    """The API adds nothing to the stages: running ENCODE and DECODE (plain VQ, version 2) gives the
+    """The API adds nothing to the stages: running the classic ENCODE and version 2's decoder gives the
     same bytes and pixels, and the stage values are what the format says they are."""
     image = gradient_image(20, 24, 3)
     options = EncodeOptions(k=8, block=4, classic=True)
@@ -99,10 +100,10 @@ def test_encode_and_decode_are_their_pipelines():
     assert values["data"] == vqcodec.encode(image, options).data
     assert values["vectors"].shape == (30, 48) and values["codebook"].shape == (8, 48)
     assert values["codebook"].dtype == np.uint8 and values["indices"].max() < 8
-    decoded = DECODE.run(data=values["data"], max_pixels=None)
+    decoded = DECODERS[2].run(data=values["data"], max_pixels=None)
     np.testing.assert_array_equal(decoded["pixels"], vqcodec.decode(values["data"]).pixels)
     assert decoded["header"] == values["header"] == vqcodec.decode(values["data"]).header
-    assert ENCODE.names[0] == "read" and DECODE.names[-1] == "pixels"
+    assert ENCODE.names[0] == "read" and DECODERS[2].names == ("parse", "codebook", "indices", "pixels")
 
 
 def test_a_background_stage_runs_beside_the_next_and_its_errors_surface():

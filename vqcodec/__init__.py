@@ -6,6 +6,19 @@
 
 The codec functions are loaded on first use, so importing vqcodec (and
 running `vqcodec --help`) does not pay for NumPy, Pillow or Numba.
+
+The package in layers, each importing only the layers below it:
+
+    cli/            the `vqcodec` command: commands, batches, progress, kernel warm-up
+    integrations/   Pillow, numcodecs, Zarr 3 and Dask
+    bench/          trainer and rate-distortion benchmarks, anchors, montage
+    api             encode(), decode(), info(): the library's entry points
+    classic/, rd/   the two encoders and their decoders (versions 1-2, version 3)
+    format/         the container and the codings: what docs/format.md specifies
+    train/          the codebook trainers and their Numba kernels
+
+beside the utilities every layer may use: errors, options, images, files,
+metrics and pipeline.
 """
 import importlib
 
@@ -23,8 +36,8 @@ from .options import ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT
 __version__ = "0.1.0"
 
 _LAZY = {
-    "encode": "codec", "decode": "codec", "info": "codec", "Encoded": "codec", "Decoded": "codec",
-    "Header": "container", "train_codebook": "train", "register_pillow": "pillow",
+    "encode": "api", "decode": "api", "info": "api", "Encoded": "api", "Decoded": "api",
+    "Header": "format.container", "train_codebook": "train", "register_pillow": "integrations.pillow",
 }
 
 __all__ = [

@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from .container import check_pixels
 from .errors import ImageError, OutputError, TooManyPixelsError, VQCodecWarning
+from .options import check_pixels
 
 NATIVE = ("L", "LA", "RGB", "RGBA")
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")

@@ -71,7 +71,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
 def codebook_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
     """PSNR of uint8 vectors replaced by their nearest codewords, the codebook rounded to
     8 bits as the encoder stores it. For comparing trainers on the same vectors."""
-    from .nearest import nearest  # Numba: only here, so decoding never loads it
+    from .train.nearest import nearest  # Numba: only here, so decoding never loads it
 
     rounded = np.clip(np.rint(codebook), 0, 255).astype(np.uint8)
     return _psnr(float(nearest(vectors, rounded)[1].astype(np.float64).sum()) / vectors.size)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from numbers import Integral
 
-from .errors import OptionsError
+from .errors import OptionsError, TooManyPixelsError
 
 ALGORITHMS = ("kmeans", "centnn", "park", "optimal")
 SCALAR_ONLY = ("optimal",)  # trainers for one value per vector: -b 1 on grey images
@@ -16,7 +16,7 @@ DEFAULT_BLOCK = 4
 DEFAULT_QUALITY = 75  # the rate-distortion encoder's default (README: what it gives on the samples)
 TARGETS = ("quality", "psnr", "size", "bpp")  # what a user can ask the rate-distortion encoder for
 MAX_K = 1 << 16  # indices of at most 16 bits
-MAX_BLOCK = 16  # see docs/FORMAT.md, "Limits and why"
+MAX_BLOCK = 16  # see docs/format.md, "Limits and why"
 DEFAULT_MAX_PIXELS = 1 << 27  # 134 megapixels: 512 MiB decoded as RGBA
 DEFAULT_PSNR_TOLERANCE = 0.05  # dB a bench record may lose against its baseline
 DEFAULT_TIME_TOLERANCE = 0.5  # a bench run may take 50 % longer, relative to the reference workload
@@ -44,6 +44,15 @@ def check_algo(algo) -> None:
 def check_seed(seed) -> None:
     if not _is_int(seed) or seed < 0:
         raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse images above the pixel cap before anything their size is allocated."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise TooManyPixelsError(
+            f"image is {width}x{height} = {width * height} pixels, above the cap of {max_pixels}; "
+            "raise it with --max-pixels (max_pixels=) if you trust this input"
+        )
 
 
 def _check_number(name: str, value, low: float, high: float) -> None:

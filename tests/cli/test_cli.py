@@ -1,0 +1,627 @@
+import glob
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import (BOTH_ENCODERS, GOLDEN, SAMPLES, assert_refused, classic_flag, corrupt_tiff_bytes, gradient_image,
+                     huge_single_codeword_vqc, huge_width_bmp_bytes, listing, random_image, save_png)
+from PIL import Image
+
+import vqcodec
+from vqcodec import files
+from vqcodec.cli.commands import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh current folder holding lena.png (32 x 32 RGB, 64 blocks of 4 x 4)."""
+    monkeypatch.chdir(tmp_path)
+    image = gradient_image(32, 32, 3)
+    image[::3, ::5] = 17  # some texture, so that K = 16 is lossy
+    save_png(image, Path("lena.png"))
+    return tmp_path
+
+
+def run(runner, *args):
+    return runner.invoke(main, [str(a) for a in args])
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(name for name in listing(folder) if name.startswith("."))
+
+
+def assert_ok(result):
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(params=[True, False], ids=["classic", "rd"])
+def encoded(request, runner, workdir):
+    """workdir after `encode lena.png -k 16 -b 4 --algo centnn` (CentNN: the faster trainer here),
+    with --classic (a version 2 file) and without (version 3)."""
+    assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn", *classic_flag(request.param)))
+    return workdir
+
+
+@pytest.fixture
+def encoded_classic(runner, workdir):
+    """workdir after `encode lena.png -k 16 -b 4 --algo centnn --classic`: a version 2 file."""
+    assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn", "--classic"))
+    return workdir
+
+
+# --- the main round trip -------------------------------------------------------------------
+
+
+@BOTH_ENCODERS
+def test_encode_then_decode(runner, workdir, classic):
+    original = Path("lena.png").read_bytes()
+    result = run(runner, "encode", "lena.png", "-k", 16, "-b", 4, *classic_flag(classic))
+    assert_ok(result)
+    assert Path("lena.vqc").is_file()
+    assert result.stdout == ""
+    assert "lena.vqc" in result.stderr and "bpp" in result.stderr and "PSNR" in result.stderr
+    header = vqcodec.info(Path("lena.vqc"))
+    assert (header.width, header.height, header.channels, header.requested_k, header.block) == (32, 32, 3, 16, 4)
+    if classic:
+        assert (header.version, header.k) == (2, 16)
+    else:  # -k is what each plane may use at most; the header's k is the sum over the planes
+        assert header.version == 3 and all(1 <= p.k <= 16 for p in header.planes)
+
+    result = run(runner, "decode", "lena.vqc")
+    assert_ok(result)
+    with Image.open("lena.vqc.png") as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(im), vqcodec.decode(Path("lena.vqc")).pixels)
+    assert Path("lena.png").read_bytes() == original
+    assert listing(workdir) == {"lena.png", "lena.vqc", "lena.vqc.png"}
+
+
+@BOTH_ENCODERS
+def test_encode_options_reach_the_file(runner, workdir, classic):
+    assert_ok(run(runner, "encode", "lena.png", "-o", "c.vqc", "-k", 8, "--block", 2, "--algo", "centnn", "--seed", 3,
+                  *classic_flag(classic)))
+    header = vqcodec.info(Path("c.vqc"))
+    assert (header.requested_k, header.block, header.trainer) == (8, 2, "centnn")
+    if classic:
+        assert (header.version, header.k) == (2, 8)
+    else:
+        assert header.version == 3 and all(p.block == 2 and 1 <= p.k <= 8 for p in header.planes)
+
+
+@BOTH_ENCODERS
+def test_same_seed_same_file(runner, workdir, classic):
+    for name in ("a.vqc", "b.vqc"):
+        assert_ok(run(runner, "encode", "lena.png", "-o", name, "-k", 16, "--seed", 7, *classic_flag(classic)))
+    assert Path("a.vqc").read_bytes() == Path("b.vqc").read_bytes()
+
+
+# --- never clobber without --force, never pass over an existing output in silence -----------
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [(("encode", "lena.png", "-k", 16, "--algo", "centnn"), "lena.vqc"), (("decode", "lena.vqc"), "lena.vqc.png")],
+)
+def test_existing_output_fails_unless_forced_or_skipped(runner, encoded, command, target):
+    Path(target).write_bytes(b"precious")
+    result = run(runner, *command)
+    assert result.exit_code == 1  # as gzip and zstd: `decode a.vqc -o a.png && use a.png` must not use a stale a.png
+    assert result.stderr == f"Error: {target} exists; use --force to overwrite it, or --skip-existing to keep it\n"
+    assert Path(target).read_bytes() == b"precious"
+    result = run(runner, *command, "--skip-existing")
+    assert_ok(result)
+    assert result.stderr == f"Skipped: {target} exists\n"
+    assert Path(target).read_bytes() == b"precious"
+    for flag in ("--force", "-f"):
+        Path(target).write_bytes(b"precious")
+        assert_ok(run(runner, *command, flag))
+        assert Path(target).read_bytes() != b"precious"
+    if target.endswith(".vqc"):
+        vqcodec.info(Path(target))  # a valid file again
+    else:
+        Image.open(target).verify()
+    assert hidden(encoded) == []
+
+
+@pytest.mark.parametrize("flags", [("--force", "--update"), ("-f", "--skip-existing"), ("-u", "--skip-existing")])
+def test_overwrite_flags_exclude_each_other(runner, workdir, flags):
+    result = run(runner, "encode", "lena.png", "-k", 16, *flags)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: choose one of") and "Traceback" not in result.output
+    assert not Path("lena.vqc").exists()
+
+
+# --- output formats ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "lossless"),
+    [("out.png", "PNG", True), ("out.bmp", "BMP", True), ("out.tif", "TIFF", True), ("out.webp", "WEBP", False), ("out.jpg", "JPEG", False)],
+)
+def test_decode_output_format_follows_the_suffix(runner, encoded, name, fmt, lossless):
+    assert_ok(run(runner, "decode", "lena.vqc", "-o", name))
+    with Image.open(name) as im:
+        assert im.format == fmt and im.size == (32, 32)
+        if lossless:
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), vqcodec.decode(Path("lena.vqc")).pixels)
+
+
+def test_decode_rgba_to_jpeg_is_refused(runner, workdir):
+    save_png(random_image(16, 16, 4), Path("alpha.png"))
+    assert_ok(run(runner, "encode", "alpha.png", "-k", 4, "-b", 4))
+    result = run(runner, "decode", "alpha.vqc", "-o", "x.jpg")
+    assert_refused(result, "x.jpg")
+    assert not Path("x.jpg").exists()
+    assert hidden(workdir) == []
+
+
+def test_decode_unknown_suffix_is_refused(runner, encoded):
+    assert_refused(run(runner, "decode", "lena.vqc", "-o", "out.nosuchformat"), "suffix")
+    assert not Path("out.nosuchformat").exists()
+
+
+def test_decode_into_a_missing_folder_is_refused(runner, encoded):
+    assert_refused(run(runner, "decode", "lena.vqc", "-o", "nowhere/out.png"), "cannot write")
+    assert listing(encoded) == {"lena.png", "lena.vqc"}
+
+
+# --- hostile or missing inputs -------------------------------------------------------------
+
+
+def make_bad_input(kind: str) -> str:
+    data = Path("lena.vqc").read_bytes()
+    if kind == "corrupted":
+        middle = len(data) // 2
+        Path("bad.vqc").write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+    elif kind == "truncated":
+        Path("bad.vqc").write_bytes(data[:-10])
+    elif kind == "empty":
+        Path("bad.vqc").write_bytes(b"")
+    elif kind == "not-vqc":
+        Path("bad.vqc").write_bytes(Path("lena.png").read_bytes())
+    elif kind == "trailing":
+        Path("bad.vqc").write_bytes(data + b"\x00")
+    elif kind != "missing":
+        raise AssertionError(kind)
+    return "bad.vqc"
+
+
+BAD_INPUTS = {
+    "corrupted": "checksum",
+    "truncated": "truncated",
+    "empty": "empty",
+    "not-vqc": "magic",
+    "trailing": "trailing",
+    "missing": "no such file",
+}
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+@pytest.mark.parametrize("explicit_output", [False, True])
+def test_decode_refuses_bad_input(runner, encoded, kind, explicit_output):
+    name = make_bad_input(kind)
+    before = listing(encoded)
+    args = ["decode", name] + (["-o", "out.png"] if explicit_output else [])
+    assert_refused(run(runner, *args), BAD_INPUTS[kind])
+    assert listing(encoded) == before  # no output file, no temporary file
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+def test_info_refuses_bad_input(runner, encoded, kind):
+    assert_refused(run(runner, "info", make_bad_input(kind)), BAD_INPUTS[kind])
+
+
+@pytest.mark.parametrize("kind", ["text", "missing", "empty"])
+def test_encode_refuses_bad_input(runner, workdir, kind):
+    if kind == "text":
+        Path("in.png").write_text("hello\n")
+    elif kind == "empty":
+        Path("in.png").write_bytes(b"")
+    before = listing(workdir)
+    assert_refused(run(runner, "encode", "in.png"), "in.png")
+    assert listing(workdir) == before
+
+
+def test_encode_refuses_a_directory(runner, workdir):
+    Path("folder.png").mkdir()
+    result = run(runner, "encode", "folder.png")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and "folder.png" in result.output
+    assert not Path("folder.vqc").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "make"),
+    [
+        pytest.param(("encode", "in.tif"), corrupt_tiff_bytes, id="encode-corrupt-tiff"),
+        pytest.param(("encode", "in.bmp", "--max-pixels", 0), huge_width_bmp_bytes, id="encode-huge-bmp-no-cap"),
+        pytest.param(("decode", "in.vqc", "--max-pixels", 0), huge_single_codeword_vqc, id="decode-huge-vqc-no-cap"),
+    ],
+)
+def test_malformed_inputs_give_an_error_line_not_a_traceback(runner, workdir, args, make):
+    # README: "Every refusal is one line on stderr starting with `Error:`; no traceback".
+    Path(args[1]).write_bytes(make())
+    result = run(runner, *args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stderr.splitlines()[-1].startswith("Error: ")
+
+
+# --- info, options, pixel cap ------------------------------------------------------------
+
+
+def test_info(runner, encoded_classic):
+    result = run(runner, "info", "lena.vqc")
+    assert_ok(result)
+    h = vqcodec.info(Path("lena.vqc"))
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()}
+    assert rows["file"] == "lena.vqc (version 2)" and rows["image"] == "32 x 32, RGB"
+    assert rows["codewords"] == f"{h.k} (trained by centnn)"
+    for section in h.sections:  # each section's size, coding and share of the bits
+        assert rows[section.kind].startswith(f"{section.length:,} bytes, {section.coding}")
+        assert f"{8 * section.length / (32 * 32):.3f} bits/pixel" in rows[section.kind]
+    assert rows["total"].startswith(f"{Path('lena.vqc').stat().st_size:,} bytes")
+    assert f"{h.bits_per_pixel:.3f} bits/pixel" in rows["total"]
+
+
+def test_fixed_rate_writes_raw_codebook_and_packed_indices(runner, workdir):
+    save_png(gradient_image(32, 32, 3), Path("g.png"))
+    assert_ok(run(runner, "encode", "g.png", "-k", 16, "-b", 4, "--fixed-rate"))
+    assert_ok(run(runner, "encode", "g.png", "-o", "small.vqc", "-k", 16, "-b", 4, "--classic"))
+    fixed, small = vqcodec.info(Path("g.vqc")), vqcodec.info(Path("small.vqc"))
+    assert [s.coding for s in fixed.sections] == ["raw", "packed"]
+    assert fixed.file_size == 25 + 20 + fixed.k * 48 + fixed.block_count * 4 // 8 + 4
+    assert small.file_size < fixed.file_size
+    np.testing.assert_array_equal(vqcodec.decode(Path("g.vqc")).pixels, vqcodec.decode(Path("small.vqc")).pixels)
+    result = run(runner, "info", "g.vqc")
+    assert "raw" in result.stdout and "packed" in result.stdout
+
+
+def test_info_shows_a_shrunk_codebook(runner, workdir):
+    save_png(np.full((8, 8), 99, np.uint8), Path("flat.png"))
+    result = run(runner, "encode", "flat.png", "-k", 32, "-b", 2, "--classic")
+    assert_ok(result)
+    assert "Warning: " in result.stderr and "distinct" in result.stderr
+    result = run(runner, "info", "flat.vqc")
+    assert_ok(result)
+    assert "codewords   1 of 32 asked for" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "word"),
+    [
+        (("-k", 1), "K"),
+        (("-k", 70000), "K"),
+        (("-b", 0), "block"),
+        (("-b", 17), "block"),
+        (("--algo", "nope"), "nope"),
+        (("--seed", -1), "seed"),
+        (("-k", "many"), "many"),
+    ],
+)
+def test_invalid_options(runner, workdir, options, word):
+    result = run(runner, "encode", "lena.png", *options)
+    assert result.exit_code in (1, 2)
+    assert "Traceback" not in result.output
+    assert "Error" in result.stderr and word in result.stderr
+    assert not Path("lena.vqc").exists()
+
+
+def test_max_pixels(runner, workdir):
+    save_png(random_image(16, 16), Path("small.png"))
+    assert_refused(run(runner, "encode", "small.png", "-k", 4, "--max-pixels", 10), "max-pixels")
+    assert not Path("small.vqc").exists()
+    assert_ok(run(runner, "encode", "small.png", "-k", 4, "--max-pixels", 256))
+    assert_refused(run(runner, "decode", "small.vqc", "--max-pixels", 10), "max-pixels")
+    assert not Path("small.vqc.png").exists()
+    assert_ok(run(runner, "decode", "small.vqc", "--max-pixels", 0))
+    assert Path("small.vqc.png").exists()
+    assert hidden(workdir) == []
+
+
+def test_version(runner):
+    result = run(runner, "--version")
+    assert_ok(result)
+    assert vqcodec.__version__ in result.output
+
+
+@pytest.mark.parametrize("command", [(), ("encode",), ("decode",), ("info",), ("bench",), ("warmup",)])
+def test_help_ends_with_examples_that_work(runner, tmp_path, monkeypatch, command):
+    """Each example runs as written, in order, in a folder holding what they name: photo.png, photos/,
+    and for decode and info photo.vqc and vqc/. Shell syntax runs in a real shell."""
+    result = run(runner, *command, "--help")
+    assert_ok(result)
+    lines = result.output.rstrip("\n").splitlines()
+    examples = [re.sub(r"\s+#.*", "", line).strip() for line in lines[lines.index("  Examples:") + 1:]]
+    assert 2 <= len(examples) <= 3 and all(e.startswith("vqcodec ") for e in examples), lines
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SAMPLES / "camera-128.png", "photo.png")
+    Path("photos").mkdir()
+    save_png(gradient_image(24, 16, 3), Path("photos/a.png"))
+    save_png(random_image(16, 16), Path("photos/b.png"))
+    if command in (("decode",), ("info",)):
+        assert_ok(run(runner, "encode", "photo.png"))
+        assert_ok(run(runner, "encode", "-r", "photos", "-o", "vqc"))
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    for example in examples:
+        if re.search(r"[|<>&;]", example):
+            done = subprocess.run(["bash", "-c", example], capture_output=True, text=True, timeout=300,
+                                  env={**os.environ, "PATH": path}, check=False)
+            assert done.returncode == 0, (example, done.stderr)
+        else:
+            args = [match for arg in shlex.split(example)[1:] for match in (sorted(glob.glob(arg)) or [arg])]
+            result = run(runner, *args)
+            assert_ok(result)
+            assert "Error:" not in result.stderr, (example, result.stderr)
+
+
+def test_python_dash_m():
+    result = subprocess.run(
+        [sys.executable, "-m", "vqcodec", "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "encode" in result.stdout and "decode" in result.stdout
+
+
+# --- files.write_file: failures leave no temporary file ------------------------------------
+
+
+def test_write_file_race_does_not_clobber(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(files, "exists", lambda path: False)  # the file "appears" after the check
+    with pytest.raises(vqcodec.OutputError, match="exists"):
+        files.write_file(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert hidden(tmp_path) == []
+
+
+def test_write_file_failed_rename_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(vqcodec.OutputError, match="cannot write"):
+        files.write_file(target, b"new", force=True)
+    assert target.read_bytes() == b"old"
+    assert hidden(tmp_path) == []
+
+
+def test_write_file_interrupted_write_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        files.write_file(tmp_path / "out.bin", "not bytes")
+    assert listing(tmp_path) == set()
+
+
+def test_write_file_refuses_a_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(vqcodec.OutputError, match="directory"):
+        files.write_file(tmp_path / "d", b"x", force=True)
+
+
+def test_default_names():
+    assert files.encoded_name("a/lena.png") == Path("a/lena.vqc")
+    assert files.decoded_name("a/lena.vqc") == Path("a/lena.vqc.png")
+
+
+def test_help_does_not_import_numpy_or_numba():
+    """`vqcodec --help` must start fast: the heavy modules load only when a command needs them."""
+    code = "import sys; from vqcodec.cli.commands import main; print(sorted(m for m in ('numpy', 'numba', 'PIL') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --- compiled kernels: warm-up, the first-run message, threads ---------------------------------------------
+
+
+def test_warmup_compiles_or_loads_every_kernel(runner):
+    from vqcodec.cli import kernels
+
+    result = runner.invoke(main, ["warmup"])
+    assert result.exit_code == 0 and "kernels are ready" in result.output
+    assert not kernels.cold(kernels.ENCODING) and not kernels.cold(kernels.DECODING)
+
+
+def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
+    from vqcodec.cli import kernels
+    from vqcodec.train import centnn
+
+    monkeypatch.setattr(centnn._epoch._cache._cache_file, "_index_path", str(tmp_path / "gone.nbi"))
+    assert kernels.cold(["train.centnn"]) and not kernels.cold(["format.order"])
+
+
+@pytest.mark.parametrize("cold", [True, False])
+def test_a_terminal_is_told_when_kernels_compile(cold, monkeypatch):
+    from vqcodec.cli import batch, kernels
+    from vqcodec.cli import commands
+
+    monkeypatch.setattr(kernels, "cold", lambda modules: cold)
+    said = []
+    monkeypatch.setattr(commands.click, "echo", lambda text, err=False: said.append(text))
+    commands._compile_ahead(batch.Settings("encode"), batch.Job("a.png", "a.vqc"), here=False, announce=True)()
+    assert bool(said) == cold and all("happens once" in line for line in said)
+
+
+@pytest.mark.parametrize(("cores", "here", "started"), [(2, True, True), (1, True, False), (2, False, False)])
+def test_a_second_process_compiles_only_beside_work_here_on_a_free_core(monkeypatch, cores, here, started):
+    from vqcodec.cli import batch, kernels
+    from vqcodec.cli import commands
+
+    asked = []
+    monkeypatch.setattr(kernels, "cold", lambda modules: True)
+    monkeypatch.setattr(kernels, "compile_aside", lambda jobs: asked.append(tuple(jobs)) or (lambda: None))
+    monkeypatch.setattr(batch, "available_cores", lambda: cores)
+    commands._compile_ahead(batch.Settings("encode"), batch.Job("a.png", "a.vqc"), here=here, announce=False)()
+    assert asked == [kernels.aside("encode", batch.Settings().options) if started else ()]
+
+
+COLD_RUN = """
+import json, sys
+from click.testing import CliRunner
+from vqcodec.cli import kernels
+from vqcodec.cli.commands import main
+from vqcodec.options import EncodeOptions
+
+result = CliRunner().invoke(main, sys.argv[1:])
+algo = sys.argv[sys.argv.index("--algo") + 1] if "--algo" in sys.argv else "kmeans"
+names = [name for job in kernels.aside(sys.argv[1], EncodeOptions(algo=algo)) for name in kernels.JOBS[job][1]]
+loads = {name: [sum(k._cache_hits.values()), sum(k._cache_misses.values())]  # loaded, compiled here
+         for name in names + ["train.centnn._epoch"] for k in [kernels._dispatcher(name)]}
+print(json.dumps([result.exit_code, loads]))
+"""
+
+
+@pytest.mark.parametrize("command", ["decode", "kmeans", "centnn"])
+def test_a_first_run_has_a_second_process_compile_the_kernels_it_needs_later(tmp_path, command):
+    """From an empty cache, the kernels given to the second process are loaded from the cache, not
+    compiled here, and the output is what a warm run writes."""
+    v3, photo = GOLDEN / "v3-grey-47x33-q40.vqc", SAMPLES / "camera-128.png"
+    out = tmp_path / ("d.png" if command == "decode" else "e.vqc")
+    args = ["decode", str(v3), "-o", str(out)] if command == "decode" else \
+        ["encode", str(photo), "-o", str(out), "--algo", command]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-c", COLD_RUN, *args], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    code, loads = json.loads(result.stdout)
+    epoch = loads.pop("train.centnn._epoch")
+    assert code == 0 and loads and all(loaded >= 1 and compiled == 0 for loaded, compiled in loads.values()), loads
+    if command == "decode":
+        assert np.array_equal(np.asarray(Image.open(out)), vqcodec.decode(v3).pixels)
+    else:
+        assert epoch == [0, 1]  # what it needs first compiles here
+        assert out.read_bytes() == vqcodec.encode(photo, algo=command).data
+
+
+def test_no_second_process_when_every_kernel_is_cached(monkeypatch):
+    from vqcodec.cli import kernels
+
+    kernels.warm_up()
+    monkeypatch.setattr(kernels.subprocess, "Popen", None)  # calling it would fail
+    kernels.compile_aside(["coders", "assignment", "indices"])()
+
+
+def test_without_an_interpreter_to_start_everything_compiles_here(monkeypatch):
+    from vqcodec.cli import kernels
+    from vqcodec.format.entropy import _index_kernel
+
+    def refuse(*args, **kwargs):
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(kernels, "_uncached", lambda kernel: True)
+    monkeypatch.setattr(kernels.subprocess, "Popen", refuse)
+    cache = _index_kernel._cache
+    kernels.compile_aside(["indices"])()
+    assert _index_kernel._cache is cache
+
+
+def test_a_kernel_of_the_second_process_is_loaded_once_cached_there_or_once_that_process_ends():
+    """Loaded as soon as the other process has cached it; if it never does (it failed), loaded once it
+    has ended, which finds nothing, and the kernel compiles here as it would have."""
+    from vqcodec.cli import kernels
+
+    class Cache:
+        calls = 0
+        other = "passed through"
+
+        def load_overload(self, *args):
+            self.calls += 1
+            return args if self.calls == 3 else None
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        awaited = kernels._Awaited(Cache(), process)
+        assert awaited.load_overload("signature", "target") == ("signature", "target")
+        assert process.poll() is None and awaited.other == "passed through"
+    finally:
+        process.kill()
+        process.wait()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3); raise SystemExit(3)"])
+    never = Cache()
+    never.calls = -10**9  # never the third call
+    assert kernels._Awaited(never, process).load_overload("signature") is None
+    assert process.returncode == 3
+
+
+@pytest.mark.parametrize(("how", "imported"), [("command", False), ("library", True)])
+def test_the_command_keeps_numba_from_importing_scipy(tmp_path, how, imported):
+    """Numba imports SciPy (if installed) as it is imported, and SciPy's linear algebra as it loads its
+    first kernel; the command spares that time. A stand-in SciPy package tells whether it was imported."""
+    (tmp_path / "scipy" / "linalg").mkdir(parents=True)
+    (tmp_path / "scipy" / "__init__.py").write_text(
+        "import pathlib; pathlib.Path(__file__).with_name('imported').touch(); __version__ = '1.99'\n")
+    (tmp_path / "scipy" / "linalg" / "__init__.py").write_text(
+        "import pathlib; pathlib.Path(__file__).with_name('imported').touch()\n")
+    source, out = SAMPLES / "camera-128.png", tmp_path / "a.vqc"
+    code = {"command": "from vqcodec.cli.commands import main; main(['encode', sys.argv[1], '-o', sys.argv[2]])",
+            "library": "import vqcodec; vqcodec.encode(sys.argv[1]).save(sys.argv[2])"}[how]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", "import sys; " + code, str(source), str(out)], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "scipy" / "imported").exists() == (tmp_path / "scipy" / "linalg" / "imported").exists() == imported
+    assert out.read_bytes() == vqcodec.encode(source).data
+
+
+@pytest.mark.parametrize("cut", [None, 100])
+def test_decode_reads_a_pipe_given_as_a_path(runner, tmp_path, cut):
+    """`vqcodec decode <(cat a.vqc)`: a pipe has no size to check the header against, so it is read
+    as a stream (nothing peeked at beforehand), and a cut one is refused like a cut file."""
+    import threading
+
+    data = (GOLDEN / "v3-grey-47x33-q40.vqc").read_bytes()[:cut]
+    pipe, out = tmp_path / "pipe", tmp_path / "a.png"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_bytes(data))
+    writer.start()
+    result = runner.invoke(main, ["decode", str(pipe), "-o", str(out)])
+    writer.join()
+    if cut is None:
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(np.asarray(Image.open(out)), vqcodec.decode(data).pixels)
+    else:
+        assert_refused(result, "truncated")
+        assert not out.exists()
+
+
+def test_the_program_exits_with_mains_code_and_every_byte_it_wrote(tmp_path):
+    """`vqcodec` leaves without Python's teardown: the exit code, standard output and the error line
+    must still be those of main."""
+    def program(*args):
+        return subprocess.run([sys.executable, "-m", "vqcodec", *args], capture_output=True, timeout=300)
+
+    encoded = program("encode", str(SAMPLES / "camera-128.png"), "-o", "-", "-q")
+    assert encoded.returncode == 0 and encoded.stdout == vqcodec.encode(SAMPLES / "camera-128.png").data
+    listed = program("info", "--json", str(tmp_path / "missing.vqc"))
+    assert listed.returncode == 1 and json.loads(listed.stdout)["status"] == "failed"
+    assert listed.stderr.decode().count("\n") == 1 and listed.stderr.startswith(b"Error: ")
+    assert program("--no-such-option").returncode == 2
+    assert program("--version").stdout.decode().startswith("vqcodec, version")
+
+
+@pytest.mark.parametrize("algo", ["kmeans", "centnn"])
+def test_one_and_two_threads_write_the_same_file(tmp_path, algo):
+    outputs = []
+    for threads in (1, 2):
+        out = tmp_path / f"{threads}.vqc"
+        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-m", "vqcodec", "encode", str(SAMPLES / "camera-128.png"), "-o", str(out),
+                        "--algo", algo, "-q"], check=True, env=env)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]

@@ -1,0 +1,304 @@
+"""The rate-distortion encoder and its decoder: each stage against a plain reference, the encoder's
+files, and the search for a quality, PSNR or size. Version 3 files as hostile input and golden files are
+tested with the format, in tests/format."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import DOCS, SAMPLES, gradient_image, random_image
+from PIL import Image
+
+import vqcodec
+from vqcodec.cli.commands import main
+from vqcodec.errors import FormatError, OptionsError, TargetError, VQCodecWarning
+from vqcodec.format.entropy import decode_means, encode_means
+from vqcodec.metrics import psnr
+from vqcodec.options import EncodeOptions
+from vqcodec.rd import planes
+
+
+def naive_upsample(grid, cell, height, width):
+    """docs/format.md's base interpolation, one pixel at a time."""
+    def axis(y, n):
+        t = 2 * y - (cell - 1)
+        i0 = t // (2 * cell)
+        u = t - 2 * cell * i0
+        if t < 0:
+            u = 0
+        i0 = min(max(i0, 0), n - 1)
+        if i0 == n - 1:
+            u = 0
+        return i0, min(i0 + 1, n - 1), u
+
+    g = 2 * cell
+    out = np.zeros((height, width), dtype=np.int64)
+    for y in range(height):
+        i0, i1, u = axis(y, grid.shape[0])
+        for x in range(width):
+            j0, j1, v = axis(x, grid.shape[1])
+            m = grid.astype(np.int64)
+            total = (g - u) * ((g - v) * m[i0, j0] + v * m[i0, j1]) + u * ((g - v) * m[i1, j0] + v * m[i1, j1])
+            out[y, x] = (total + 2 * cell * cell) // (4 * cell * cell)
+    return out
+
+
+@pytest.mark.parametrize("cell,height,width", [(8, 20, 30), (2, 7, 5), (1, 4, 6), (5, 1, 13), (64, 70, 3)])
+def test_upsample_matches_the_format(cell, height, width):
+    rows, cols = -(-height // cell), -(-width // cell)
+    grid = np.random.default_rng(cell).integers(0, 256, (rows, cols))
+    assert np.array_equal(planes.upsample(grid, cell, height, width), naive_upsample(grid, cell, height, width))
+
+
+def test_upsample_of_a_constant_is_that_constant():
+    assert np.unique(planes.upsample(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
+
+
+def test_ycbcr_inverse_matches_the_format():
+    rng = np.random.default_rng(1)
+    y, cb, cr = (rng.integers(0, 256, (4, 6)).astype(np.uint8) for _ in range(3))
+    rgb = planes.merge([y, cb, cr], "ycbcr444")
+    for (r, c) in [(0, 0), (3, 5), (2, 1)]:
+        Y, b, d = int(y[r, c]), int(cb[r, c]) - 128, int(cr[r, c]) - 128
+        expected = [Y + ((91881 * d + 32768) >> 16), Y + ((-22554 * b - 46802 * d + 32768) >> 16),
+                    Y + ((116130 * b + 32768) >> 16)]
+        assert rgb[r, c].tolist() == [min(max(v, 0), 255) for v in expected]
+
+
+@pytest.mark.parametrize(("height", "width", "cell"), [(9, 17, 8), (64, 3, 16), (1, 1, 8), (30, 31, 1)])
+def test_cell_means_are_the_means_of_the_pixels_inside(height, width, cell):
+    plane = np.random.default_rng(height).integers(0, 256, (height, width), dtype=np.uint8)
+    means = planes.cell_means(plane, cell)
+    expected = [[plane[r:r + cell, c:c + cell].mean() for c in range(0, width, cell)] for r in range(0, height, cell)]
+    assert np.array_equal(means, np.array(expected))
+
+
+def whole_image_planes(pixels, colour):
+    """split and merge of the whole image at once, as the formulas read: the strips must give these."""
+    rgb = pixels[:, :, :3].astype(np.float64)
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
+    chroma = [128 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128 + 0.5 * r - 0.418688 * g - 0.081312 * b]
+    if colour == "ycbcr420":
+        padded = [np.pad(c, ((0, c.shape[0] % 2), (0, c.shape[1] % 2)), mode="edge") for c in chroma]
+        chroma = [c.reshape(c.shape[0] // 2, 2, c.shape[1] // 2, 2).mean(axis=(1, 3)) for c in padded]
+    split = [np.clip(np.rint(c), 0, 255).astype(np.uint8) for c in [0.299 * r + 0.587 * g + 0.114 * b, *chroma]]
+    split += [pixels[:, :, c] for c in range(3, pixels.shape[2])]
+    height, width = pixels.shape[:2]
+    cell = 2 if colour == "ycbcr420" else 1
+    y = split[0].astype(np.int32)
+    cb, cr = (planes.upsample(c, cell, height, width) - 128 for c in split[1:3])
+    merged = [y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
+              y + ((116130 * cb + 32768) >> 16)]
+    merged = np.stack([np.clip(c, 0, 255).astype(np.uint8) for c in merged] + split[3:], axis=2)
+    return split, merged
+
+
+@pytest.mark.parametrize("colour", ["ycbcr420", "ycbcr444"])
+@pytest.mark.parametrize("shape", [(2 * planes.STRIP + 1, 7, 3), (planes.STRIP + 2, 5, 4), (3, 1, 3)])
+def test_colour_in_strips_is_the_whole_image_transform(colour, shape):
+    pixels = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+    split, merged = whole_image_planes(pixels, colour)
+    got = planes.split(pixels, colour)
+    assert len(got) == len(split) and all(np.array_equal(a, b) for a, b in zip(got, split))
+    assert np.array_equal(planes.merge(got, colour), merged)
+
+
+@pytest.mark.parametrize("colour", ["planes", "ycbcr444"])
+def test_colour_round_trips_as_far_as_it_claims(colour):
+    """The channels as they are round-trip exactly; YCbCr 4:4:4 within its rounding (one or two levels)."""
+    image = random_image(9, 11, 3, seed=4)
+    back = planes.merge(planes.split(image, colour), colour)
+    error = np.abs(back.astype(int) - image).max()
+    assert error == 0 if colour == "planes" else error <= 2
+
+
+def test_chroma_subsampling_halves_the_chroma_planes():
+    image = gradient_image(9, 11, 4)
+    parts = planes.split(image, "ycbcr420")
+    assert [p.shape for p in parts] == [(9, 11), (5, 6), (5, 6), (9, 11)]
+    assert np.array_equal(parts[3], image[:, :, 3])  # alpha as it is
+    assert psnr(image[:, :, :3], planes.merge(parts, "ycbcr420")[:, :, :3]) > 35
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (40, 33)])
+def test_means_round_trip_and_refuse_truncation(shape):
+    grid = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.uint8)
+    data = encode_means(grid, 64 * grid.size + 8)
+    assert np.array_equal(decode_means(data, *shape), grid)
+    with pytest.raises(FormatError):
+        decode_means(data + b"\0", *shape)
+    if data:  # a shorter stream is refused, or is another grid's: never this one
+        try:
+            assert not np.array_equal(decode_means(data[:-1], *shape), grid)
+        except FormatError:
+            pass
+
+
+# --- the encoder ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_every_mode_round_trips_with_the_psnr_it_reports(mode):
+    channels = {"L": None, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
+    image = gradient_image(37, 29, channels)
+    encoded = vqcodec.encode(image)
+    decoded = vqcodec.decode(encoded.data)
+    assert encoded.header.version == 3 and decoded.pixels.shape == image.shape
+    assert decoded.header == encoded.header
+    assert encoded.psnr == pytest.approx(psnr(image, decoded.pixels))
+    assert encoded.psnr > 35  # a smooth ramp is easy
+
+
+def test_constant_alpha_stays_exact_and_costs_no_section():
+    image = np.concatenate([random_image(16, 16, 3, seed=2), np.full((16, 16, 1), 200, np.uint8)], axis=2)
+    encoded = vqcodec.encode(image, quality=10)
+    alpha = encoded.header.planes[3]
+    assert (alpha.k, alpha.fill, alpha.sections) == (0, 200, ())
+    assert np.all(vqcodec.decode(encoded.data).pixels[:, :, 3] == 200)
+
+
+def test_k_is_a_maximum_per_plane_and_b_is_kept():
+    image = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:64, :64]
+    header = vqcodec.encode(image, k=8, block=3, quality=90).header
+    assert all(p.k <= 8 and p.block == 3 for p in header.planes)
+
+
+def test_same_input_same_bytes():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+    assert vqcodec.encode(image, quality=55).data == vqcodec.encode(image, quality=55).data
+
+
+def test_quality_is_monotone_in_size():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+    sizes = [len(vqcodec.encode(image, quality=q).data) for q in (0, 25, 50, 75, 100)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def test_classic_still_writes_plain_vq():
+    with pytest.warns(VQCodecWarning, match="only 16 distinct block"):  # 16 blocks for the default K
+        header = vqcodec.encode(gradient_image(16, 16), classic=True).header
+    assert (header.version, header.k, header.block) == (2, 16, 4)
+
+
+# --- the search for a target ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["camera-128.png", "chelsea.png"])
+@pytest.mark.parametrize("goal", [28.0, 33.0])
+def test_psnr_target_lands_within_0_3_db_above(name, goal):
+    image = np.asarray(Image.open(SAMPLES / name))[:96, :128]
+    encoded = vqcodec.encode(image, psnr=goal)
+    assert goal <= encoded.psnr <= goal + 0.3
+
+
+@pytest.mark.parametrize("goal", [700, 2500])
+def test_size_target_lands_within_3_percent_below(goal):
+    image = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:96, :128]
+    encoded = vqcodec.encode(image, size=goal)
+    assert 0.97 * goal <= len(encoded.data) <= goal
+
+
+def test_bpp_target_is_a_size():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+    encoded = vqcodec.encode(image, bpp=0.5)
+    assert 0.97 * 0.5 <= encoded.bits_per_pixel <= 0.5
+
+
+def test_out_of_reach_warns_or_fails_when_strict():
+    image = np.asarray(Image.open(SAMPLES / "camera-128.png"))[:32, :32]
+    with pytest.warns(VQCodecWarning, match="out of reach"):
+        encoded = vqcodec.encode(image, size=10)
+    assert len(encoded.data) > 10  # the closest file: the smallest one tried
+    with pytest.raises(TargetError, match="out of reach"):
+        vqcodec.encode(image, size=10, strict=True)
+
+
+@pytest.mark.parametrize("fields", [dict(quality=50, psnr=30), dict(classic=True, psnr=30), dict(strict=True),
+                                    dict(quality=101), dict(size=0), dict(fixed_rate=True, quality=3)])
+def test_conflicting_or_bad_targets_are_refused(fields):
+    with pytest.raises(OptionsError):
+        EncodeOptions(**fields)
+
+
+def test_cli_targets(tmp_path):
+    src = SAMPLES / "camera-128.png"
+    runner = CliRunner()
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "a.vqc"), "--psnr", "30"])
+    assert result.exit_code == 0, result.output
+    assert "quality" in result.output
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "b.vqc"), "--size", "1.5KB"])
+    assert result.exit_code == 0 and (tmp_path / "b.vqc").stat().st_size <= 1500
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "c.vqc"), "--size", "5", "--strict"])
+    assert result.exit_code == 1 and not (tmp_path / "c.vqc").exists()
+    assert result.output.count("\n") == 1 and result.output.startswith("Error:")
+    result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "d.vqc"), "--size", "12 parsecs"])
+    assert result.exit_code == 2
+    result = runner.invoke(main, ["info", str(tmp_path / "a.vqc")])
+    assert result.exit_code == 0 and "version 3" in result.output and "means" in result.output
+
+
+@pytest.mark.parametrize("pixels,fields", [
+    (np.array([[10, 200]], np.uint8), {}), (random_image(8, 8, seed=3), {"k": 2}),
+    (random_image(3, 3, 4, seed=5), {}), (random_image(20, 20, seed=6), {"block": 16}),
+])
+def test_tiny_planes_and_tiny_codebooks_encode(pixels, fields):
+    """A plane of one block, or K = 2 (the zero codeword and one more), needs no trainer."""
+    encoded = vqcodec.encode(pixels, **fields)
+    assert vqcodec.decode(encoded.data).pixels.shape == pixels.shape
+    assert all(p.k <= fields.get("k", 1 << 16) for p in encoded.header.planes)
+
+
+def test_bpp_target_below_one_byte_is_out_of_reach_not_a_crash():
+    with pytest.warns(VQCodecWarning, match="out of reach"):
+        vqcodec.encode(np.full((1, 1), 5, np.uint8) + np.zeros((1, 2), np.uint8), bpp=1.0)
+
+
+@pytest.mark.parametrize("fields,expected", [({}, 75), ({"quality": 40}, 40)])
+def test_the_quality_used_is_reported(fields, expected):
+    assert vqcodec.encode(gradient_image(16, 16), **fields).quality == expected
+
+
+def test_constant_image_record_fits_the_schema(tmp_path):
+    import json
+
+    import jsonschema
+
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "flat.png")
+    result = CliRunner().invoke(main, ["encode", str(tmp_path / "flat.png"), "--json"])
+    record = json.loads(result.stdout.splitlines()[0])
+    schema = json.loads((DOCS / "batch.schema.json").read_text())
+    jsonschema.validate(record, schema)
+    assert (record["k"], record["block"]) == (0, 0)
+
+
+def test_each_at_once_keeps_the_order_lets_work_nest_and_passes_errors_on(monkeypatch):
+    """The planes decode on threads of their own pool: a plane's work may itself use the row pool."""
+    from vqcodec.train import rows
+    from vqcodec.train.nearest import nearest
+
+    monkeypatch.setattr(rows.numba.config, "NUMBA_NUM_THREADS", 2)
+    vectors = np.random.default_rng(0).integers(0, 256, (3 * rows.MIN_ROWS, 4), dtype=np.uint8)
+    expected = [nearest(vectors, vectors[:k])[0] for k in (3, 5, 7)]
+    got = rows.each_at_once(lambda k: nearest(vectors, vectors[:k])[0], [3, 5, 7])
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+    def fails(item):
+        raise FormatError(f"plane {item}")
+
+    with pytest.raises(FormatError, match="plane 2"):
+        rows.each_at_once(lambda item: fails(item) if item == 2 else item, [1, 2, 3])
+
+
+def test_planes_decode_the_same_on_one_thread_and_on_two(tmp_path):
+    data = vqcodec.encode(random_image(90, 70, 4, seed=3)).data
+    (tmp_path / "a.vqc").write_bytes(data)
+    code = "import sys, numpy, vqcodec; numpy.save(sys.argv[2], vqcodec.decode(sys.argv[1]).pixels)"
+    decoded = []
+    for threads in (1, 2):
+        out = tmp_path / f"{threads}.npy"
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.vqc"), str(out)], check=True,
+                       env={**os.environ, "NUMBA_NUM_THREADS": str(threads)})
+        decoded.append(np.load(out))
+    assert np.array_equal(decoded[0], decoded[1]) and np.array_equal(decoded[0], vqcodec.decode(data).pixels)

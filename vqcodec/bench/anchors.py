@@ -1,0 +1,319 @@
+"""vqcodec against the established codecs ("anchors"): rate-distortion curves and BD-rates.
+
+A file size or a PSNR alone says nothing about a codec; a curve of PSNR
+against bits per pixel does, and the Bjøntegaard rate difference (BD-rate)
+sums up the gap between two curves in one number: how many percent more or
+fewer bits one codec needs than the other for the same PSNR. The anchors are
+JPEG (optimized Huffman tables), WebP (method 6, its best) and AVIF (speed 6,
+libavif's default) as Pillow runs them in memory, with their default 4:2:0
+chroma subsampling for colour, so anyone with Pillow gets the same figures.
+"""
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import PIL
+from PIL import Image, features
+
+from .. import __version__, api, files, images
+from ..errors import DependencyError, ImageError, OptionsError, OutputError
+from ..metrics import psnr
+from ..options import EncodeOptions
+from . import paper
+from .runs import bundled_samples, json_number
+
+SCHEMA = "vqcodec-rd/1"
+VQCODEC = "vqcodec"
+DEFAULT_QUALITIES = tuple(range(0, 100, 10))  # vqcodec's quality sweep
+ANCHOR_QUALITIES = tuple(range(5, 100, 5))  # Pillow's quality sweep for every anchor
+
+
+class Point(NamedTuple):
+    """One encode: bits per pixel of the file, and PSNR in dB of its decoded image over all channels."""
+
+    bpp: float
+    psnr: float
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An established codec as Pillow saves it: format, save() settings beside quality, and how grey is coded."""
+
+    label: str
+    format: str
+    feature: str  # Pillow's name for it in PIL.features
+    settings: dict = field(default_factory=dict)
+    grey: str = ""  # how a grey image is coded
+
+
+ANCHORS = {
+    "jpeg": Anchor("JPEG", "JPEG", "jpg", {"optimize": True}, "grey (one component)"),
+    # libwebp codes YUV only, so Pillow hands it grey as RGB: the chroma planes are flat and cost
+    # next to nothing, and the decoded RGB is converted back to L before PSNR is measured.
+    "webp": Anchor("WebP", "WEBP", "webp", {"method": 6}, "RGB with equal channels, decoded back to L"),
+    "avif": Anchor("AVIF", "AVIF", "avif", {"speed": 6}, "monochrome (4:0:0)"),
+}
+
+
+def anchor(name: str) -> Anchor:
+    """The registered anchor, refused before any work if unknown or if this Pillow lacks its encoder."""
+    if name not in ANCHORS:
+        raise OptionsError(f"unknown anchor {name!r}; choose from {', '.join(ANCHORS)}")
+    found = ANCHORS[name]
+    if not features.check(found.feature):
+        raise DependencyError(f"this Pillow has no {found.label} encoder; install a Pillow build with {found.feature}")
+    return found
+
+
+def photos() -> list[Path]:
+    """The bundled photos without camera-128.png, which is camera.png reduced and would count one photo twice in a mean."""
+    return [p for p in bundled_samples() if p.name != paper.IMAGE]
+
+
+def _pixels(image) -> np.ndarray:
+    """(H, W, C) uint8 pixels; alpha is refused because JPEG cannot code it, so the curves would not compare."""
+    pixels = images.load(image, None)
+    if pixels.shape[2] in (2, 4):
+        name = image if isinstance(image, (str, Path)) else "image"
+        raise ImageError(f"{name}: has alpha; the codec comparison takes grey and RGB images only")
+    return pixels
+
+
+def _point(size: int, pixels: np.ndarray, decibels: float) -> Point:
+    return Point(8 * size / (pixels.shape[0] * pixels.shape[1]), decibels)
+
+
+def curve(pixels, codec_name: str, qualities=None) -> list[Point]:
+    """An anchor's points, one per quality (default ANCHOR_QUALITIES), in that order.
+
+    `pixels` is anything vqcodec reads (path, PIL image, uint8 array). Each
+    encode and decode is done in memory by Pillow.
+    """
+    found = anchor(codec_name)
+    pixels = _pixels(pixels)
+    original = images.to_pil(pixels)
+    points = []
+    for quality in ANCHOR_QUALITIES if qualities is None else qualities:
+        buf = io.BytesIO()
+        original.save(buf, format=found.format, quality=quality, **found.settings)
+        with Image.open(buf) as decoded:
+            decoded = np.asarray(decoded.convert(original.mode)).reshape(pixels.shape)
+        points.append(_point(len(buf.getvalue()), pixels, psnr(pixels, decoded)))
+    return points
+
+
+def vqcodec_curve(pixels, qualities) -> list[Point]:
+    """vqcodec's points, one per quality, in that order: the encoder's own PSNR of its decoded image."""
+    pixels = _pixels(pixels)
+    points = []
+    for quality in qualities:
+        result = api.encode(pixels, quality=quality, max_pixels=None)
+        points.append(_point(len(result.data), pixels, result.psnr))
+    return points
+
+
+def pareto(points) -> list[Point]:
+    """The points no other point beats, by increasing rate: each has a higher PSNR than every cheaper one.
+
+    A point is dropped when another costs no more and reaches at least its PSNR;
+    so PSNR rises strictly along the front, and log-rate is a function of it.
+    Lossless points (infinite PSNR) are dropped too: there is no interval to integrate up to.
+    """
+    front = []
+    for p in sorted(points, key=lambda p: (p.bpp, -p.psnr)):
+        if math.isfinite(p.psnr) and (not front or p.psnr > front[-1].psnr):
+            front.append(p)
+    return front
+
+
+def bd_rate(reference, test) -> float | None:
+    """Bjøntegaard rate difference of `test` against `reference`, in percent (negative: `test` needs fewer bits).
+
+    Method (Bjøntegaard, VCEG-M33, 2001, with the piecewise-cubic interpolation
+    of the later JVET and AOM common test conditions): each curve is reduced
+    to its Pareto front; log(bits per pixel) is interpolated as a function
+    of PSNR by the monotone piecewise-cubic Hermite interpolant (PCHIP, the
+    slopes of Fritsch and Butland, as scipy's PchipInterpolator), which
+    passes through every point and never overshoots, unlike the original's
+    single cubic fitted over four points. Both interpolants are integrated
+    exactly over the PSNR interval both fronts cover, and the mean difference
+    of log-rates d gives (exp(d) - 1) * 100. None when a front has fewer than
+    two points or the intervals do not overlap: extrapolating would invent rates.
+    """
+    ref, tst = pareto(reference), pareto(test)
+    if len(ref) < 2 or len(tst) < 2:
+        return None
+    low, high = max(ref[0].psnr, tst[0].psnr), min(ref[-1].psnr, tst[-1].psnr)
+    if low >= high:
+        return None
+    mean_difference = (_integral(tst, low, high) - _integral(ref, low, high)) / (high - low)
+    return (math.exp(mean_difference) - 1) * 100
+
+
+def _integral(front: list[Point], low: float, high: float) -> float:
+    """Integral of the front's PCHIP log-rate from low to high PSNR. Simpson's rule is exact for a
+    cubic, so it is applied between consecutive knots, where the interpolant is one cubic."""
+    x = np.array([p.psnr for p in front])
+    y = np.log([p.bpp for p in front])
+    slopes = _pchip_slopes(x, y)
+
+    def value(t):
+        i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, len(x) - 2)
+        h = x[i + 1] - x[i]
+        s = (t - x[i]) / h
+        return ((1 + 2 * s) * (1 - s) ** 2 * y[i] + s * (1 - s) ** 2 * h * slopes[i]
+                + s * s * (3 - 2 * s) * y[i + 1] + s * s * (s - 1) * h * slopes[i + 1])
+
+    knots = np.concatenate(([low], x[(x > low) & (x < high)], [high]))
+    a, b = knots[:-1], knots[1:]
+    return float(np.sum((b - a) / 6 * (value(a) + 4 * value((a + b) / 2) + value(b))))
+
+
+def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fritsch-Butland slopes for data rising strictly in x and y (as a Pareto front's log-rate does):
+    weighted harmonic means of the neighbouring secants inside, the shape-preserving
+    three-point formula at the ends."""
+    h, secant = np.diff(x), np.diff(y) / np.diff(x)
+    if len(x) == 2:
+        return np.full(2, secant[0])
+    w1, w2 = 2 * h[1:] + h[:-1], h[1:] + 2 * h[:-1]
+    inner = (w1 + w2) / (w1 / secant[:-1] + w2 / secant[1:])
+
+    def end(h0, h1, s0, s1):
+        return max(0.0, ((2 * h0 + h1) * s0 - h0 * s1) / (h0 + h1))
+
+    return np.concatenate(([end(h[0], h[1], secant[0], secant[1])], inner,
+                           [end(h[-1], h[-2], secant[-1], secant[-2])]))
+
+
+def _figure_class():
+    """matplotlib's Figure, without pyplot, so no GUI backend or global state is involved."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DependencyError("plots need matplotlib: pip install 'vqcodec[plot]'") from None
+    return Figure
+
+
+def plot(curves: dict[str, list[Point]], path, title: str) -> None:
+    """PSNR against bits per pixel, one line per codec through its points by rate, written as a PNG."""
+    figure = _figure_class()(figsize=(7, 5), layout="constrained")
+    axes = figure.add_subplot()
+    for name, points in curves.items():
+        shown = sorted(p for p in points if math.isfinite(p.psnr))
+        axes.plot([p.bpp for p in shown], [p.psnr for p in shown], marker="o", markersize=3,
+                  label=ANCHORS[name].label if name in ANCHORS else name)
+    axes.set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=100)
+    files.write_file(path, buf.getvalue(), force=True)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One image: each codec's curve (in the order of its qualities) and vqcodec's BD-rate against each anchor."""
+
+    image: str
+    width: int
+    height: int
+    mode: str
+    curves: dict[str, list[Point]]
+    bd_rates: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A whole comparison: what was run, and on which images; `table` and `document` present it."""
+
+    qualities: tuple  # vqcodec's; the anchors use ANCHOR_QUALITIES
+    anchors: tuple[str, ...]
+    comparisons: list[Comparison]
+
+    def mean(self, name: str) -> float | None:
+        """The arithmetic mean BD-rate over the images where it is defined, as the common test conditions average."""
+        rates = [c.bd_rates[name] for c in self.comparisons if c.bd_rates[name] is not None]
+        return sum(rates) / len(rates) if rates else None
+
+
+def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None, plot_dir=None) -> Report:
+    """vqcodec's and each anchor's curve on every image, and the BD-rates; with plot_dir, one PNG per image.
+
+    Every option is checked before the first encode. `progress(i, total, text)` is told before each curve.
+    """
+    qualities, names = tuple(qualities), tuple(names)
+    if not qualities or not names:
+        raise OptionsError("the comparison needs at least one quality and one anchor")
+    for quality in qualities:
+        EncodeOptions(quality=quality)  # refuses values out of range
+    for name in names:
+        anchor(name)
+    if plot_dir is not None:
+        _figure_class()
+        try:
+            Path(plot_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{plot_dir}: cannot create the folder ({exc.strerror or exc})") from None
+    total = len(paths) * (1 + len(names))
+    comparisons = []
+    for path in map(Path, paths):
+        pixels = _pixels(path)
+        curves = {}
+        for name in (VQCODEC, *names):
+            if progress:
+                progress(len(comparisons) * (1 + len(names)) + len(curves) + 1, total, f"{path.name} {name}")
+            curves[name] = vqcodec_curve(pixels, qualities) if name == VQCODEC else curve(pixels, name)
+        height, width, channels = pixels.shape
+        found = Comparison(path.name, width, height, images.NATIVE[channels - 1], curves,
+                           {name: bd_rate(curves[name], curves[VQCODEC]) for name in names})
+        comparisons.append(found)
+        if plot_dir is not None:
+            plot(curves, Path(plot_dir) / f"{path.stem}-rd.png", f"{path.name}, {width} x {height} {found.mode}")
+    return Report(qualities, names, comparisons)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} %"
+
+
+def table(report: Report) -> str:
+    """A Markdown table, aligned for the terminal too: vqcodec's BD-rate against each anchor, per image and mean."""
+    head = ["image", *(f"vs {ANCHORS[name].label}" for name in report.anchors)]
+    rows = [[f"{c.image} ({c.width}x{c.height} {c.mode})", *(_percent(c.bd_rates[n]) for n in report.anchors)]
+            for c in report.comparisons]
+    rows.append(["mean", *(_percent(report.mean(n)) for n in report.anchors)])
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
+    note = ("BD-rate: the bits vqcodec needs at equal PSNR, relative to the anchor (negative: fewer); "
+            "-: no PSNR range common to both curves.")
+    return "\n".join([line(head), rule, *map(line, rows), "", note])
+
+
+def document(report: Report) -> dict:
+    """The JSON document `vqcodec bench --rd --json` writes; docs/rd.schema.json is its schema."""
+    qualities = {VQCODEC: list(report.qualities), **{name: list(ANCHOR_QUALITIES) for name in report.anchors}}
+
+    def points(name, curve_points):
+        return [{"quality": q, "bpp": p.bpp, "psnr": json_number(p.psnr)}
+                for q, p in zip(qualities[name], curve_points)]
+
+    return {
+        "schema": SCHEMA, "vqcodec": __version__, "pillow": PIL.__version__,
+        "anchors": {name: {"format": ANCHORS[name].format, "settings": ANCHORS[name].settings,
+                           "grey": ANCHORS[name].grey, "qualities": qualities[name]} for name in report.anchors},
+        "qualities": list(report.qualities),
+        "images": [
+            {"image": c.image, "width": c.width, "height": c.height, "mode": c.mode,
+             "curves": {name: points(name, pts) for name, pts in c.curves.items()}, "bd_rate": c.bd_rates}
+            for c in report.comparisons
+        ],
+        "mean_bd_rate": {name: report.mean(name) for name in report.anchors},
+    }

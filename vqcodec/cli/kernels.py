@@ -1,0 +1,205 @@
+"""The compiled kernels: which of them this machine has not compiled yet, and compiling them all ahead.
+
+Numba compiles each kernel on its first use and caches the machine code (in
+`__pycache__` beside the sources, or under NUMBA_CACHE_DIR), so only a very
+first run pays. `cold()` lets the command say so before it happens;
+`compile_aside()` shortens that wait on a machine with a second core;
+`warm_up()` is `vqcodec warmup`.
+"""
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ENCODING = ("train.kmeans", "train.centnn", "train.nearest", "format.order", "format.entropy")  # modules with
+# kernels an encode may use
+DECODING = ("format.entropy",)
+
+
+def cold(modules) -> bool:
+    """True when a kernel of these modules has nothing in Numba's cache yet (it will be compiled).
+
+    A module whose kernels serve different options names in ALWAYS_USED those
+    that every use of it compiles; only they count, so that the kernels of an
+    option not taken yet do not announce a compile on every run.
+
+    Looks at Numba's cache index files through its dispatchers; if a Numba
+    version no longer exposes them, the answer is False and nothing is said.
+    """
+    from numba.core.registry import CPUDispatcher
+
+    for name in modules:
+        module = importlib.import_module(f"vqcodec.{name}")
+        for kernel in getattr(module, "ALWAYS_USED", vars(module).values()):
+            if isinstance(kernel, CPUDispatcher) and kernel.__module__ == module.__name__ and _uncached(kernel):
+                return True
+    return False
+
+
+def warm_up() -> float:
+    """Compile (or load) every kernel: an encode with each trainer in each mode and a decode of each
+    kind, on a tiny image, the coders in a second process meanwhile. Returns the seconds it took."""
+    from .. import api
+    from ..options import ALGORITHMS, SCALAR_ONLY
+
+    start = time.perf_counter()
+    done = compile_aside(("coders",))  # in a second process, while the trainers compile here
+    image = (np.arange(16 * 16 * 3, dtype=np.int64).reshape(16, 16, 3) * 37 % 251).astype(np.uint8)
+    try:
+        for algo in ALGORITHMS:
+            pixels = image[:, :, :1] if algo in SCALAR_ONLY else image
+            block = 1 if algo in SCALAR_ONLY else None
+            for extra in ({}, {"classic": True}):
+                encoded = api.encode(pixels, k=4, block=block, algo=algo, **extra)
+                api.decode(encoded.data)
+    finally:
+        done()
+    return time.perf_counter() - start
+
+
+# --- compiling in a second process -------------------------------------------------------------
+#
+# Numba compiles on one core. While a first encode compiles the kernels it needs
+# first, a second process compiles (and caches) kernels it needs later, in the
+# order it needs them; when this process first calls one of those, it waits
+# until the other has cached it and loads it instead of compiling it. Each job
+# is the kernels it compiles and a call that compiles them exactly as the codec
+# calls them (same argument types), so that the cache entry is the one looked up.
+
+_BOOK = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)  # two 2 x 2 codewords, the jobs' tiny input
+
+
+def _index_coder() -> None:
+    from ..format.entropy import encode_indices
+
+    encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
+
+
+def _coders() -> None:
+    from ..format.entropy import encode_codebook, encode_means
+    from ..format.order import prune_and_order
+
+    _index_coder()
+    encode_codebook(_BOOK, 2, 1, 64)
+    encode_means(_BOOK, 64)
+    prune_and_order(_BOOK, np.array([1, 0, 1]))
+
+
+def _assignment() -> None:
+    from ..train.nearest import nearest
+
+    nearest(_BOOK, _BOOK.astype(np.float64), np.zeros(2))
+
+
+def _cluster_means() -> None:
+    """The first kernels of Hartigan's refinement, with the arrays as centnn._train makes them."""
+    from ..train.centnn import _recount, _set_means
+
+    k, d = _BOOK.shape
+    sums, squares, counts = np.zeros((k, d)), np.zeros(k), np.zeros(k, dtype=np.int64)
+    _recount(_BOOK, np.ones(k, dtype=np.int64), np.arange(k), np.arange(k), sums, squares, counts)
+    _set_means(np.zeros((k, d), dtype=np.float32), np.zeros((d, k), dtype=np.float32), sums, counts,
+               np.zeros(k, dtype=np.bool_), k, np.zeros((k, 3)), np.zeros(3), np.full(k + 1, -1), np.zeros(k + 1))
+
+
+def _split() -> None:
+    from ..train.centnn import _split as split
+
+    split(_BOOK, np.ones(len(_BOOK), dtype=np.int64), np.arange(len(_BOOK)))
+
+
+JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.name")
+    "coders": (_coders, ("format.entropy._index_kernel", "format.entropy._codebook_kernel",
+                         "format.entropy._means_kernel", "format.order._walk")),
+    "indices": (_index_coder, ("format.entropy._index_kernel",)),
+    "assignment": (_assignment, ("train.nearest.scan_rows",)),
+    "cluster_means": (_cluster_means, ("train.centnn._recount", "train.centnn._set_means")),
+    "split": (_split, ("train.centnn._split",)),
+}
+WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
+
+
+def aside(command: str, options) -> tuple[str, ...]:
+    """The jobs a second process can take from a command, in the order the command needs them: what
+    it does not need at once. K-Means compiles its seeding here first, about as long as the full scan
+    its Lloyd loop starts with takes there, and Hartigan's refinement follows Lloyd; CentNN and Park
+    start with those, and CentNN's first split comes after an epoch; a fixed rate uses no coder."""
+    if command == "decode":
+        return ("indices",)
+    first = {"kmeans": ("assignment", "cluster_means"), "centnn": ("split", "assignment")}.get(options.algo,
+                                                                                             ("assignment",))
+    return first + (() if options.fixed_rate else ("coders",))
+
+
+class _Awaited:
+    """A kernel's Numba cache whose first load waits until the other process has cached the kernel
+    (or has ended)."""
+
+    def __init__(self, cache, process: subprocess.Popen):
+        self._cache, self._process = cache, process
+
+    def load_overload(self, *args, **kwargs):
+        deadline = time.monotonic() + WAIT_LIMIT
+        while self._process.poll() is None and time.monotonic() < deadline:
+            loaded = self._cache.load_overload(*args, **kwargs)
+            if loaded is not None:
+                return loaded
+            time.sleep(0.01)
+        return self._cache.load_overload(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
+def _dispatcher(name: str):
+    module, attribute = name.rsplit(".", 1)
+    return getattr(importlib.import_module(f"vqcodec.{module}"), attribute)
+
+
+def _uncached(kernel) -> bool:
+    """True when Numba's cache has no index file for this kernel (False if it cannot tell)."""
+    index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_index_path", None)
+    return isinstance(index, str) and not os.path.exists(index)
+
+
+def compile_aside(jobs) -> Callable[[], None]:
+    """Start a second process that compiles the kernels of `jobs` not in the cache yet; until it
+    ends, this process's first use of one of them waits for it. Returns the function to call when
+    done, which stops that process if it is still at work (everything it would cache is then
+    either loaded already or not needed)."""
+    names = [job for job in jobs if any(_uncached(_dispatcher(kernel)) for kernel in JOBS[job][1])]
+    if not names:
+        return lambda: None
+    package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very vqcodec
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH")))))
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "vqcodec.cli.kernels", *names], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:  # no interpreter to start (an embedded Python): everything compiles here
+        return lambda: None
+    awaited = [_dispatcher(kernel) for job in names for kernel in JOBS[job][1]]
+    caches = [kernel._cache for kernel in awaited]
+    for kernel, cache in zip(awaited, caches):
+        kernel._cache = _Awaited(cache, process)
+
+    def done() -> None:
+        for kernel, cache in zip(awaited, caches):
+            kernel._cache = cache
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+    return done
+
+
+if __name__ == "__main__":  # the second process of compile_aside
+    from vqcodec.cli.program import without_scipy
+
+    with without_scipy():
+        for job in sys.argv[1:]:
+            JOBS[job][0]()

@@ -1,0 +1,388 @@
+"""The .vqc container, versions 1 to 3: build versions 2 and 3, parse all as hostile input.
+
+docs/format.md is the specification; this module is its implementation for
+the header, the section table, the lengths and the checksum (the codings
+decode what the sections hold). Parsing checks every header field, the
+section table and the exact file length before anything proportional to the
+declared image is allocated, then the CRC before any payload is trusted.
+"""
+import dataclasses
+import struct
+import zlib
+from dataclasses import dataclass
+
+from ..errors import FormatError, TooManyPixelsError
+from ..options import DEFAULT_MAX_PIXELS, MAX_BLOCK, MAX_K, check_pixels
+from . import bitpack
+
+MAGIC = b"\x89VQC"
+VERSIONS = (1, 2, 3)
+VERSION = 2  # what the classic encoder writes
+PLANES_VERSION = 3  # what the rate-distortion encoder writes
+HEADER = struct.Struct("<4sBBBBIIII")  # magic, version, channels, block, trainer, width, height, k, requested k
+COUNT = struct.Struct("<B")  # version 2: the number of sections...
+SECTION = struct.Struct("<BBQ")  # ...then for each: kind, coding, length in bytes
+CRC = struct.Struct("<I")
+HEADER_V3 = struct.Struct("<4sBBBBIII")  # magic, version, channels, colour, trainer, width, height, requested k
+PLANE = struct.Struct("<BBBBIQQQ")  # block, cell, step, fill, k, then the means, codebook and index lengths
+
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
+TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal", 4: "park"}  # informative: other ids are read as "unknown (id)"
+KINDS = ("codebook", "indices")  # section kinds 1 and 2, the order version 2 requires
+PLANE_KINDS = ("means", "codebook", "indices")  # version 3: each coded plane's sections, in this order
+MAX_CELL = 64  # version 3: the side of a block-mean cell
+SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
+CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position
+COLOURS = ("planes", "ycbcr420", "ycbcr444")  # version 3, id = position: the channels as they are, or YCbCr (+ alpha)
+MAX_SIDE = (1 << 31) - 1
+assert MAX_K == 1 << bitpack.MAX_WIDTH
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a file's payload: what it holds, how it is coded, how many bytes it takes."""
+
+    kind: str
+    coding: str
+    length: int
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Version 3: how one plane is coded. k = 0: every sample is `fill`, and nothing more is stored."""
+
+    height: int
+    width: int
+    block: int
+    cell: int
+    step: int
+    fill: int
+    k: int
+    sections: tuple[Section, ...] = ()
+
+    @property
+    def blocks_x(self) -> int:
+        return -(-self.width // self.block)
+
+    @property
+    def block_count(self) -> int:
+        return self.blocks_x * -(-self.height // self.block)
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        """Rows and columns of the grid of block means."""
+        return -(-self.height // self.cell), -(-self.width // self.cell)
+
+    def bounds(self) -> dict[str, int]:
+        """The most bytes each section can take: every coded symbol costs at most SYMBOL_BYTES."""
+        rows, cols = self.cells
+        return {"means": SYMBOL_BYTES * rows * cols + 8, "codebook": SYMBOL_BYTES * self.k * self.block ** 2 + 8,
+                "indices": SYMBOL_BYTES * self.block_count + 8}
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything a .vqc says about itself; sizes and rates follow from these fields."""
+
+    width: int
+    height: int
+    channels: int
+    block: int
+    k: int
+    requested_k: int
+    trainer: str
+    version: int = VERSION
+    sections: tuple[Section, ...] = ()  # version 3: every plane's, in order
+    colour: str = "planes"  # version 3: how the planes make the channels (one of COLOURS)
+    planes: tuple[Plane, ...] = ()  # version 3
+
+    @property
+    def mode(self) -> str:
+        return MODES[self.channels]
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def raw_size(self) -> int:
+        """Bytes of the image as uncompressed 8-bit samples."""
+        return self.pixels * self.channels
+
+    @property
+    def blocks_x(self) -> int:
+        return -(-self.width // self.block)
+
+    @property
+    def blocks_y(self) -> int:
+        return -(-self.height // self.block)
+
+    @property
+    def block_count(self) -> int:
+        return self.blocks_x * self.blocks_y
+
+    @property
+    def codeword_size(self) -> int:
+        return self.block * self.block * self.channels
+
+    @property
+    def index_bits(self) -> int:
+        """Bits of one index bit-packed: ceil(log2 K)."""
+        return bitpack.index_width(self.k)
+
+    @property
+    def raw_codebook_bytes(self) -> int:
+        return self.k * self.codeword_size
+
+    @property
+    def packed_index_bytes(self) -> int:
+        return bitpack.packed_size(self.block_count, self.index_bits)
+
+    @property
+    def header_size(self) -> int:
+        if self.version == PLANES_VERSION:
+            return HEADER_V3.size + PLANE.size * self.channels
+        return HEADER.size if self.version == 1 else HEADER.size + COUNT.size + SECTION.size * len(self.sections)
+
+    def bytes_of(self, kind: str) -> int:
+        """Bytes of all sections of a kind (version 3 has one per coded plane)."""
+        return sum(s.length for s in self.sections if s.kind == kind)
+
+    @property
+    def file_size(self) -> int:
+        return self.header_size + sum(s.length for s in self.sections) + CRC.size
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return self.rate(self.file_size)
+
+    def rate(self, length: int) -> float:
+        """What `length` bytes of this file cost in bits per pixel."""
+        return 8 * length / self.pixels
+
+    def section(self, kind: str) -> Section:
+        return next(s for s in self.sections if s.kind == kind)
+
+    def fixed_length(self, kind: str) -> int:
+        """Bytes of the section coded raw (codebook) or bit-packed (indices): known from the header alone."""
+        return self.raw_codebook_bytes if kind == "codebook" else self.packed_index_bytes
+
+    def record(self) -> dict:
+        """The header in plain JSON types, as `vqcodec info --json` prints it (docs/info.schema.json)."""
+        planes = self.version == PLANES_VERSION
+        return {
+            "version": self.version, "width": self.width, "height": self.height, "channels": self.channels,
+            "mode": self.mode, "colour": self.colour if planes else None, "trainer": self.trainer, "k": self.k,
+            "requested_k": self.requested_k, "block": self.block, "file_bytes": self.file_size,
+            "header_bytes": self.header_size + CRC.size, "raw_bytes": self.raw_size, "bpp": self.bits_per_pixel,
+            "sections": [] if planes else _section_records(self.sections),
+            "planes": [{"width": p.width, "height": p.height, "block": p.block, "cell": p.cell, "step": p.step,
+                        "fill": p.fill, "k": p.k, "sections": _section_records(p.sections)} for p in self.planes],
+        }
+
+
+def shapes(colour: str, channels: int, height: int, width: int) -> list[tuple[int, int]]:
+    """Version 3: (height, width) of each plane. With YCbCr 4:2:0 the two chroma planes have half the
+    sides, rounded up."""
+    if colour == "planes":
+        return [(height, width)] * channels
+    half = (-(-height // 2), -(-width // 2)) if colour == "ycbcr420" else (height, width)
+    return [(height, width), half, half] + [(height, width)] * (channels - 3)
+
+
+def _section_records(sections) -> list[dict]:
+    return [{"kind": s.kind, "coding": s.coding, "bytes": s.length} for s in sections]
+
+
+def _check_fields(h: Header) -> None:
+    """Raise FormatError naming the first field out of its range."""
+    if h.channels not in MODES:
+        raise FormatError(f"channel count {h.channels} is not 1 to 4")
+    if not 1 <= h.block <= MAX_BLOCK:
+        raise FormatError(f"block size {h.block} is not 1 to {MAX_BLOCK}")
+    if not (1 <= h.width <= MAX_SIDE and 1 <= h.height <= MAX_SIDE):
+        raise FormatError(f"image size {h.width}x{h.height} is out of range")
+    if not 1 <= h.k <= min(MAX_K, h.block_count):
+        raise FormatError(f"codebook size {h.k} is not 1 to min({MAX_K}, number of blocks)")
+    if not h.k <= h.requested_k <= MAX_K:
+        raise FormatError(f"requested codebook size {h.requested_k} is not {h.k} to {MAX_K}")
+
+
+def _check_sections(h: Header) -> None:
+    """Version 2 holds a codebook section, then an index section, each in a known coding. A
+    section in a fixed-size coding has exactly that size; one in an adaptive coding is smaller
+    (else the fixed coding would have been used), so the header bounds every length."""
+    if tuple(s.kind for s in h.sections) != KINDS:
+        raise FormatError(f"the sections are {', '.join(s.kind for s in h.sections) or 'none'}, "
+                          f"not {', '.join(KINDS)}")
+    for s in h.sections:
+        if s.coding not in CODINGS[s.kind]:
+            raise FormatError(f"{s.kind} section: unknown coding {s.coding}")
+        fixed, size = CODINGS[s.kind][0], h.fixed_length(s.kind)
+        if s.coding == fixed and s.length != size:
+            raise FormatError(f"{s.kind} section: {s.length} bytes, but {s.coding} it takes {size}")
+        if s.coding != fixed and s.length >= size:
+            raise FormatError(f"{s.kind} section: {s.length} bytes {s.coding}, not fewer than {size} {fixed}")
+
+
+def too_big(header: Header) -> TooManyPixelsError:
+    return TooManyPixelsError(f"a {header.width}x{header.height} image does not fit in memory")
+
+
+def build(header: Header, payloads: tuple[bytes, ...]) -> bytes:
+    """Serialise a version 2 or 3 file; header.sections must describe the payloads."""
+    if [len(p) for p in payloads] != [s.length for s in header.sections]:
+        raise ValueError("the header's sections do not describe the payloads")
+    if header.version == PLANES_VERSION:
+        return _build_v3(header, payloads)
+    _check_fields(header)
+    _check_sections(header)
+    if header.version != VERSION or [len(p) for p in payloads] != [s.length for s in header.sections]:
+        raise ValueError("the header's sections do not describe the payloads")
+    trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
+    table = b"".join(SECTION.pack(KINDS.index(s.kind) + 1, CODINGS[s.kind].index(s.coding), s.length)
+                     for s in header.sections)
+    body = b"".join((HEADER.pack(MAGIC, VERSION, header.channels, header.block, trainer_id, header.width,
+                                 header.height, header.k, header.requested_k),
+                     COUNT.pack(len(header.sections)), table, *payloads))
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def header_length(data: bytes) -> int:
+    """How many bytes the header of the file starting with `data` takes; when `data` is too
+    short to say, a lower bound (read that many and ask again)."""
+    if not data:
+        raise FormatError("empty file, not a .vqc")
+    if bytes(data[:4]) != MAGIC[: len(data[:4])]:
+        raise FormatError("not a .vqc file (bad magic)")
+    if len(data) < HEADER.size:
+        return HEADER.size
+    if data[4] not in VERSIONS:
+        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 to 3)")
+    if data[4] == 1:
+        return HEADER.size
+    if data[4] == PLANES_VERSION:
+        if data[5] not in MODES:
+            raise FormatError(f"channel count {data[5]} is not 1 to 4")
+        return HEADER_V3.size + PLANE.size * data[5]
+    if len(data) < HEADER.size + COUNT.size:
+        return HEADER.size + COUNT.size
+    return HEADER.size + COUNT.size + SECTION.size * data[HEADER.size]
+
+
+def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Validate the header (its first header_length(data) bytes suffice) and the pixel cap."""
+    needed = header_length(data)
+    if len(data) < needed:
+        raise FormatError(f"truncated: {len(data)} bytes is shorter than the {needed}-byte header")
+    if data[4] == PLANES_VERSION:
+        return _parse_header_v3(data, max_pixels)
+    magic, version, channels, block, trainer_id, width, height, k, requested_k = HEADER.unpack_from(data)
+    header = Header(width, height, channels, block, k, requested_k, TRAINERS.get(trainer_id, f"unknown ({trainer_id})"),
+                    version)
+    _check_fields(header)
+    if version == 1:  # the layout version 2 spells out: a raw codebook, then bit-packed indices
+        sections = tuple(Section(kind, CODINGS[kind][0], header.fixed_length(kind)) for kind in KINDS)
+    else:
+        sections = tuple(_section(*SECTION.unpack_from(data, HEADER.size + COUNT.size + SECTION.size * n))
+                         for n in range(data[HEADER.size]))
+    header = dataclasses.replace(header, sections=sections)
+    _check_sections(header)
+    check_pixels(width, height, max_pixels)
+    return header
+
+
+def _parse_header_v3(data: bytes, max_pixels: int | None) -> Header:
+    magic, version, channels, colour_id, trainer_id, width, height, requested_k = HEADER_V3.unpack_from(data)
+    if colour_id >= len(COLOURS):
+        raise FormatError(f"unknown colour transform {colour_id}")
+    colour = COLOURS[colour_id]
+    if colour != "planes" and channels < 3:
+        raise FormatError(f"colour transform {colour} needs 3 or 4 channels, the file has {channels}")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise FormatError(f"image size {width}x{height} is out of range")
+    if not 0 <= requested_k <= MAX_K:  # 0: the encoder chose
+        raise FormatError(f"requested codebook size {requested_k} is not 0 to {MAX_K}")
+    planes = []
+    for n, (h, w) in enumerate(shapes(colour, channels, height, width)):
+        block, cell, step, fill, k, *lengths = PLANE.unpack_from(data, HEADER_V3.size + PLANE.size * n)
+        planes.append(_checked_plane(n, Plane(h, w, block, cell, step, fill, k), lengths))
+    header = Header(width, height, channels, planes[0].block, sum(p.k for p in planes), requested_k,
+                    TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), version,
+                    tuple(sec for p in planes for sec in p.sections), colour, tuple(planes))
+    check_pixels(width, height, max_pixels)
+    return header
+
+
+def _checked_plane(n: int, p: Plane, lengths: list[int]) -> Plane:
+    """The plane with its sections, or FormatError naming the first field out of its range."""
+    if p.k == 0:
+        if (p.block, p.cell, p.step) != (0, 0, 0) or any(lengths):
+            raise FormatError(f"plane {n} is constant (k = 0) but has a block, cell, step or section")
+        return p
+    if not 1 <= p.block <= MAX_BLOCK:
+        raise FormatError(f"plane {n}: block size {p.block} is not 1 to {MAX_BLOCK}")
+    if not 1 <= p.cell <= MAX_CELL:
+        raise FormatError(f"plane {n}: mean cell size {p.cell} is not 1 to {MAX_CELL}")
+    if p.step == 0:
+        raise FormatError(f"plane {n}: mean step 0")
+    if p.fill != 0:
+        raise FormatError(f"plane {n} is coded but has a fill value")
+    if not 1 <= p.k <= min(MAX_K, p.block_count):
+        raise FormatError(f"plane {n}: codebook size {p.k} is not 1 to min({MAX_K}, number of blocks)")
+    bounds = p.bounds()
+    for kind, length in zip(PLANE_KINDS, lengths):
+        if length > bounds[kind]:
+            raise FormatError(f"plane {n}: {kind} section of {length} bytes, more than the {bounds[kind]} "
+                              "any encoder can write")
+    return dataclasses.replace(p, sections=tuple(Section(kind, CODED, length)
+                                                 for kind, length in zip(PLANE_KINDS, lengths)))
+
+
+CODED = "adaptive"  # version 3 codes every section with its context model
+
+
+def _build_v3(header: Header, payloads: tuple[bytes, ...]) -> bytes:
+    trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
+    records = b"".join(PLANE.pack(p.block, p.cell, p.step, p.fill, p.k, *(s.length for s in p.sections))
+                       if p.k else PLANE.pack(0, 0, 0, p.fill, 0, 0, 0, 0) for p in header.planes)
+    body = b"".join((HEADER_V3.pack(MAGIC, PLANES_VERSION, header.channels, COLOURS.index(header.colour), trainer_id,
+                                    header.width, header.height, header.requested_k), records, *payloads))
+    data = body + CRC.pack(zlib.crc32(body))
+    if parse_header(data, None) != header:
+        raise ValueError("the header does not describe a valid version 3 file")
+    return data
+
+
+def _section(kind: int, coding: int, length: int) -> Section:
+    if not 1 <= kind <= len(KINDS):
+        raise FormatError(f"unknown section kind {kind}")
+    name = KINDS[kind - 1]
+    return Section(name, CODINGS[name][coding] if coding < len(CODINGS[name]) else coding, length)
+
+
+def check_length(header: Header, length: int) -> None:
+    """The file must be exactly as long as its header says."""
+    if length != header.file_size:
+        what = "truncated" if length < header.file_size else "trailing bytes"
+        raise FormatError(f"{what}: the header declares {header.file_size} bytes, the file has {length}")
+
+
+def read_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Validate header, pixel cap, exact length and CRC of a whole file; return the header."""
+    header = parse_header(data, max_pixels)
+    check_length(header, len(data))
+    (stored_crc,) = CRC.unpack_from(data, len(data) - CRC.size)
+    if zlib.crc32(memoryview(data)[: -CRC.size]) != stored_crc:
+        raise FormatError("checksum mismatch: the file is corrupted")
+    return header
+
+
+def parse(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Header, tuple[memoryview, ...]]:
+    """The validated header of a whole file and each section's payload, in the order of header.sections."""
+    header = read_header(data, max_pixels)
+    payloads, start = [], header.header_size
+    for s in header.sections:
+        payloads.append(memoryview(data)[start : start + s.length])
+        start += s.length
+    return header, tuple(payloads)

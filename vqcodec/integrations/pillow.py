@@ -1,0 +1,107 @@
+"""A Pillow plugin for .vqc files: `register_pillow()`, then Image.open and Image.save.
+
+    >>> from PIL import Image
+    >>> import vqcodec
+    >>> vqcodec.register_pillow()
+    >>> Image.open("photo.png").save("photo.vqc", quality=60)
+    >>> Image.open("photo.vqc").size
+
+Opening reads the header only, so Pillow's decompression-bomb check
+(`Image.MAX_IMAGE_PIXELS`) judges the declared size before anything is
+decoded: Pillow's limit is the one that applies, as for its own formats.
+As its plugins do, a header that cannot be read raises SyntaxError (which
+Image.open reports as UnidentifiedImageError), any other damage OSError.
+Saving takes the EncodeOptions fields as keywords and writes the bytes
+`vqcodec encode` writes with the same options.
+"""
+import os
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from .. import api
+from ..errors import FormatError, VQCodecError
+from ..files import VQC_SUFFIX
+from ..format import container
+from ..options import EncodeOptions
+
+FORMAT = "VQC"
+MIME_TYPE = "image/x-vqc"
+HEADER_KEY = "vqc_header"  # in Image.info: the file's vqcodec.Header
+
+
+def register_pillow() -> None:
+    """Let Pillow open and save .vqc files. Registering twice does no harm."""
+    Image.register_open(FORMAT, VqcImageFile, _accept)
+    Image.register_decoder(FORMAT, VqcDecoder)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, VQC_SUFFIX)
+    Image.register_mime(FORMAT, MIME_TYPE)
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix.startswith(container.MAGIC)
+
+
+class VqcImageFile(ImageFile.ImageFile):
+    """A .vqc as Pillow sees it: the header read at open, the pixels decoded at load()."""
+
+    format = FORMAT
+    format_description = "vqcodec vector-quantized image"
+
+    def _open(self) -> None:
+        """Size and mode from the header. A file shorter or longer than its header says is
+        refused here too, before Pillow allocates the image."""
+        try:
+            header = container.parse_header(api.read_header_bytes(self.fp), max_pixels=None)
+        except FormatError as exc:
+            raise SyntaxError(str(exc)) from None
+        try:
+            container.check_length(header, self.fp.seek(0, os.SEEK_END))
+        except FormatError as exc:
+            raise _broken(exc) from None
+        self._size = header.width, header.height
+        self._mode = header.mode
+        self.info[HEADER_KEY] = header
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0)]
+
+    def verify(self) -> None:
+        """Check the whole file's checksum, without decoding it."""
+        self._check_checksum()
+        super().verify()
+
+    def load_prepare(self) -> None:
+        """Pillow allocates the image here: a corrupted file is refused first."""
+        self._check_checksum()
+        super().load_prepare()
+
+    def _check_checksum(self) -> None:
+        self.fp.seek(0)
+        try:
+            api.info(self.fp, max_pixels=None)
+        except FormatError as exc:
+            raise _broken(exc) from None
+
+
+class VqcDecoder(ImageFile.PyDecoder):
+    """Decodes the whole file with vqcodec.decode: a .vqc has no tiles to stream."""
+
+    _pulls_fd = True
+
+    def decode(self, buffer) -> tuple[int, int]:
+        try:
+            pixels = api.decode(self.fd, max_pixels=None).pixels  # Pillow's limit applied at open
+        except VQCodecError as exc:
+            raise _broken(exc) from None
+        self.set_as_raw(np.ascontiguousarray(pixels))
+        return -1, 0
+
+
+def _broken(exc: Exception) -> OSError:
+    return OSError(f"broken .vqc file: {exc}")
+
+
+def _save(im: Image.Image, fp, filename) -> None:
+    """Encode with the options given to save(); an unknown one raises OptionsError (a ValueError)."""
+    options = EncodeOptions.from_config(im.encoderinfo)
+    fp.write(api.encode(im, options, max_pixels=None).data)

@@ -1,0 +1,127 @@
+"""The rate-distortion encoder as the API runs it: at a quality, or searching the quality for a
+PSNR or a size (a few bounded passes, as cwebp's -psnr and -size do)."""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import TargetError
+from ..options import DEFAULT_QUALITY, EncodeOptions
+from .encode import ENCODE
+from .settings import settings_for
+
+MAX_PASSES = 10  # encodes a search may run, the first included; cwebp allows up to 10 too
+
+
+@dataclass
+class Search:
+    """A search's state: the image, the starting codebooks trained so far, and every pass."""
+
+    pixels: np.ndarray
+    options: EncodeOptions
+    starts: dict = field(default_factory=dict)  # (colour, blocks and Ks) -> the trained starting codebooks
+    passes: list = field(default_factory=list)  # (quality, values) in the order run
+
+
+def encode(source, options: EncodeOptions, max_pixels) -> tuple[dict, str | None]:
+    """The rate-distortion pipeline's values for the options, and a warning if a target was out of reach.
+
+    With a psnr, size or bpp target, qualities are tried (at most MAX_PASSES,
+    each guessed by interpolating between the nearest passes on either side of
+    the target) and the best file meeting the target is kept: for a PSNR the
+    smallest at or above it, for a size the largest within it. Training runs
+    once per setting tier, not once per pass.
+    """
+    pixels = ENCODE.span("read", "read").run(source=source, max_pixels=max_pixels)["pixels"]
+    search = Search(pixels, options)
+    if options.target is None:
+        return _finish(search, _run(search, options.quality if options.quality is not None else DEFAULT_QUALITY,
+                                    final=True)), None
+    name, goal = options.target
+    if name == "bpp":
+        name, goal = "size", max(1, int(goal * pixels.shape[0] * pixels.shape[1] / 8))
+    measure = _psnr if name == "psnr" else _size
+    meets = (lambda v: v >= goal) if name == "psnr" else (lambda v: v <= goal)
+    fails, meets_at = (0.0, 100.0) if name == "psnr" else (100.0, 0.0)  # the bracket, from its two ends
+    q = DEFAULT_QUALITY
+    for _ in range(MAX_PASSES):
+        value = measure(_run(search, q, final=name == "size"))
+        if meets(value):
+            meets_at = q
+        else:
+            fails = q
+        if _close_enough(name, value, goal) or abs(meets_at - fails) < 0.05:
+            break
+        q = _guess(search, name, goal, fails, meets_at)
+    return _best(search, name, goal, meets)
+
+
+def _run(search: Search, quality: float | None, final: bool) -> dict:
+    """One pass at a quality: through the PSNR, and through the container when `final`. The
+    trained starting codebooks depend only on the colour, block and K, so passes share them."""
+    settings = settings_for(search.options, search.pixels.shape[2], quality)
+    values = {"pixels": search.pixels, "settings": settings, "options": search.options}
+    values.update(_span("colour", "residuals", values))
+    tier = (settings.colour, tuple((s.block, s.k) for s in settings.planes))
+    if tier not in search.starts:
+        search.starts[tier] = _span("train", "train", values)["starts"]
+    values["starts"] = search.starts[tier]
+    values.update(_span("ecvq", "container" if final else "measure", values))
+    search.passes.append((quality, values))
+    return values
+
+
+def _span(first: str, last: str, values: dict) -> dict:
+    stages = ENCODE.span(first, last)
+    return stages.run(**{name: values[name] for name in stages.given})
+
+
+def _psnr(values: dict) -> float:
+    return values["psnr"]
+
+
+def _size(values: dict) -> int:
+    return len(values["data"])
+
+
+def _close_enough(name: str, value: float, goal: float) -> bool:
+    """The tolerances the README promises: PSNR up to 0.3 dB above, size up to 3 % below."""
+    return goal <= value <= goal + 0.2 if name == "psnr" else 0.98 * goal <= value <= goal
+
+
+def _guess(search: Search, name: str, goal: float, low: float, high: float) -> float:
+    """The next quality: interpolated between the passes at the ends of the bracket (PSNR linear in
+    quality, size log-linear), kept inside the bracket; the middle when an end has no pass."""
+    measure = _psnr if name == "psnr" else lambda v: math.log(_size(v))
+    goal = goal if name == "psnr" else math.log(goal)
+    at = {q: measure(v) for q, v in search.passes}
+    if low in at and high in at and at[high] != at[low]:
+        q = low + (goal - at[low]) * (high - low) / (at[high] - at[low])
+    else:
+        q = (low + high) / 2
+    lo, hi = min(low, high), max(low, high)
+    margin = 0.1 * (hi - lo)
+    return min(max(q, lo + margin), hi - margin)
+
+
+def _best(search: Search, name: str, goal: float, meets) -> tuple[dict, str | None]:
+    """The best pass meeting the target, or, if none does, the closest, with a warning."""
+    measured = [(q, v, _psnr(v) if name == "psnr" else _size(v)) for q, v in search.passes]
+    good = [m for m in measured if meets(m[2])]
+    if good:
+        q, values, _ = min(good, key=lambda m: m[2]) if name == "psnr" else max(good, key=lambda m: m[2])
+        warning = None
+    else:
+        q, values, value = max(measured, key=lambda m: m[2]) if name == "psnr" else min(measured, key=lambda m: m[2])
+        what = f"PSNR {value:.2f} dB" if name == "psnr" else f"{value:,} bytes"
+        warning = f"the target is out of reach: the closest file has {what}"
+        if search.options.strict:
+            raise TargetError(warning)
+    if "data" not in values:
+        values = _run(search, q, final=True)
+    return _finish(search, values), warning
+
+
+def _finish(search: Search, values: dict) -> dict:
+    values["quality"] = next(q for q, v in search.passes if v is values)
+    return values

@@ -1,0 +1,53 @@
+"""The quality scale: from what a user asks for (a quality, or -k and -b) to how each plane is coded."""
+import math
+from dataclasses import dataclass
+
+from ..options import DEFAULT_QUALITY, EncodeOptions
+
+BLOCK = 2  # 2 x 2 residual blocks: docs/rate-distortion.md, "What each tool brought"
+CELL = 8  # side of a block-mean cell: means of 8 x 8 pixels, interpolated between cell centres
+CHROMA_LAMBDA = 0.35  # chroma errors move RGB PSNR less than luma's: measured best near 0.25-0.5
+
+
+@dataclass(frozen=True)
+class PlaneSettings:
+    """How to code one plane: residual block side, codebook size, mean cell and step, and lambda."""
+
+    block: int
+    k: int
+    cell: int
+    step: int
+    lam: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    colour: str
+    planes: tuple[PlaneSettings, ...]
+
+
+def lam_of(quality: float) -> float:
+    """Lambda (squared error per bit) halves every 10.8 quality points: about 4200 at 0, 34 at 75, 7 at 100."""
+    return 2.0 ** ((130 - quality) / 10.8)
+
+
+def k_of(lam: float) -> int:
+    """Codewords to start from: 256 down to lambda 50, then growing smoothly (so that size and PSNR
+    have no jumps for a search to fall into) to 1024. Entropy-constrained training prunes 256 well
+    below that at a large lambda; at a small one, 256 would cap the quality."""
+    return int(min(1024, max(256, round(256 * math.sqrt(50 / lam)))))
+
+
+def settings_for(options: EncodeOptions, channels: int, quality: float | None = None) -> Settings:
+    """The settings for a quality (default: the options' own, else DEFAULT_QUALITY); -k and -b, when
+    given, are kept as they are."""
+    q = quality if quality is not None else options.quality if options.quality is not None else DEFAULT_QUALITY
+    lam = lam_of(q)
+    block = options.block or BLOCK
+    k = options.k or k_of(lam)
+    step = max(1, min(16, round(math.sqrt(lam) / 4)))
+    colour = "planes" if channels < 3 else "ycbcr444" if lam < 8 else "ycbcr420"
+    luma = PlaneSettings(block, k, CELL, step, lam)
+    chroma = PlaneSettings(block, k, CELL, step, lam * CHROMA_LAMBDA)
+    per_plane = [luma, chroma, chroma] if colour != "planes" else [luma, luma, luma]
+    return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels])
