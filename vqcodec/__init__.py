@@ -7,18 +7,19 @@
 The codec functions are loaded on first use, so importing vqcodec (and
 running `vqcodec --help`) does not pay for NumPy, Pillow or Numba.
 
-The package in layers, each importing only the layers below it:
+The package in layers, each importing only the layers below it
+(tests/test_layers.py checks it):
 
+    integrations/   Pillow, numcodecs, Zarr 3 and Dask (which runs the command's jobs)
     cli/            the `vqcodec` command: commands, batches, progress, kernel warm-up
-    integrations/   Pillow, numcodecs, Zarr 3 and Dask
     bench/          trainer and rate-distortion benchmarks, anchors, montage
     api             encode(), decode(), info(): the library's entry points
     classic/, rd/   the two encoders and their decoders (versions 1-2, version 3)
     format/         the container and the codings: what docs/format.md specifies
     train/          the codebook trainers and their Numba kernels
 
-beside the utilities every layer may use: errors, options, images, files,
-metrics and pipeline.
+beside the small modules the layers share: errors and options (every layer),
+images, files, metrics and pipeline (the encoders and above).
 """
 import importlib
 

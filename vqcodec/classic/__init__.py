@@ -6,5 +6,5 @@ comparison and the CentNN article's experiments run on these files, where
 the trainer alone makes the codebook.
 
 May import: vqcodec.format, vqcodec.train and the top-level utilities
-(errors, options, images, metrics, pipeline); never vqcodec.api or above.
+(errors, options, images, metrics, pipeline); never vqcodec.rd, vqcodec.api or above.
 """

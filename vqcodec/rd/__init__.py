@@ -8,5 +8,5 @@ also uses to measure what it wrote. `planes` is the colour transform and
 the smooth base image; `ecvq` the entropy-constrained codebook rounds.
 
 May import: vqcodec.format, vqcodec.train and the top-level utilities
-(errors, options, images, metrics, pipeline); never vqcodec.api or above.
+(errors, options, images, metrics, pipeline); never vqcodec.classic, vqcodec.api or above.
 """
