@@ -450,25 +450,22 @@ def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("cold", [True, False])
 def test_a_terminal_is_told_when_kernels_compile(cold, monkeypatch):
     from vqcodec.cli import batch, kernels
-    from vqcodec.cli import commands
 
     monkeypatch.setattr(kernels, "cold", lambda modules: cold)
     said = []
-    monkeypatch.setattr(commands.click, "echo", lambda text, err=False: said.append(text))
-    commands._compile_ahead(batch.Settings("encode"), batch.Job("a.png", "a.vqc"), here=False, announce=True)()
+    kernels.prepare("encode", batch.Settings().options, "a.png", here=False, say=said.append)()
     assert bool(said) == cold and all("happens once" in line for line in said)
 
 
 @pytest.mark.parametrize(("cores", "here", "started"), [(2, True, True), (1, True, False), (2, False, False)])
 def test_a_second_process_compiles_only_beside_work_here_on_a_free_core(monkeypatch, cores, here, started):
     from vqcodec.cli import batch, kernels
-    from vqcodec.cli import commands
 
     asked = []
     monkeypatch.setattr(kernels, "cold", lambda modules: True)
     monkeypatch.setattr(kernels, "compile_aside", lambda jobs: asked.append(tuple(jobs)) or (lambda: None))
     monkeypatch.setattr(batch, "available_cores", lambda: cores)
-    commands._compile_ahead(batch.Settings("encode"), batch.Job("a.png", "a.vqc"), here=here, announce=False)()
+    kernels.prepare("encode", batch.Settings().options, "a.png", here=here, say=None)()
     assert asked == [kernels.aside("encode", batch.Settings().options) if started else ()]
 
 

@@ -11,7 +11,6 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import click
 
@@ -203,7 +202,7 @@ def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
 
 def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines) -> None:
     """Plan, run, report each input in the order given, and exit with the code that sums it up."""
-    from . import batch, program
+    from . import batch, kernels, program
     from .progress import Progress
 
     batch.handle_sigterm()
@@ -217,7 +216,8 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
     if not planned:
         return
     workers = min(jobs or batch.available_cores(), len(planned))
-    compiled = _compile_ahead(settings, planned[0], workers == 1, announce=not quiet and sys.stderr.isatty())
+    say = (lambda line: click.echo(line, err=True)) if not quiet and sys.stderr.isatty() else None
+    compiled = kernels.prepare(settings.command, settings.options, planned[0].source, workers == 1, say)
     if verbose:
         click.echo(f"{settings.command}: {len(planned)} input(s), {workers} at a time", err=True)
     first = "stdin" if planned[0].source == batch.STDIO else planned[0].source
@@ -250,49 +250,6 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
                    f"in {time.perf_counter() - start:.2f} s", err=True)
     if failed:
         sys.exit(EXIT_ERROR if failed == len(planned) else EXIT_SOME_FAILED)
-
-
-def _compile_ahead(settings, first, here: bool, announce: bool) -> Callable[[], None]:
-    """A very first run compiles kernels for a while: say so (`announce`), before it starts, and when
-    the work runs `here`, in this process, and a second core is free, let a second process compile
-    kernels it needs later meanwhile. Returns what to call when the work is done.
-
-    Decoding a file of fixed codings runs no kernel (nor imports Numba), so
-    decoding looks at the first input's header first."""
-    from . import batch, kernels, program
-
-    if settings.command == "decode" and not _uses_kernels(first.source):
-        return lambda: None
-    with program.without_scipy():
-        cold = kernels.cold(kernels.ENCODING if settings.command == "encode" else kernels.DECODING)
-        if cold and announce:
-            click.echo("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
-                       "(`vqcodec warmup` does it ahead).", err=True)
-        aside = cold and here and batch.available_cores() > 1  # on one core, a second process only competes
-        done = kernels.compile_aside(kernels.aside(settings.command, settings.options) if aside else ())
-        program.load_numba_tables()  # after starting the second process, which need not wait for it
-    return done
-
-
-def _uses_kernels(source) -> bool:
-    """Whether decoding this .vqc runs a compiled decoder; False when that cannot be told without
-    consuming the input (standard input, a pipe such as `<(cat a.vqc)`) or at all (an unreadable
-    file), and the decode itself will say what is wrong."""
-    import stat
-
-    from .. import api
-    from ..format import codings, container
-    from . import batch
-
-    if source == batch.STDIO:
-        return False
-    try:
-        if not stat.S_ISREG(os.stat(source).st_mode):
-            return False
-        with open(source, "rb") as stream:
-            return codings.uses_kernels(container.parse_header(api.read_header_bytes(stream), None))
-    except (OSError, VQCodecError):
-        return False
 
 
 def _report(outcome, settings, progress, quiet, verbose, json_lines) -> None:

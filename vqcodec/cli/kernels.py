@@ -4,7 +4,7 @@ Numba compiles each kernel on its first use and caches the machine code (in
 `__pycache__` beside the sources, or under NUMBA_CACHE_DIR), so only a very
 first run pays. `cold()` lets the command say so before it happens;
 `compile_aside()` shortens that wait on a machine with a second core;
-`warm_up()` is `vqcodec warmup`.
+`prepare()` is both, as a command starts; `warm_up()` is `vqcodec warmup`.
 """
 import importlib
 import os
@@ -60,6 +60,50 @@ def warm_up() -> float:
     finally:
         done()
     return time.perf_counter() - start
+
+
+def prepare(command: str, options, source, here: bool, say: Callable[[str], None] | None) -> Callable[[], None]:
+    """A very first run compiles kernels for a while: `say` so before it starts, and when the work runs
+    `here`, in this process, and a second core is free, let a second process compile kernels it needs
+    later meanwhile. Returns what to call when the work is done.
+
+    Decoding a file of fixed codings runs no kernel (nor imports Numba), so a
+    decode looks at the header of its first input, `source`, first."""
+    from . import batch, program
+
+    if command == "decode" and not _decode_uses_kernels(source):
+        return lambda: None
+    with program.without_scipy():
+        compiles = cold(ENCODING if command == "encode" else DECODING)
+        if compiles and say:
+            say("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
+                "(`vqcodec warmup` does it ahead).")
+        second = compiles and here and batch.available_cores() > 1  # on one core, a second process only competes
+        done = compile_aside(aside(command, options) if second else ())
+        program.load_numba_tables()  # after starting the second process, which need not wait for it
+    return done
+
+
+def _decode_uses_kernels(source) -> bool:
+    """Whether decoding this .vqc runs a compiled decoder; False when that cannot be told without
+    consuming the input (standard input, a pipe such as `<(cat a.vqc)`) or at all (an unreadable
+    file), and the decode itself will say what is wrong."""
+    import stat
+
+    from .. import api
+    from ..errors import VQCodecError
+    from ..format import codings, container
+    from . import batch
+
+    if source == batch.STDIO:
+        return False
+    try:
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            return False
+        with open(source, "rb") as stream:
+            return codings.uses_kernels(container.parse_header(api.read_header_bytes(stream), None))
+    except (OSError, VQCodecError):
+        return False
 
 
 # --- compiling in a second process -------------------------------------------------------------
