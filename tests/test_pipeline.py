@@ -6,7 +6,7 @@ import pytest
 from helpers import gradient_image
 
 import vqcodec
-from vqcodec.api import DECODERS
+from vqcodec.api import decoder
 from vqcodec.classic.encode import ENCODE
 from vqcodec.options import EncodeOptions
 from vqcodec.pipeline import Pipeline, Stage
@@ -100,10 +100,10 @@ def test_encode_and_decode_are_their_pipelines():
     assert values["data"] == vqcodec.encode(image, options).data
     assert values["vectors"].shape == (30, 48) and values["codebook"].shape == (8, 48)
     assert values["codebook"].dtype == np.uint8 and values["indices"].max() < 8
-    decoded = DECODERS[2].run(data=values["data"], max_pixels=None)
+    decoded = decoder(2).run(data=values["data"], max_pixels=None, crop=None)
     np.testing.assert_array_equal(decoded["pixels"], vqcodec.decode(values["data"]).pixels)
     assert decoded["header"] == values["header"] == vqcodec.decode(values["data"]).header
-    assert ENCODE.names[0] == "read" and DECODERS[2].names == ("parse", "codebook", "indices", "pixels")
+    assert ENCODE.names[0] == "read" and decoder(2).names == ("parse", "region", "codebook", "indices", "pixels", "crop")
 
 
 def test_a_background_stage_runs_beside_the_next_and_its_errors_surface():

@@ -2,7 +2,7 @@
 
 `encode` runs the classic encoder (vqcodec.classic) or the rate-distortion
 one (vqcodec.rd); `decode` parses the container and runs the stages of the
-file's version (`DECODERS`). The CLI, the integrations and the benchmarks
+file's version (`decoder(version)`). The CLI, the integrations and the benchmarks
 all come through here.
 """
 import os
@@ -10,19 +10,17 @@ import stat
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
+from numbers import Integral
 
 import numpy as np
 
 from . import files
-from .classic import decode as classic_decode
-from .classic import encode as classic_encode
-from .errors import FormatError, VQCodecError, VQCodecWarning, naming
+from .errors import FormatError, OptionsError, VQCodecError, VQCodecWarning, naming
 from .format import container
 from .format.container import Header
 from .options import DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, EncodeOptions
 from .pipeline import Pipeline, Stage
-from .rd import decode as rd_decode
-from .rd import search
 
 
 @dataclass(frozen=True)
@@ -56,12 +54,64 @@ def _parse(data, max_pixels):
     return {"header": header, "payloads": payloads}
 
 
-PARSE = Stage("parse", _parse, ("header", "payloads"))
-DECODERS = {version: Pipeline(("data", "max_pixels"), (PARSE, *stages.stages))  # version -> its whole decoder
-            for version, stages in ((1, classic_decode.DECODE), (2, classic_decode.DECODE),
-                                    (container.PLANES_VERSION, rd_decode.DECODE))}
-assert set(DECODERS) == set(container.VERSIONS)
+def _region(header, crop):
+    """The region to decode (left, top, width, height): `crop`, checked against the image, or all of it."""
+    if crop is None:
+        return {"region": (0, 0, header.width, header.height)}
+    left, top, width, height = crop
+    if not (0 <= left and 0 <= top and 1 <= width and 1 <= height and left + width <= header.width
+            and top + height <= header.height):
+        raise OptionsError(f"the region {left},{top},{width},{height} (x, y, width, height) is not inside the "
+                           f"{header.width}x{header.height} image")
+    return {"region": (left, top, width, height)}
 
+
+def _crop(pixels, region):
+    """The region of a whole image, for the versions that cannot decode less."""
+    left, top, width, height = region
+    return {"pixels": pixels[top : top + height, left : left + width]}
+
+
+def _reduce(pixels):
+    """The thumbnail of a version without means: the mean of each 8 x 8 square of pixels, rounded."""
+    height, width = pixels.shape[:2]
+    image = pixels.reshape(height, width, -1)
+    sums = np.add.reduceat(np.add.reduceat(image, np.arange(0, height, 8), axis=0, dtype=np.int64),
+                           np.arange(0, width, 8), axis=1)
+    counts = np.outer(np.bincount(np.arange(height) // 8), np.bincount(np.arange(width) // 8))[:, :, None]
+    reduced = ((2 * sums + counts) // (2 * counts)).astype(np.uint8)
+    return {"pixels": reduced[:, :, 0] if pixels.ndim == 2 else reduced}
+
+
+def _thumbnail(header, payloads):
+    """The thumbnail of a version with means: from them alone."""
+    from .rd.decode import thumbnail
+
+    return {"pixels": thumbnail(header, payloads)}
+
+
+PARSE = Stage("parse", _parse, ("header", "payloads"))
+REGION = Stage("region", _region, ("region",))
+
+
+@lru_cache(maxsize=None)
+def decoder(version: int, thumbnail: bool = False) -> Pipeline:
+    """A version's whole decoder: from the file's bytes (and `crop`, the region to decode as left, top,
+    width, height, or None for all) to its pixels; with `thumbnail`, to the image at 1/8 scale. The
+    version's modules are imported when it is first asked for, so that reading a header or decoding a
+    fixed-rate file never loads Numba."""
+    given = ("data", "max_pixels", "crop")
+    if version in (1, 2):
+        from .classic.decode import DECODE
+
+        last = Stage("reduce", _reduce, ("pixels",)) if thumbnail else Stage("crop", _crop, ("pixels",))
+        return Pipeline(given, (PARSE, REGION, *DECODE.stages, last))
+    from .rd import decode as rd
+
+    if thumbnail:
+        return Pipeline(given, (PARSE, Stage("pixels", _thumbnail, ("pixels",))))
+    stages = rd.DECODE_TILES if version == container.TILES_VERSION else rd.DECODE
+    return Pipeline(given, (PARSE, REGION, *stages.stages))
 
 
 def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -75,22 +125,36 @@ def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | Non
     """
     options = EncodeOptions.of(options, **fields)
     if options.plain:
-        values = classic_encode.ENCODE.run(source=image, max_pixels=max_pixels,
+        from .classic.encode import ENCODE
+
+        values = ENCODE.run(source=image, max_pixels=max_pixels,
                                            options=options.replace(k=options.k or DEFAULT_K,
                                                                    block=options.block or DEFAULT_BLOCK))
         return Encoded(values["data"], values["header"], values["psnr"])
+    from .rd import search
+
     values, warning = search.encode(image, options, max_pixels)
     if warning:
         warnings.warn(warning, VQCodecWarning, stacklevel=2)
     return Encoded(values["data"], values["header"], values["psnr"], values["quality"])
 
 
-def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Decode .vqc bytes, a path or a binary stream: the pixels and the header."""
+def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, crop=None, thumbnail: bool = False) -> Decoded:
+    """Decode .vqc bytes, a path or a binary stream: the pixels and the header.
+
+    `crop=(x, y, width, height)` decodes that region only, with exactly the
+    pixels of a full decode (version 4 decodes only the tiles it needs);
+    `thumbnail=True` gives the image at 1/8 scale, from the means alone in
+    versions 3 and 4. The header describes the whole image either way.
+    """
+    if crop is not None and (thumbnail or not (isinstance(crop, (tuple, list)) and len(crop) == 4
+                                               and all(isinstance(v, Integral) for v in crop))):
+        raise OptionsError("crop must be four whole numbers (x, y, width, height), and cannot go with thumbnail")
     with _errors_named_after(source):
         data = read_vqc(source, max_pixels)
-        version = data[4] if len(data) > 4 else None  # a short or unknown file is refused by the parse stage
-        values = DECODERS.get(version, DECODERS[container.VERSION]).run(data=data, max_pixels=max_pixels)
+        version = data[4] if len(data) > 4 and data[4] in container.VERSIONS else container.VERSION
+        values = decoder(version, thumbnail).run(data=data, max_pixels=max_pixels,
+                                                 crop=None if crop is None else tuple(int(v) for v in crop))
     return Decoded(values["pixels"], values["header"])
 
 
@@ -107,7 +171,7 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if hasattr(source, "read"):
-        head = read_header_bytes(source)
+        head = read_header_bytes(source, max_pixels)
         header = container.parse_header(head, max_pixels)
         rest = _read_at_most(source, header.file_size - len(head) + 1)
         if len(head) + len(rest) > header.file_size:
@@ -118,9 +182,10 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         with open(source, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a pipe such as <(cat a.vqc): no size to check
                 return read_vqc(f, max_pixels)
-            head = read_header_bytes(f)
+            size = os.fstat(f.fileno()).st_size
+            head = read_header_bytes(f, max_pixels, size)
             header = container.parse_header(head, max_pixels)
-            container.check_length(header, os.fstat(f.fileno()).st_size)
+            container.check_length(header, size)
             return head + f.read()
     except FileNotFoundError:
         raise FormatError("no such file") from None
@@ -130,14 +195,21 @@ def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
         raise FormatError(f"cannot read ({exc.strerror or exc})") from None
 
 
-def read_header_bytes(stream) -> bytes:
-    """The header's bytes, read as far as the header says it goes (or the stream ends)."""
-    head = b""
-    while True:
-        more = stream.read(container.header_length(head) - len(head)) if head else stream.read(container.HEADER.size)
+def read_header_bytes(stream, max_pixels: int | None = None, size: int | None = None) -> bytes:
+    """The header's bytes, read as far as the header says it goes (or the stream ends), a chunk at a
+    time: a hostile header cannot make this read or allocate more than the stream holds. With `size`,
+    the bytes the stream holds (a file's), a header longer than that is not read at all: what was
+    read then shows it truncated."""
+    head = stream.read(container.HEADER.size)
+    while head:
+        needed = container.header_length(head, max_pixels)
+        if size is not None and needed > size:
+            break
+        more = _read_at_most(stream, needed - len(head)) if len(head) < needed else b""
+        if not more:
+            break
         head += more
-        if not more or len(head) >= container.header_length(head):
-            return head
+    return head
 
 
 def _read_at_most(stream, size: int, chunk: int = 1 << 24) -> bytes:

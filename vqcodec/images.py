@@ -70,38 +70,85 @@ def load(source, max_pixels: int | None) -> np.ndarray:
     it is the embedding program's setting, so the library leaves it alone; the
     vqcodec command lifts it, leaving `--max-pixels` the one that applies.
     """
+    with rows(source, max_pixels) as image:
+        return image.whole()
+
+
+class Rows:
+    """An image to read a band of rows at a time, as `load` reads it, without a second copy of a
+    decoded file in memory (Pillow keeps its own). A context manager: it closes what it opened."""
+
+    def __init__(self, image, opened=None):
+        self._image, self._opened = image, opened
+        if isinstance(image, np.ndarray):
+            self.shape = image.shape
+        else:
+            self.shape = (image.height, image.width, len(image.getbands()))
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        """Rows top..bottom-1: (bottom - top, W, C) uint8."""
+        if isinstance(self._image, np.ndarray):
+            return self._image[top:bottom]
+        return np.asarray(self._image.crop((0, top, self.shape[1], bottom))).reshape(bottom - top, *self.shape[1:])
+
+    def whole(self) -> np.ndarray:
+        image = self._image
+        return image if isinstance(image, np.ndarray) else _from_array(np.asarray(image))
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+    def __enter__(self) -> "Rows":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def rows(source, max_pixels: int | None) -> Rows:
+    """The image of a path, a file object, a PIL image or an array, as Rows: checked and converted as
+    `load` says."""
     if isinstance(source, np.ndarray):
         pixels = _from_array(source)
         check_pixels(pixels.shape[1], pixels.shape[0], max_pixels)
-        return pixels
+        return Rows(pixels)
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
     opened = None
     try:
         im = source if isinstance(source, Image.Image) else (opened := Image.open(source))
         check_pixels(im.width, im.height, max_pixels)
         if getattr(im, "n_frames", 1) > 1:
-            warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=2)
+            warnings.warn(f"{name}: only the first of {im.n_frames} frames is encoded", VQCodecWarning, stacklevel=3)
         im.load()
-        im = ImageOps.exif_transpose(im)  # a camera's orientation tag: code the picture the way it is shown
-        return _from_array(np.asarray(_to_native(im, name)))
-    except TooManyPixelsError as exc:  # name the input, as every other refusal here does
-        raise TooManyPixelsError(f"{name}: {exc}") from None
-    except Image.DecompressionBombError:
-        raise TooManyPixelsError(f"{name}: above Pillow's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS} "
-                                 "pixels; raise PIL.Image.MAX_IMAGE_PIXELS if you trust this input") from None
-    except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{name}: is a directory") from None
-    except PermissionError:
-        raise ImageError(f"{name}: permission denied") from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image Pillow can read") from None
-    except _PILLOW_ERRORS as exc:
-        raise ImageError(f"{name}: cannot read image ({exc})") from None
-    finally:
-        if opened is not None:  # also on errors: a batch must not leak a file per bad input
+        # A camera's orientation tag: code the picture the way it is shown (in place when vqcodec opened the
+        # file: a copy would double the memory that reading takes)
+        im = ImageOps.exif_transpose(im, in_place=im is opened) or im
+        return Rows(_to_native(im, name), opened)
+    except BaseException as exc:
+        if opened is not None:  # a batch must not leak a file per bad input
             opened.close()
+        raise _refusal(exc, name) from None
+
+
+def _refusal(exc: BaseException, name: str) -> BaseException:
+    """What reading an image raised, as one of vqcodec's errors naming the input where it is Pillow's."""
+    if isinstance(exc, TooManyPixelsError):  # name the input, as every other refusal here does
+        return TooManyPixelsError(f"{name}: {exc}")
+    if isinstance(exc, Image.DecompressionBombError):
+        return TooManyPixelsError(f"{name}: above Pillow's decompression-bomb limit of {2 * Image.MAX_IMAGE_PIXELS} "
+                                  "pixels; raise PIL.Image.MAX_IMAGE_PIXELS if you trust this input")
+    if isinstance(exc, FileNotFoundError):
+        return ImageError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return ImageError(f"{name}: is a directory")
+    if isinstance(exc, PermissionError):
+        return ImageError(f"{name}: permission denied")
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return ImageError(f"{name}: not an image Pillow can read")
+    if isinstance(exc, _PILLOW_ERRORS):
+        return ImageError(f"{name}: cannot read image ({exc})")
+    return exc
 
 
 def to_pil(array: np.ndarray) -> Image.Image:

@@ -30,7 +30,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def psnr_of_bands(original: np.ndarray, bands) -> float:
     """PSNR of an image given as (first row, pixels) bands, so it never exists whole."""
     total = sum(squared_error(original[top : top + len(band)], band) for top, band in bands)
-    return _psnr(total / original.size)
+    return psnr_of_error(total, original.size)
+
+
+def psnr_of_error(error: int, samples: int) -> float:
+    """PSNR in dB of a total squared `error` over that many 8-bit samples; inf when it is 0."""
+    return _psnr(error / samples)
 
 
 def _psnr(error: float) -> float:

@@ -31,6 +31,9 @@ def check_k(k) -> None:
         raise OptionsError(f"codebook size K must be an integer from 2 to {MAX_K}, got {k!r}")
 
 
+MIN_TILE, MAX_TILE = 32, 4096  # tile sides in pixels: the format's limits, in samples of a plane
+
+
 def check_block(block) -> None:
     if not _is_int(block) or not 1 <= block <= MAX_BLOCK:
         raise OptionsError(f"block size must be an integer from 1 to {MAX_BLOCK}, got {block!r}")
@@ -80,6 +83,7 @@ class EncodeOptions:
     size: int | None = None  # bytes not to exceed
     bpp: float | None = None  # bits per pixel not to exceed
     strict: bool = False  # a target out of reach is an error, not a warning
+    tile: int | None = None  # tile side in pixels of the image (version 4); None: chosen for you
 
     def __post_init__(self):
         if self.k is not None:
@@ -98,6 +102,12 @@ class EncodeOptions:
             raise OptionsError(f"{asked[0]} is for the rate-distortion encoder, not --classic or --fixed-rate")
         if self.strict and not (set(asked) & {"psnr", "size", "bpp"}):
             raise OptionsError("strict needs a psnr, size or bpp target")
+        if self.tile is not None:
+            if not _is_int(self.tile) or not MIN_TILE <= self.tile <= MAX_TILE:
+                raise OptionsError(f"tile side must be an integer from {MIN_TILE} to {MAX_TILE} pixels, "
+                                   f"got {self.tile!r}")
+            if self.plain:
+                raise OptionsError("tile is for the rate-distortion encoder, not --classic or --fixed-rate")
         _check_number("quality", self.quality, 0, 100)
         _check_number("psnr", self.psnr, 1, 99)
         _check_number("bpp", self.bpp, 1e-6, 64)

@@ -1,3 +1,4 @@
+import ast
 import glob
 import json
 import os
@@ -52,7 +53,7 @@ def assert_ok(result):
 @pytest.fixture(params=[True, False], ids=["classic", "rd"])
 def encoded(request, runner, workdir):
     """workdir after `encode lena.png -k 16 -b 4 --algo centnn` (CentNN: the faster trainer here),
-    with --classic (a version 2 file) and without (version 3)."""
+    with --classic (a version 2 file) and without (version 4)."""
     assert_ok(run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn", *classic_flag(request.param)))
     return workdir
 
@@ -80,7 +81,7 @@ def test_encode_then_decode(runner, workdir, classic):
     if classic:
         assert (header.version, header.k) == (2, 16)
     else:  # -k is what each plane may use at most; the header's k is the sum over the planes
-        assert header.version == 3 and all(1 <= p.k <= 16 for p in header.planes)
+        assert header.version == 4 and all(1 <= p.k <= 16 for p in header.planes)
 
     result = run(runner, "decode", "lena.vqc")
     assert_ok(result)
@@ -100,7 +101,7 @@ def test_encode_options_reach_the_file(runner, workdir, classic):
     if classic:
         assert (header.version, header.k) == (2, 8)
     else:
-        assert header.version == 3 and all(p.block == 2 and 1 <= p.k <= 8 for p in header.planes)
+        assert header.version == 4 and all(p.block == 2 and 1 <= p.k <= 8 for p in header.planes)
 
 
 @BOTH_ENCODERS
@@ -434,9 +435,16 @@ def test_help_does_not_import_numpy_or_numba():
 def test_warmup_compiles_or_loads_every_kernel(runner):
     from vqcodec.cli import kernels
 
+    from vqcodec.options import ALGORITHMS, SCALAR_ONLY, EncodeOptions
+
     result = runner.invoke(main, ["warmup"])
     assert result.exit_code == 0 and "kernels are ready" in result.output
-    assert not kernels.cold(kernels.ENCODING) and not kernels.cold(kernels.DECODING)
+    for algo in ALGORITHMS:
+        for classic in (True, False):
+            options = EncodeOptions(algo=algo, classic=classic, block=1 if algo in SCALAR_ONLY else None)
+            assert not kernels.cold(kernels.needed("encode", options)), options
+    for golden in ("v2-rgb-61x43-b3-k40", "v3-rgb-61x43-q60"):
+        assert not kernels.cold(kernels.needed("decode", None, vqcodec.info(GOLDEN / f"{golden}.vqc")))
 
 
 def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
@@ -444,17 +452,33 @@ def test_cold_sees_a_kernel_missing_from_the_cache(tmp_path, monkeypatch):
     from vqcodec.train import centnn
 
     monkeypatch.setattr(centnn._epoch._cache._cache_file, "_index_path", str(tmp_path / "gone.nbi"))
-    assert kernels.cold(["train.centnn"]) and not kernels.cold(["format.order"])
+    assert kernels.cold(["train.centnn._epoch"]) and not kernels.cold(["format.order._walk"])
 
 
 @pytest.mark.parametrize("cold", [True, False])
-def test_a_terminal_is_told_when_kernels_compile(cold, monkeypatch):
+def test_a_first_run_is_told_when_kernels_compile(cold, monkeypatch):
     from vqcodec.cli import batch, kernels
 
-    monkeypatch.setattr(kernels, "cold", lambda modules: cold)
+    monkeypatch.setattr(kernels, "cold", lambda names: cold)
     said = []
     kernels.prepare("encode", batch.Settings().options, "a.png", here=False, say=said.append)()
     assert bool(said) == cold and all("happens once" in line for line in said)
+
+
+@pytest.mark.parametrize(("uncached", "options", "told"), [
+    ("train.kmeans", {"algo": "kmeans"}, True), ("train.kmeans", {"algo": "centnn"}, False),
+    ("train.centnn", {"algo": "park"}, True), ("train.centnn", {"algo": "optimal", "block": 1}, False),
+    ("format.entropy", {"classic": True}, True), ("format.entropy", {"classic": True, "fixed_rate": True}, False)])
+def test_a_first_run_counts_only_the_kernels_its_options_use(monkeypatch, uncached, options, told):
+    """An encode never compiles the kernels of an option it does not take (K-Means' with --algo centnn,
+    the entropy coders' with --fixed-rate): counting them would announce a compile on every such run."""
+    from vqcodec.cli import kernels
+    from vqcodec.options import EncodeOptions
+
+    monkeypatch.setattr(kernels, "_uncached", lambda kernel: kernel.__module__ == f"vqcodec.{uncached}")
+    said = []
+    kernels.prepare("encode", EncodeOptions(**options), "a.png", here=False, say=said.append)()
+    assert len(said) == told
 
 
 @pytest.mark.parametrize(("cores", "here", "started"), [(2, True, True), (1, True, False), (2, False, False)])
@@ -462,7 +486,7 @@ def test_a_second_process_compiles_only_beside_work_here_on_a_free_core(monkeypa
     from vqcodec.cli import batch, kernels
 
     asked = []
-    monkeypatch.setattr(kernels, "cold", lambda modules: True)
+    monkeypatch.setattr(kernels, "cold", lambda names: True)
     monkeypatch.setattr(kernels, "compile_aside", lambda jobs: asked.append(tuple(jobs)) or (lambda: None))
     monkeypatch.setattr(batch, "available_cores", lambda: cores)
     kernels.prepare("encode", batch.Settings().options, "a.png", here=here, say=None)()
@@ -476,9 +500,12 @@ from vqcodec.cli import kernels
 from vqcodec.cli.commands import main
 from vqcodec.options import EncodeOptions
 
+import vqcodec
+
 result = CliRunner().invoke(main, sys.argv[1:])
 algo = sys.argv[sys.argv.index("--algo") + 1] if "--algo" in sys.argv else "kmeans"
-names = [name for job in kernels.aside(sys.argv[1], EncodeOptions(algo=algo)) for name in kernels.JOBS[job][1]]
+header = vqcodec.info(sys.argv[2]) if sys.argv[1] == "decode" else None
+names = [name for job in kernels.aside(sys.argv[1], EncodeOptions(algo=algo), header) for name in kernels.JOBS[job][1]]
 loads = {name: [sum(k._cache_hits.values()), sum(k._cache_misses.values())]  # loaded, compiled here
          for name in names + ["train.centnn._epoch"] for k in [kernels._dispatcher(name)]}
 print(json.dumps([result.exit_code, loads]))
@@ -506,12 +533,74 @@ def test_a_first_run_has_a_second_process_compile_the_kernels_it_needs_later(tmp
         assert out.read_bytes() == vqcodec.encode(photo, algo=command).data
 
 
+COMPILING = "Compiling vqcodec's kernels for this machine"
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_compile_message_goes_to_stderr_once_terminal_or_not_but_not_with_quiet(runner, workdir, monkeypatch,
+                                                                                      quiet):
+    """CliRunner's stderr is no terminal: a log of a first run says why it took long too; standard
+    output carries the data alone (here the --json record)."""
+    from vqcodec.cli import kernels
+
+    monkeypatch.setattr(kernels, "cold", lambda names: True)
+    monkeypatch.setattr(kernels, "compile_aside", lambda jobs: lambda: None)
+    quieted = ["-q"] if quiet else []
+    result = run(runner, "encode", "lena.png", "-k", 16, "-b", 4, "--algo", "centnn", "--json", *quieted)
+    assert_ok(result)
+    assert json.loads(result.stdout)["status"] == "ok" and COMPILING not in result.stdout
+    assert result.stderr.count(COMPILING) == (0 if quiet else 1), result.stderr
+
+
+def test_a_first_run_in_the_checkout_has_the_second_process_import_the_installed_vqcodec(tmp_path):
+    """`pip install . && vqcodec encode samples/...` in the checkout, as the README has it, from an empty
+    cache: the console script imports the installed vqcodec, while the current folder holds the source
+    tree, which `python -m` would put first for the second process. The kernels given to that process
+    must be loaded here from the cache it fills (Numba's cache log says which, on standard output), not
+    compiled here; and the compile message is said once on stderr, a pipe. The installed package is a
+    copy, elsewhere, of the one the tests import, so that it differs from the checkout's files even in an
+    editable install (where the installed package is the source tree)."""
+    from vqcodec.cli import kernels
+    from vqcodec.options import EncodeOptions
+
+    script, checkout = Path(sys.executable).parent / "vqcodec", Path(__file__).resolve().parents[2]
+    if not script.is_file():
+        pytest.skip("no vqcodec console script beside the interpreter")
+    assert (checkout / "vqcodec" / "__init__.py").is_file()
+    installed = tmp_path / "site-packages"
+    shutil.copytree(Path(vqcodec.__file__).parent, installed / "vqcodec", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "PYTHONSAFEPATH")}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_DEBUG_CACHE="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(installed), os.environ.get("PYTHONPATH")])))
+    out = tmp_path / "camera.vqc"
+    result = subprocess.run([sys.executable, str(script), "encode", "samples/camera-128.png", "-o", str(out), "--json"],
+                            cwd=checkout, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert list((installed / "vqcodec" / "cli" / "__pycache__").glob("commands.*.pyc"))  # the copy ran the command
+    loaded, saved, data = {}, {}, []
+    for line in result.stdout.splitlines():
+        words = re.fullmatch(r"\[cache\] (data loaded from|data saved to|index loaded from|index saved to) (.+)", line)
+        if words is None:
+            data.append(line)
+        elif words[1].startswith("data"):  # a file named module.kernel-line.pyXY.N.nbc
+            kernel = Path(ast.literal_eval(words[2])).name.split("-")[0]
+            tally = loaded if words[1] == "data loaded from" else saved
+            tally[kernel] = tally.get(kernel, 0) + 1
+    aside = [name.split(".", 1)[1] for job in kernels.aside("encode", EncodeOptions()) for name in kernels.JOBS[job][1]]
+    assert aside and saved, (loaded, saved)  # the kernels needed first compiled here
+    assert all(loaded.get(name, 0) >= 1 and name not in saved for name in aside), (aside, loaded, saved)
+    assert len(data) == 1 and json.loads(data[0])["status"] == "ok" and out.is_file(), result.stdout
+    lines = result.stderr.splitlines()
+    assert result.stderr.count(COMPILING) == 1 and lines[0].startswith(COMPILING), result.stderr
+
+
 def test_no_second_process_when_every_kernel_is_cached(monkeypatch):
     from vqcodec.cli import kernels
 
     kernels.warm_up()
     monkeypatch.setattr(kernels.subprocess, "Popen", None)  # calling it would fail
-    kernels.compile_aside(["coders", "assignment", "indices"])()
+    kernels.compile_aside(list(kernels.JOBS))()
 
 
 def test_without_an_interpreter_to_start_everything_compiles_here(monkeypatch):
@@ -524,7 +613,7 @@ def test_without_an_interpreter_to_start_everything_compiles_here(monkeypatch):
     monkeypatch.setattr(kernels, "_uncached", lambda kernel: True)
     monkeypatch.setattr(kernels.subprocess, "Popen", refuse)
     cache = _index_kernel._cache
-    kernels.compile_aside(["indices"])()
+    kernels.compile_aside(["context_indices"])()
     assert _index_kernel._cache is cache
 
 

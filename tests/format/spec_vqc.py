@@ -1,12 +1,15 @@
-"""An independent reference decoder for the .vqc image format, versions 1 and 2.
+"""An independent reference decoder for the .vqc image format, versions 1 to 4.
 
 Written from docs/format.md only: none of vqcodec's own code was read, copied
 or imported. It is deliberately slow and simple -- the arithmetic coder, the
-counters, the mixers and both adaptive models are plain Python integer code
-that follows the page step by step, and NumPy is used only to unpack bits and
-to gather codewords into an image. It is meant for small test files (a few
-thousand blocks), and for checking that the page is precise enough to write a
-compatible decoder from.
+counters, the mixers, the adaptive models, version 3's base interpolation and
+colour transform, version 4's tiles and what each hands on to the next (its
+models, and its cells and blocks along their shared edge) are plain Python
+integer code that follows the page step by step, and NumPy is used only to
+unpack bits and to assemble arrays (codewords into an image, lists of samples
+into the decoded image). It is meant for
+small test files (a few thousand blocks or pixels), and for checking that the
+page is precise enough to write a compatible decoder from.
 
 Public functions:
 
@@ -14,6 +17,9 @@ Public functions:
 - decode(data, max_pixels) -> uint8 image (H x W or H x W x C), or None
 - decode_codebook_stream(payload, k, block, channels) -> K x D uint8, or None
 - decode_index_stream(payload, count, across, k) -> `count` indices, or None
+- decode_means_stream(payload, rows, columns) -> rows x columns uint8 (version 3), or None
+- decode_lean_index_stream(payload, count, across, k) -> `count` indices of a version-4
+  index section with fresh models and no seed (as tile (0, 0)'s), or None
 
 None of them raises on any input bytes; they return None instead.
 """
@@ -29,6 +35,16 @@ MAX_BLOCK = 16
 CODEBOOK, INDICES = 1, 2  # section kinds
 FIXED, ADAPTIVE = 0, 1  # section codings: raw / packed, predicted / context
 V2_TABLE_END = 25 + 10 * 2  # header + section table of two entries
+V3_HEADER = 20  # version 3: the header before the plane records
+PLANE_RECORD = 32  # version 3: bytes of one plane record
+PLANES, YCBCR420, YCBCR444 = 0, 1, 2  # version 3: colour ids
+COLOURS = {PLANES: "planes", YCBCR420: "ycbcr420", YCBCR444: "ycbcr444"}
+MAX_CELL = 64  # version 3: the side of a mean cell
+V4_HEADER = 24  # version 4: the header before the plane records
+V4_PLANE_RECORD = 24  # version 4: bytes of one plane record
+TILE_ENTRY = 8  # version 4: a tile table entry, means length and index length
+MIN_TILE, MAX_TILE = 32, 4096  # version 4: the tile side
+KNOWN_TOOLS = 0  # version 4 as the page specifies it defines no tool bit
 
 
 # ---------------------------------------------------------------- checksum
@@ -70,14 +86,23 @@ def index_width(k: int) -> int:
     return (k - 1).bit_length()
 
 
-def _parse(data: bytes) -> dict | None:
-    """Every header check of the Validation sections except the pixel cap,
-    in the spec's order, then the exact file size and the checksum."""
-    if len(data) < 24 or data[0:4] != MAGIC:
+def _parse(data: bytes, max_pixels: int | None = None) -> dict | None:
+    """Every header check of the Validation sections in the spec's order, then
+    the exact file size and the checksum. The pixel cap (None: no cap) is
+    checked here for version 4, whose tile table comes after it; for the
+    earlier versions decode() checks it (the outcome is the same)."""
+    if len(data) < 5 or data[0:4] != MAGIC:
         return None
-    version, channels, block, trainer = data[4], data[5], data[6], data[7]
-    if version not in (1, 2):
+    version = data[4]
+    if version not in (1, 2, 3, 4):
         return None
+    if len(data) < 24:  # the header of version 1 (and the shortest of any version)
+        return None
+    if version == 3:
+        return _parse_v3(data)
+    if version == 4:
+        return _parse_v4(data, max_pixels)
+    channels, block, trainer = data[5], data[6], data[7]
     if channels not in (1, 2, 3, 4):
         return None
     if not 1 <= block <= MAX_BLOCK:
@@ -129,23 +154,222 @@ def _parse(data: bytes) -> dict | None:
         "version": version, "channels": channels, "block": block,
         "trainer": trainer, "width": width, "height": height,
         "k": k, "requested_k": requested_k, "sections": sections,
+        "colour": None, "planes": [], "tools": 0,
         # derived quantities
         "across": across, "down": down, "count": count, "d": d, "w": w,
         "body_start": body_start,
     }
 
 
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def plane_sizes(width: int, height: int, channels: int, colour: int) -> list[tuple[int, int]]:
+    """Version 3, Layout: (width, height) of each of the C planes. Chroma planes
+    1 and 2 of ycbcr420 are ceil(W / 2) x ceil(H / 2), every other plane W x H."""
+    sizes = [(width, height)] * channels
+    if colour == YCBCR420:
+        sizes[1] = sizes[2] = (_ceil_div(width, 2), _ceil_div(height, 2))
+    return sizes
+
+
+def _parse_v3(data: bytes) -> dict | None:
+    """Version 3, Validation: the header, then each plane record in plane
+    order, then (after the pixel cap, see decode()) the exact file size and
+    the checksum."""
+    channels, colour, trainer = data[5], data[6], data[7]
+    if channels not in (1, 2, 3, 4):
+        return None
+    body_start = V3_HEADER + PLANE_RECORD * channels
+    if len(data) < body_start:  # the plane records are there
+        return None
+    if colour not in COLOURS or (colour != PLANES and channels < 3):
+        return None
+    width, height = _u32(data, 8), _u32(data, 12)
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        return None
+    requested_k = _u32(data, 16)
+    if requested_k > MAX_K:
+        return None
+    planes = []
+    for p, (pw, ph) in enumerate(plane_sizes(width, height, channels, colour)):
+        at = V3_HEADER + PLANE_RECORD * p
+        b, g, s, fill = data[at], data[at + 1], data[at + 2], data[at + 3]
+        k = _u32(data, at + 4)
+        lengths = (_u64(data, at + 8), _u64(data, at + 16), _u64(data, at + 24))
+        plane = {"width": pw, "height": ph, "block": b, "cell": g, "step": s,
+                 "fill": fill, "k": k, "lengths": lengths, "tile": None, "tools": 0}
+        if k == 0:  # a constant plane: b = g = s = 0 and no sections; fill is any byte
+            if b != 0 or g != 0 or s != 0 or lengths != (0, 0, 0):
+                return None
+            planes.append(plane)
+            continue
+        if not 1 <= b <= MAX_BLOCK:
+            return None
+        if not 1 <= g <= MAX_CELL:
+            return None
+        if not 1 <= s <= 255:
+            return None
+        if fill != 0:
+            return None
+        across, down = _ceil_div(pw, b), _ceil_div(ph, b)  # BX, BY of the plane
+        blocks = across * down
+        if k > min(MAX_K, blocks):
+            return None
+        cells_across, cells_down = _ceil_div(pw, g), _ceil_div(ph, g)  # CX, CY of the plane
+        cells = cells_across * cells_down
+        bounds = (32 * cells + 8, 32 * k * b * b + 8, 32 * blocks + 8)
+        if any(length > bound for length, bound in zip(lengths, bounds)):
+            return None
+        plane.update(across=across, down=down, blocks=blocks,
+                     cells_across=cells_across, cells_down=cells_down)
+        planes.append(plane)
+    # (the pixel cap comes here in the spec's order; see decode())
+    if len(data) != body_start + sum(sum(plane["lengths"]) for plane in planes) + 4:
+        return None
+    if crc32(data[:-4]) != _u32(data, len(data) - 4):
+        return None
+    return {
+        "version": 3, "channels": channels, "trainer": trainer,
+        "width": width, "height": height, "requested_k": requested_k,
+        "colour": COLOURS[colour], "planes": planes, "sections": [], "tools": 0,
+        # as vqcodec reports a version-3 header: the first plane's block, the planes' codewords in all
+        "block": planes[0]["block"], "k": sum(plane["k"] for plane in planes),
+        "body_start": body_start,
+    }
+
+
+def tile_grid(pw: int, ph: int, t: int) -> tuple[int, int]:
+    """Version 4, Tiles: (TY, TX), the rows and columns of tiles of side t."""
+    return _ceil_div(ph, t), _ceil_div(pw, t)
+
+
+def tiles_of(plane: dict) -> list[tuple[int, int, int, int, int, int]]:
+    """Version 4: a coded plane's tiles in tile order (row by row), each as
+    (u, v, top, left, th, tw): row u and column v of tiles, its first row and
+    column of samples and its height and width (smaller in the last row and
+    column)."""
+    t, pw, ph = plane["tile"], plane["width"], plane["height"]
+    rows, columns = tile_grid(pw, ph, t)
+    return [(u, v, u * t, v * t, min(u * t + t, ph) - u * t, min(v * t + t, pw) - v * t)
+            for u in range(rows) for v in range(columns)]
+
+
+def tile_bounds(plane: dict, th: int, tw: int) -> tuple[int, int]:
+    """Version 4: the bounds of a th x tw tile's means and index lengths,
+    32 x cells_t + 8 and 32 x blocks_t + 8."""
+    b, g = plane["block"], plane["cell"]
+    cells = _ceil_div(th, g) * _ceil_div(tw, g)
+    blocks = _ceil_div(tw, b) * _ceil_div(th, b)
+    return 32 * cells + 8, 32 * blocks + 8
+
+
+def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
+    """Version 4, Validation, steps 3 to 14 in the page's order (steps 1 and 2
+    are _parse's): the header, each plane record, the pixel cap (None: no cap),
+    the tile table, the exact file size and the checksum."""
+    channels, colour, trainer = data[5], data[6], data[7]
+    if channels not in (1, 2, 3, 4):  # 3.
+        return None
+    table_start = V4_HEADER + V4_PLANE_RECORD * channels
+    if len(data) < table_start:  # 4. the plane records are there
+        return None
+    tools = _u32(data, 20)
+    if tools & ~KNOWN_TOOLS:  # 5. a file tool this decoder does not know: it needs a newer decoder
+        return None
+    if colour not in COLOURS or (colour != PLANES and channels < 3):  # 6.
+        return None
+    width, height = _u32(data, 8), _u32(data, 12)
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):  # 7.
+        return None
+    requested_k = _u32(data, 16)
+    if requested_k > MAX_K:  # 8.
+        return None
+    planes = []
+    for p, (pw, ph) in enumerate(plane_sizes(width, height, channels, colour)):  # 9.
+        at = V4_HEADER + V4_PLANE_RECORD * p
+        b, g, s, fill = data[at], data[at + 1], data[at + 2], data[at + 3]
+        k, plane_tools, t = _u32(data, at + 4), _u32(data, at + 8), _u32(data, at + 12)
+        book_length = _u64(data, at + 16)
+        plane = {"width": pw, "height": ph, "block": b, "cell": g, "step": s, "fill": fill,
+                 "k": k, "tools": plane_tools, "tile": t, "lengths": ()}
+        if plane_tools & ~KNOWN_TOOLS:  # first the plane's tools
+            return None
+        if k == 0:  # a constant plane: b = g = s = t = 0, no codebook; fill is any byte
+            if b != 0 or g != 0 or s != 0 or t != 0 or book_length != 0:
+                return None
+            planes.append(plane)
+            continue
+        if not 1 <= b <= MAX_BLOCK:
+            return None
+        if not 1 <= g <= MAX_CELL:
+            return None
+        if not 1 <= s <= 255:
+            return None
+        if fill != 0:
+            return None
+        across, down = _ceil_div(pw, b), _ceil_div(ph, b)  # BX, BY of the whole plane
+        blocks = across * down
+        if k > min(MAX_K, blocks):
+            return None
+        if book_length > 32 * k * b * b + 8:
+            return None
+        if not MIN_TILE <= t <= MAX_TILE or t % b or t % g:
+            return None
+        plane.update(across=across, down=down, blocks=blocks, book_length=book_length,
+                     cells_across=_ceil_div(pw, g), cells_down=_ceil_div(ph, g))
+        planes.append(plane)
+    if max_pixels is not None and width * height > max_pixels:  # 10. the pixel cap
+        return None
+    coded = [plane for plane in planes if plane["k"]]
+    count = sum(rows * columns for rows, columns in
+                (tile_grid(plane["width"], plane["height"], plane["tile"]) for plane in coded))  # T
+    body_start = table_start + TILE_ENTRY * count
+    if len(data) < body_start:  # 11. the tile table is there (so T is at most the file's length / 8)
+        return None
+    at = table_start
+    for plane in coded:  # 12. each entry in table order: means length, then index length
+        lengths = [plane["book_length"]]
+        for *_, th, tw in tiles_of(plane):
+            means_bound, index_bound = tile_bounds(plane, th, tw)
+            means_length, index_length = _u32(data, at), _u32(data, at + 4)
+            if means_length > means_bound:
+                return None
+            if index_length > index_bound:
+                return None
+            lengths += [means_length, index_length]
+            at += TILE_ENTRY
+        plane["lengths"] = tuple(lengths)
+    if len(data) != body_start + sum(sum(plane["lengths"]) for plane in coded) + 4:  # 13.
+        return None
+    if crc32(data[:-4]) != _u32(data, len(data) - 4):  # 14.
+        return None
+    return {
+        "version": 4, "channels": channels, "trainer": trainer,
+        "width": width, "height": height, "requested_k": requested_k,
+        "colour": COLOURS[colour], "planes": planes, "sections": [], "tools": tools,
+        # as vqcodec reports a version-3 or -4 header: the first plane's block, the planes' codewords in all
+        "block": planes[0]["block"], "k": sum(plane["k"] for plane in planes),
+        "body_start": body_start,
+    }
+
+
 PUBLIC_FIELDS = ("width", "height", "channels", "block", "trainer", "k",
-                 "requested_k", "version", "sections")
+                 "requested_k", "version", "sections", "colour", "planes", "tools")
+# a version-4 plane's lengths: its codebook's, then each tile's means and index lengths in tile order
+PLANE_FIELDS = ("width", "height", "block", "cell", "step", "fill", "k", "lengths", "tile", "tools")
 
 
 def read_header(data: bytes) -> dict | None:
-    """The header fields if header, section table, file length and CRC-32 are
-    valid (no pixel cap), else None."""
+    """The header fields if header, section table (version 3: plane records),
+    file length and CRC-32 are valid (no pixel cap), else None."""
     header = _parse(bytes(data))
     if header is None:
         return None
-    return {name: header[name] for name in PUBLIC_FIELDS}
+    public = {name: header[name] for name in PUBLIC_FIELDS}
+    public["planes"] = [{name: plane[name] for name in PLANE_FIELDS} for plane in header["planes"]]
+    return public
 
 
 # ---------------------------------------------------------------- the binary arithmetic coder
@@ -223,6 +447,12 @@ class Counters:
         self.q[i] = q
         self.n[i] = min(n + 1, 30)
 
+    def copy(self) -> Counters:
+        """Version 4: a tile takes its own copy of its seed's counters."""
+        twin = Counters(0)
+        twin.q, twin.n = self.q[:], self.n[:]
+        return twin
+
 
 def code_with_counter(coder: ArithmeticDecoder, counters: Counters, i: int) -> int:
     """A bit coded with a counter's probability, then learned by it."""
@@ -280,15 +510,21 @@ class Mixer:
 
     def mix(self, inputs: list[int]) -> int:
         self.inputs = inputs
-        t = sum(w * s for w, s in zip(self.weights, inputs)) >> 16
+        t = sum(wt * s for wt, s in zip(self.weights, inputs)) >> 16
         t = max(-2047, min(2047, t))
         self.p = squash(t)
         return self.p
 
     def learn(self, bit: int) -> None:
-        e = 4096 * bit - self.p
-        self.weights = [_int32(w + ((s * e) >> 10))
-                        for w, s in zip(self.weights, self.inputs)]
+        err = 4096 * bit - self.p
+        self.weights = [_int32(wt + ((s * err) >> 10))
+                        for wt, s in zip(self.weights, self.inputs)]
+
+    def copy(self) -> Mixer:
+        """Version 4: a tile takes its own copy of its seed's weights."""
+        twin = Mixer(0)
+        twin.weights = self.weights[:]
+        return twin
 
 
 def code_mixed(coder: ArithmeticDecoder, mixer: Mixer,
@@ -305,17 +541,21 @@ def code_mixed(coder: ArithmeticDecoder, mixer: Mixer,
 
 # ---------------------------------------------------------------- codebook, coding 1: predicted
 
+def median_edge(left: int, up: int, corner: int) -> int:
+    """The median edge detector of LOCO-I."""
+    if corner >= max(left, up):
+        return min(left, up)
+    if corner <= min(left, up):
+        return max(left, up)
+    return left + up - corner
+
+
 def _guess(values: list[int], t: int, x: int, y: int, channels: int,
            block: int, previous: list[int] | None) -> int:
     """Step 1: the median edge detector, or left, or up, or the previous codeword."""
     row = block * channels
     if x > 0 and y > 0:
-        left, up, corner = values[t - channels], values[t - row], values[t - row - channels]
-        if corner >= max(left, up):
-            return min(left, up)
-        if corner <= min(left, up):
-            return max(left, up)
-        return left + up - corner
+        return median_edge(values[t - channels], values[t - row], values[t - row - channels])
     if x > 0:
         return values[t - channels]
     if y > 0:
@@ -324,26 +564,32 @@ def _guess(values: list[int], t: int, x: int, y: int, channels: int,
 
 
 class ResidualModel:
-    """32 contexts, each with counters Z, S, U[0..6] and M[1..7][0..6]."""
+    """`contexts` contexts (32 for a codebook, 8 for version 3's means), each
+    with counters Z, S, U[0..6] and M[1..7][0..6]."""
 
-    def __init__(self):
-        self.z = Counters(32)
-        self.s = Counters(32)
-        self.u = Counters(32 * 7)
-        self.m = Counters(32 * 8 * 7)  # M[g][i] at (context * 8 + g) * 7 + i
+    def __init__(self, contexts: int = 32):
+        self.z = Counters(contexts)
+        self.s = Counters(contexts)
+        self.u = Counters(contexts * 7)
+        self.m = Counters(contexts * 8 * 7)  # M[top][i] at (context * 8 + top) * 7 + i
 
     def decode_residual(self, coder: ArithmeticDecoder, context: int) -> int:
-        """Step 5: Z, S, the unary U bits for g, then g bits of m below its top."""
+        """Step 5: Z, S, the unary U bits for top, then the top bits of mag below its highest."""
         if code_with_counter(coder, self.z, context):
             return 0
         negative = code_with_counter(coder, self.s, context)
-        g = 0
-        while g < 7 and code_with_counter(coder, self.u, context * 7 + g):
-            g += 1
-        m = 1
-        for i in range(g - 1, -1, -1):
-            m = 2 * m + code_with_counter(coder, self.m, (context * 8 + g) * 7 + i)
-        return -m if negative else m
+        top = 0
+        while top < 7 and code_with_counter(coder, self.u, context * 7 + top):
+            top += 1
+        mag = 1
+        for i in range(top - 1, -1, -1):
+            mag = 2 * mag + code_with_counter(coder, self.m, (context * 8 + top) * 7 + i)
+        return -mag if negative else mag
+
+    def copy(self) -> ResidualModel:
+        twin = ResidualModel(0)
+        twin.z, twin.s, twin.u, twin.m = self.z.copy(), self.s.copy(), self.u.copy(), self.m.copy()
+        return twin
 
 
 def _level(a: int) -> int:
@@ -430,7 +676,53 @@ class IndexModel:
         return node - (1 << w)
 
 
-def _decode_one_index(coder: ArithmeticDecoder, model: IndexModel,
+class LeanIndexModel:
+    """Version 4's lean index model: FLAG, CAND, TREE0, LEFT and ABOVE counters
+    (no RIGHT), FM and TM mixers, tables sized to the contexts that can occur."""
+
+    def __init__(self, k: int):
+        self.w = w = index_width(k)
+        cb = min(w, 18 - w)
+        self.sh = w - cb  # none for k <= 512
+        entries = ((k - 1) >> self.sh) + 1  # E, the values index >> sh can take
+        self.flag = Counters(16)
+        self.cand = Counters(4 * k)
+        self.tree0 = Counters(1 << w)  # nodes 1 .. 2^w - 1
+        self.left = Counters(entries << w)
+        self.above = Counters(entries << w)
+        self.fm = [Mixer(3) for _ in range(16)]
+        self.tm = [Mixer(4) for _ in range(4 * max(w, 1))]
+
+    def copy(self) -> LeanIndexModel:
+        """Every counter and weight as it is now, for a tile whose seed this model's tile is."""
+        twin = LeanIndexModel.__new__(LeanIndexModel)
+        twin.w, twin.sh = self.w, self.sh
+        twin.flag, twin.cand, twin.tree0 = self.flag.copy(), self.cand.copy(), self.tree0.copy()
+        twin.left, twin.above = self.left.copy(), self.above.copy()
+        twin.fm = [mixer.copy() for mixer in self.fm]
+        twin.tm = [mixer.copy() for mixer in self.tm]
+        return twin
+
+    def flag_bit(self, coder: ArithmeticDecoder, f: int, c: int) -> int:
+        """Steps 1 and 2, exactly version 2's."""
+        return code_mixed(coder, self.fm[f], [(self.flag, f), (self.cand, c)])
+
+    def tree_index(self, coder: ArithmeticDecoder, l: int, a: int, r: int,
+                   edge: int) -> int:
+        """Step 3 without r and RIGHT: the three counters and 256 mixed by TM[4 depth + edge]."""
+        w, sh = self.w, self.sh
+        node = 1
+        for depth in range(w):
+            bit = code_mixed(coder, self.tm[4 * depth + edge], [
+                (self.tree0, node),
+                (self.left, ((l >> sh) << w) + node),
+                (self.above, ((a >> sh) << w) + node),
+            ])
+            node = 2 * node + bit
+        return node - (1 << w)
+
+
+def _decode_one_index(coder: ArithmeticDecoder, model: IndexModel | LeanIndexModel,
                       left: int | None, above: int | None,
                       above_left: int | None, above_right: int | None) -> int:
     """Steps 1 to 3 for one block; None stands for a missing neighbour, which
@@ -457,35 +749,108 @@ def decode_index_stream(payload: bytes, count: int, across: int,
                         k: int) -> np.ndarray | None:
     """The `count` indices of a context-coded index section over a block grid
     `across` blocks wide, or None."""
-    payload = bytes(payload)
     if count < 0 or across < 1 or not 1 <= k <= MAX_K:
         return None
+    return _decode_indices(bytes(payload), IndexModel(k), count, across, k)
+
+
+def decode_lean_index_stream(payload: bytes, count: int, across: int,
+                             k: int) -> np.ndarray | None:
+    """The `count` indices of a version-4 index section over a tile `across`
+    blocks wide whose models start fresh (as tile (0, 0)'s do), or None."""
+    if count < 0 or across < 1 or not 1 <= k <= MAX_K:
+        return None
+    return _decode_indices(bytes(payload), LeanIndexModel(k), count, across, k)
+
+
+def _decode_indices(payload: bytes, model: IndexModel | LeanIndexModel, count: int,
+                    across: int, k: int, above: list[int] | None = None,
+                    left: list[int] | None = None) -> np.ndarray | None:
+    """Steps 1 to 3 for each block of a grid `across` blocks wide, in order, with
+    `model` (version 2's or version 4's), then the end-of-stream rule. Outside the
+    grid every neighbour is missing, except (version 4) a seed's blocks seen across
+    the edge the tile shares with it: `above`, the `across` indices of the row
+    above the first (the seed's last row), or `left`, one index per row on the left
+    of the first column (the seed's last column)."""
     coder = ArithmeticDecoder(payload)
-    model = IndexModel(k)
     indices = np.zeros(count, dtype=np.uint16)  # every index is below 65536
-    above_row: list[int] = []  # the previous block row's indices
+    above_row: list[int] | None = list(above) if above is not None else None  # the row above, if any
     this_row: list[int] = []
     for n in range(count):
         if coder.cut_short():
             return None
-        col = n % across
+        row, col = divmod(n, across)
         if col == 0 and n > 0:
             above_row, this_row = this_row, []
-        has_above = n >= across
-        v = _decode_one_index(
+        if col > 0:
+            left_index, above_left = this_row[col - 1], above_row[col - 1] if above_row is not None else None
+        else:  # the first column: on its left only a seed's last column, if the seed is there
+            left_index = left[row] if left is not None else None
+            above_left = left[row - 1] if left is not None and row > 0 else None
+        idx = _decode_one_index(
             coder, model,
-            left=this_row[col - 1] if col > 0 else None,
-            above=above_row[col] if has_above else None,
-            above_left=above_row[col - 1] if has_above and col > 0 else None,
-            above_right=above_row[col + 1] if has_above and col < across - 1 else None,
+            left=left_index,
+            above=above_row[col] if above_row is not None else None,
+            above_left=above_left,
+            above_right=above_row[col + 1] if above_row is not None and col < across - 1 else None,
         )
-        if v >= k:
+        if idx >= k:
             return None
-        this_row.append(v)
-        indices[n] = v
+        this_row.append(idx)
+        indices[n] = idx
     if not coder.ended_properly():
         return None
     return indices
+
+
+# ---------------------------------------------------------------- version 3: means section
+
+def decode_means_stream(payload: bytes, rows: int, columns: int) -> np.ndarray | None:
+    """The rows x columns quantized means q of a version-3 means section (CY x CX), or None."""
+    if rows < 1 or columns < 1:
+        return None
+    decoded = _decode_means(bytes(payload), ResidualModel(8), rows, columns)  # one set of counters per level
+    return None if decoded is None else np.array(decoded[0], dtype=np.uint8)
+
+
+def _decode_means(payload: bytes, model: ResidualModel, rows: int, columns: int,
+                  above: tuple[list[int], list[int]] | None = None,
+                  left: tuple[list[int], list[int]] | None = None) -> tuple[list, list] | None:
+    """Version 3's means section over a grid of rows x columns cells, with `model`
+    (fresh in version 3, a seed's in version 4), then the end-of-stream rule:
+    (q, e) as rows of ints, the residuals e as decoded, not reduced. Steps 1 and 2
+    choose their rule by which neighbours exist (version 4's wording; for a grid
+    without borders, version 3's rules by position). `above` and `left` (version 4)
+    are the q and e of a seed's last row above the first row or of its last column
+    on the left of the first column; every other neighbour outside is missing."""
+    coder = ArithmeticDecoder(payload)
+    # q and e of the grid, with row 0 and column 0 for the neighbours above and on the left; None: missing
+    q: list[list[int | None]] = [[None] * (columns + 1) for _ in range(rows + 1)]
+    e: list[list[int | None]] = [[None] * (columns + 1) for _ in range(rows + 1)]
+    if above is not None:
+        q[0][1:], e[0][1:] = list(above[0]), list(above[1])
+    if left is not None:
+        for i in range(rows):
+            q[i + 1][0], e[i + 1][0] = left[0][i], left[1][i]
+    for i in range(1, rows + 1):
+        for j in range(1, columns + 1):
+            if coder.cut_short():
+                return None
+            left_q, up, corner = q[i][j - 1], q[i - 1][j], q[i - 1][j - 1]  # 1. prediction, 2. context
+            if left_q is not None and up is not None and corner is not None:
+                prediction = median_edge(left_q, up, corner)
+                a = abs(left_q - corner) + abs(up - corner) + abs(e[i][j - 1]) + abs(e[i - 1][j])
+            elif left_q is not None:  # version 3: the first row
+                prediction, a = left_q, abs(e[i][j - 1])
+            elif up is not None:  # version 3: the first column
+                prediction, a = up, abs(e[i - 1][j])
+            else:  # version 3: the first cell
+                prediction, a = 0, 0
+            e[i][j] = model.decode_residual(coder, _level(a))  # 3. residual
+            q[i][j] = (prediction + e[i][j]) % 256
+    if not coder.ended_properly():
+        return None
+    return [row[1:] for row in q[1:]], [row[1:] for row in e[1:]]
 
 
 # ---------------------------------------------------------------- fixed codings
@@ -547,10 +912,14 @@ def assemble(book: np.ndarray, indices: np.ndarray, header: dict) -> np.ndarray:
 def decode(data: bytes, max_pixels: int) -> np.ndarray | None:
     """The decoded uint8 image if the file is valid and W x H <= max_pixels."""
     data = bytes(data)
-    header = _parse(data)
+    header = _parse(data, max_pixels)
     if header is None or header["width"] * header["height"] > max_pixels:
         return None
     try:
+        if header["version"] == 3:
+            return _decode_v3(data, header)
+        if header["version"] == 4:
+            return _decode_v4(data, header)
         return _decode_body(data, header)
     except MemoryError:  # a valid file too large for this machine: still no exception
         return None
@@ -577,3 +946,194 @@ def _decode_body(data: bytes, header: dict) -> np.ndarray | None:
     if indices is None:
         return None
     return assemble(book, indices, header)
+
+
+# ---------------------------------------------------------------- version 3: reconstruction
+
+def axis_step(z: int, cells: int, g: int) -> tuple[int, int, int]:
+    """Reconstruction, step 2: position z along an axis of `cells` cells of
+    side g (the page's len) -> (i0, i1, f), in the page's order."""
+    t = 2 * z - (g - 1)
+    i0 = t // (2 * g)  # floor, also for t < 0
+    f = t - 2 * g * i0
+    if t < 0:
+        f = 0
+    i0 = min(max(i0, 0), cells - 1)
+    if i0 == cells - 1:
+        f = 0
+    i1 = min(i0 + 1, cells - 1)
+    return i0, i1, f
+
+
+def interpolate(grid: list[list[int]], g: int, height: int, width: int) -> list[list[int]]:
+    """The base interpolation: a grid of cell values (cells of side g) -> height x width."""
+    rows = [axis_step(y, len(grid), g) for y in range(height)]
+    columns = [axis_step(x, len(grid[0]), g) for x in range(width)]
+    out = []
+    for i0, i1, fy in rows:
+        line = []
+        for j0, j1, fx in columns:
+            total = ((2 * g - fy) * ((2 * g - fx) * grid[i0][j0] + fx * grid[i0][j1])
+                     + fy * ((2 * g - fx) * grid[i1][j0] + fx * grid[i1][j1]))  # the page's sum
+            line.append((total + 2 * g * g) // (4 * g * g))  # rounded, by integer division
+        out.append(line)
+    return out
+
+
+def _clip(value: int) -> int:
+    return max(0, min(255, value))
+
+
+def _decode_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | None:
+    """A plane's samples (rows of ints) from its three sections starting at `at`, or None."""
+    pw, ph = plane["width"], plane["height"]
+    if plane["k"] == 0:
+        return [[plane["fill"]] * pw for _ in range(ph)]
+    b, k = plane["block"], plane["k"]
+    means_length, book_length, index_length = plane["lengths"]
+    q = decode_means_stream(data[at:at + means_length], plane["cells_down"], plane["cells_across"])
+    if q is None:
+        return None
+    at += means_length
+    book = decode_codebook_stream(data[at:at + book_length], k, b, 1)
+    if book is None:
+        return None
+    at += book_length
+    indices = decode_index_stream(data[at:at + index_length], plane["blocks"], plane["across"], k)
+    if indices is None:
+        return None
+    return reconstruct(plane, q, book, indices)
+
+
+def reconstruct(plane: dict, q: np.ndarray, book: np.ndarray, indices: np.ndarray) -> list[list[int]]:
+    """Version 3's Reconstruction of a coded plane from its whole grid of q (CY x CX),
+    its codewords and its block indices (in block order)."""
+    pw, ph = plane["width"], plane["height"]
+    b, g, s = plane["block"], plane["cell"], plane["step"]
+    means = [[min(int(v) * s, 255) for v in row] for row in q]  # 1. m = min(q x s, 255)
+    base = interpolate(means, g, ph, pw)  # 2.
+    codewords = [[int(v) for v in codeword] for codeword in book]
+    index = [int(i) for i in indices]
+    across = plane["across"]
+    samples = []
+    for y in range(ph):  # 3. base plus the block's codeword byte, less 128, clipped
+        line = []
+        for x in range(pw):
+            byte = codewords[index[(y // b) * across + x // b]][(y % b) * b + x % b]
+            line.append(_clip(base[y][x] + byte - 128))
+        samples.append(line)
+    return samples
+
+
+def ycbcr_to_rgb(y: int, cb: int, cr: int) -> tuple[int, int, int]:
+    """JPEG's BT.601 full-range inverse in libjpeg's 16.16 fixed point."""
+    cb, cr = cb - 128, cr - 128
+    return (_clip(y + ((91881 * cr + 32768) >> 16)),
+            _clip(y + ((-22554 * cb - 46802 * cr + 32768) >> 16)),
+            _clip(y + ((116130 * cb + 32768) >> 16)))
+
+
+def _decode_v3(data: bytes, header: dict) -> np.ndarray | None:
+    """Decode each plane's sections in plane order, then make the channels."""
+    planes = []
+    at = header["body_start"]
+    for plane in header["planes"]:
+        samples = _decode_plane(data, at, plane)
+        if samples is None:
+            return None
+        planes.append(samples)
+        at += sum(plane["lengths"])
+    return colour_image(planes, header)
+
+
+def colour_image(planes: list[list[list[int]]], header: dict) -> np.ndarray:
+    """Version 3's Colour: the decoded planes (rows of samples) -> the output image."""
+    width, height, channels = header["width"], header["height"], header["channels"]
+    colour = header["colour"]
+    if colour == "planes":  # the planes are the channels
+        out = planes
+    else:
+        luma, cb, cr = planes[0], planes[1], planes[2]
+        if colour == "ycbcr420":  # chroma to W x H: its samples are the cells, g = 2
+            cb, cr = interpolate(cb, 2, height, width), interpolate(cr, 2, height, width)
+        red, green, blue = ([[0] * width for _ in range(height)] for _ in range(3))
+        for y in range(height):
+            for x in range(width):
+                red[y][x], green[y][x], blue[y][x] = ycbcr_to_rgb(luma[y][x], cb[y][x], cr[y][x])
+        out = [red, green, blue] + planes[3:]  # alpha, if any, as it is
+    image = np.array(out, dtype=np.uint8)  # C x H x W
+    return image[0] if channels == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))
+
+
+# ---------------------------------------------------------------- version 4: tiles
+
+def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | None:
+    """A version-4 plane's samples from its sections starting at `at` (its codebook,
+    then every tile's means section in tile order, then every tile's index section
+    in tile order), or None."""
+    pw, ph = plane["width"], plane["height"]
+    if plane["k"] == 0:
+        return [[plane["fill"]] * pw for _ in range(ph)]
+    b, g, k = plane["block"], plane["cell"], plane["k"]
+    book_length, *tile_lengths = plane["lengths"]
+    book = decode_codebook_stream(data[at:at + book_length], k, b, 1)  # fresh models
+    if book is None:
+        return None
+    means_at = at + book_length  # the next tile's means section
+    index_at = means_at + sum(tile_lengths[0::2])  # the next tile's index section
+    q = np.zeros((plane["cells_down"], plane["cells_across"]), dtype=np.uint8)  # the whole plane's grid
+    indices = np.zeros((plane["down"], plane["across"]), dtype=np.uint16)
+    # Tile order decodes every tile after its seed: (0, v - 1) for (0, v), (u - 1, v) for (u, v).
+    # What a tile hands on: its models as they ended, and its cells' q and e and its blocks' indices.
+    row_above: list[dict] = []  # the tiles of row u - 1
+    this_row: list[dict] = []
+    for n, (u, v, top, left, th, tw) in enumerate(tiles_of(plane)):
+        if v == 0 and u > 0:
+            row_above, this_row = this_row, []
+        means_above = means_left = index_above = index_left = None
+        if u == 0 and v == 0:  # no seed: fresh models, every neighbour outside the tile missing
+            means_model, index_model = ResidualModel(8), LeanIndexModel(k)
+        else:  # the seed's models as they ended (a copy of its own), and its cells and blocks along the edge
+            seed = this_row[v - 1] if u == 0 else row_above[v]
+            means_model, index_model = seed["means"].copy(), seed["index"].copy()
+            if u > 0:  # the seed is above: its last row
+                means_above = (seed["q"][-1], seed["e"][-1])
+                index_above = seed["indices"][-1]
+            else:  # the seed is on the left: its last column
+                means_left = ([row[-1] for row in seed["q"]], [row[-1] for row in seed["e"]])
+                index_left = [row[-1] for row in seed["indices"]]
+        means_length, index_length = tile_lengths[2 * n], tile_lengths[2 * n + 1]
+        cells_down, cells_across = _ceil_div(th, g), _ceil_div(tw, g)
+        decoded = _decode_means(data[means_at:means_at + means_length], means_model, cells_down, cells_across,
+                                above=means_above, left=means_left)
+        if decoded is None:
+            return None
+        means_at += means_length
+        tile_q, tile_e = decoded
+        q[top // g:top // g + cells_down, left // g:left // g + cells_across] = tile_q
+        blocks_down, blocks_across = _ceil_div(th, b), _ceil_div(tw, b)
+        tile_indices = _decode_indices(data[index_at:index_at + index_length], index_model,
+                                       blocks_down * blocks_across, blocks_across, k,
+                                       above=index_above, left=index_left)
+        if tile_indices is None:
+            return None
+        index_at += index_length
+        tile_indices = tile_indices.reshape(blocks_down, blocks_across)
+        indices[top // b:top // b + blocks_down, left // b:left // b + blocks_across] = tile_indices
+        this_row.append({"means": means_model, "index": index_model, "q": tile_q, "e": tile_e,
+                         "indices": [[int(i) for i in row] for row in tile_indices]})
+    return reconstruct(plane, q, book, indices.reshape(-1))
+
+
+def _decode_v4(data: bytes, header: dict) -> np.ndarray | None:
+    """Decode each plane's codebook and tiles in plane order, reconstruct every
+    plane from its whole grid of means and indices, then make the channels."""
+    planes = []
+    at = header["body_start"]
+    for plane in header["planes"]:
+        samples = _decode_tiled_plane(data, at, plane)
+        if samples is None:
+            return None
+        planes.append(samples)
+        at += sum(plane["lengths"])
+    return colour_image(planes, header)

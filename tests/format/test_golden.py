@@ -1,13 +1,14 @@
 """The committed golden files must decode to their committed images, bit for bit.
 
 The files without a prefix are version 1, written by vqcodec 0.1; the `v2-`
-files are version 2 and the `v3-` files version 3. If one of these fails, the
-format or the decoder changed: that needs a new version byte and new golden
-files beside these (golden/regenerate.py, golden/regenerate_v3.py), never a
-quiet edit.
+files are version 2, the `v3-` files version 3 and the `v4-` files version 4.
+If one of these fails, the format or the decoder changed: that needs a new
+version byte and new golden files beside these (golden/regenerate.py,
+golden/regenerate_v3.py, golden/regenerate_v4.py), never a quiet edit.
 """
 import numpy as np
 import pytest
+import spec_vqc
 from helpers import DOCS, GOLDEN
 from PIL import Image
 
@@ -35,8 +36,23 @@ EXPECTED = {
 }
 
 
+# Version 4: name: (width, height, channels, colour, file size, (block, k, tile side, tiles) of each plane)
+EXPECTED_V4 = {
+    "v4-grey-47x33-one-tile": (47, 33, 1, "planes", 1169, ((2, 263, 256, 1),)),
+    "v4-grey-56x50-k690-t32": (56, 50, 1, "planes", 3002, ((2, 690, 32, 4),)),
+    "v4-grey-61x53-b3-t48": (61, 53, 1, "planes", 243, ((3, 15, 48, 4),)),
+    "v4-grey-70x75-t32": (70, 75, 1, "planes", 2233, ((2, 305, 32, 9),)),
+    "v4-k1-rgb-38x35-t32": (38, 35, 3, "ycbcr420", 168, ((2, 1, 32, 4), (2, 1, 32, 1), (2, 1, 32, 1))),
+    "v4-la-constant-39x35-t32": (39, 35, 2, "planes", 397, ((2, 61, 32, 4), (0, 0, 0, 0))),
+    "v4-rgb420-75x67-t32": (75, 67, 3, "ycbcr420", 2338, ((2, 225, 32, 9), (2, 26, 32, 4), (2, 29, 32, 4))),
+    "v4-rgb444-45x37-q100-t32": (45, 37, 3, "ycbcr444", 1382, ((2, 226, 32, 4), (2, 46, 32, 4), (2, 23, 32, 4))),
+    "v4-rgba-45x37-t32": (45, 37, 4, "ycbcr420", 1545, ((2, 304, 32, 4), (2, 7, 32, 1), (2, 3, 32, 1), (2, 7, 32, 4))),
+}
+
+
 def test_every_golden_file_is_listed():
-    assert {p.stem for p in GOLDEN.glob("*.vqc") if not p.stem.startswith("v3-")} == set(EXPECTED)
+    assert {p.stem for p in GOLDEN.glob("*.vqc") if not p.stem.startswith(("v3-", "v4-"))} == set(EXPECTED)
+    assert {p.stem for p in GOLDEN.glob("v4-*.vqc")} == set(EXPECTED_V4)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -61,6 +77,31 @@ def test_golden_decodes_to_expected_image(name):
 def test_version_3_golden_files_decode_forever(path):
     expected = np.asarray(Image.open(path.with_suffix(".png")))
     assert np.array_equal(vqcodec.decode(path).pixels, expected)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_V4))
+def test_version_4_golden_files_decode_forever(name):
+    """Each holds what golden/regenerate_v4.py says it covers (several tiles, partial ones, 4:2:0 chroma tiles
+    of 32 samples, the least, a constant plane, k = 1, k above 512, b = 3 with tiles of 48, a single tile) and
+    decodes to its image."""
+    path = GOLDEN / f"{name}.vqc"
+    h = vqcodec.info(path)
+    tiles = tuple((p.block, p.k, p.tile, p.tiles if p.k else 0) for p in h.planes)
+    assert h.version == 4 and h.tools == 0
+    assert (h.width, h.height, h.channels, h.colour, h.file_size, tiles) == EXPECTED_V4[name]
+    expected = np.asarray(Image.open(path.with_suffix(".png")))
+    assert np.array_equal(vqcodec.decode(path).pixels, expected)
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.vqc")), ids=lambda p: p.stem)
+def test_the_reference_decoder_decodes_every_golden_file(path):
+    """tests/format/spec_vqc.py, written from docs/format.md alone, gives the committed image of every
+    version's golden files: the page is precise enough to decode them."""
+    expected = np.asarray(Image.open(path.with_suffix(".png")))
+    decoded = spec_vqc.decode(path.read_bytes(), max_pixels=1 << 20)
+    assert decoded is not None
+    assert decoded.dtype == np.uint8 and decoded.shape == expected.shape
+    assert np.array_equal(decoded, expected)
 
 
 @pytest.mark.parametrize(("name", "hex_bytes"), [

@@ -133,7 +133,7 @@ def test_default_save_is_the_default_encoder():
     im = textured("RGB")
     data = saved(im)
     assert data == vqcodec.encode(im).data
-    assert vqcodec.info(data).version == 3
+    assert vqcodec.info(data).version == 4
     assert np.array_equal(np.asarray(opened(data)), vqcodec.decode(data).pixels)
 
 

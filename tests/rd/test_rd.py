@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from vqcodec.errors import FormatError, OptionsError, TargetError, VQCodecWarnin
 from vqcodec.format.entropy import decode_means, encode_means
 from vqcodec.metrics import psnr
 from vqcodec.options import EncodeOptions
-from vqcodec.rd import planes
+from vqcodec.rd import pixels, planes
 
 
 def naive_upsample(grid, cell, height, width):
@@ -45,15 +46,26 @@ def naive_upsample(grid, cell, height, width):
     return out
 
 
-@pytest.mark.parametrize("cell,height,width", [(8, 20, 30), (2, 7, 5), (1, 4, 6), (5, 1, 13), (64, 70, 3)])
-def test_upsample_matches_the_format(cell, height, width):
+def kernel_base(grid, cell, height, width):
+    """The base the decoder's kernel reconstructs from `grid`: every block the zero residual."""
+    plane = np.empty((height, width), dtype=np.uint8)
+    tables = pixels.axis(height, cell, grid.shape[0]), pixels.axis(width, cell, grid.shape[1])
+    zero = np.full((1, 1), pixels.ZERO, dtype=np.uint8)
+    pixels.reconstruct_rows(0, height, plane, 0, 0, width, grid.astype(np.int32), *tables, cell, pixels.shift_of(cell),
+                            zero, np.zeros((height, width), dtype=np.uint16), 1)
+    return plane
+
+
+@pytest.mark.parametrize("cell,height,width", [(8, 20, 30), (2, 7, 5), (1, 4, 6), (5, 1, 13), (64, 70, 3), (3, 11, 10)])
+def test_the_base_matches_the_format(cell, height, width):
+    """Powers of two (a shift) and other cell sides (a division) alike."""
     rows, cols = -(-height // cell), -(-width // cell)
     grid = np.random.default_rng(cell).integers(0, 256, (rows, cols))
-    assert np.array_equal(planes.upsample(grid, cell, height, width), naive_upsample(grid, cell, height, width))
+    assert np.array_equal(kernel_base(grid, cell, height, width), naive_upsample(grid, cell, height, width))
 
 
-def test_upsample_of_a_constant_is_that_constant():
-    assert np.unique(planes.upsample(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
+def test_the_base_of_a_constant_is_that_constant():
+    assert np.unique(kernel_base(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
 
 
 def test_ycbcr_inverse_matches_the_format():
@@ -88,7 +100,7 @@ def whole_image_planes(pixels, colour):
     height, width = pixels.shape[:2]
     cell = 2 if colour == "ycbcr420" else 1
     y = split[0].astype(np.int32)
-    cb, cr = (planes.upsample(c, cell, height, width) - 128 for c in split[1:3])
+    cb, cr = (naive_upsample(c, cell, height, width) - 128 for c in split[1:3])
     merged = [y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
               y + ((116130 * cb + 32768) >> 16)]
     merged = np.stack([np.clip(c, 0, 255).astype(np.uint8) for c in merged] + split[3:], axis=2)
@@ -96,8 +108,10 @@ def whole_image_planes(pixels, colour):
 
 
 @pytest.mark.parametrize("colour", ["ycbcr420", "ycbcr444"])
-@pytest.mark.parametrize("shape", [(2 * planes.STRIP + 1, 7, 3), (planes.STRIP + 2, 5, 4), (3, 1, 3)])
-def test_colour_in_strips_is_the_whole_image_transform(colour, shape):
+@pytest.mark.parametrize("shape", [(4 * planes.ROWS_PER_THREAD + 1, 7, 3), (2 * planes.ROWS_PER_THREAD + 3, 5, 4), (3, 1, 3)])
+def test_colour_on_threads_is_the_whole_image_transform(colour, shape, monkeypatch):
+    """Rows shared among threads (odd boundaries included) give the transform of the whole image."""
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)
     pixels = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
     split, merged = whole_image_planes(pixels, colour)
     got = planes.split(pixels, colour)
@@ -145,7 +159,7 @@ def test_every_mode_round_trips_with_the_psnr_it_reports(mode):
     image = gradient_image(37, 29, channels)
     encoded = vqcodec.encode(image)
     decoded = vqcodec.decode(encoded.data)
-    assert encoded.header.version == 3 and decoded.pixels.shape == image.shape
+    assert encoded.header.version == 4 and decoded.pixels.shape == image.shape
     assert decoded.header == encoded.header
     assert encoded.psnr == pytest.approx(psnr(image, decoded.pixels))
     assert encoded.psnr > 35  # a smooth ramp is easy
@@ -236,7 +250,7 @@ def test_cli_targets(tmp_path):
     result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "d.vqc"), "--size", "12 parsecs"])
     assert result.exit_code == 2
     result = runner.invoke(main, ["info", str(tmp_path / "a.vqc")])
-    assert result.exit_code == 0 and "version 3" in result.output and "means" in result.output
+    assert result.exit_code == 0 and "version 4" in result.output and "means" in result.output and "tiles" in result.output
 
 
 @pytest.mark.parametrize("pixels,fields", [

@@ -53,6 +53,8 @@ class Settings:
     update: bool = False  # overwrite outputs older than their input, skip the others
     skip_existing: bool = False  # leave outputs that exist alone, and say so; without one of these three, a failure
     image_format: str = "png"  # what decode writes when no output suffix says
+    crop: tuple[int, int, int, int] | None = None  # decode: the region (x, y, width, height) to write, or all
+    thumbnail: bool = False  # decode: write the image at 1/8 scale
 
     def __post_init__(self):
         chosen = [name for name in ("force", "update", "skip_existing") if getattr(self, name)]
@@ -287,7 +289,8 @@ def _encode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
 def _decode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
     from .. import api, images
 
-    decoded = api.decode(sys.stdin.buffer if job.source == STDIO else job.source, max_pixels=settings.max_pixels)
+    decoded = api.decode(sys.stdin.buffer if job.source == STDIO else job.source, max_pixels=settings.max_pixels,
+                         crop=settings.crop, thumbnail=settings.thumbnail)
     outcome.header = decoded.header
     outcome.input_bytes = decoded.header.file_size
     name = job.output if job.output != STDIO else f"{STDIO}.{settings.image_format}"

@@ -155,12 +155,14 @@ def main():
 @click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True,
               help="Codebook trainer; optimal is exact, for -b 1 on grey images.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
+@click.option("--tile", type=int, help="Tile side in pixels, 32 to 4096 (default 256): larger tiles make a little smaller files, "
+                                        "smaller ones faster region decodes.")
 @click.option("--classic", is_flag=True, help="Plain VQ of the pixels (.vqc version 2), without colour transform, means or rate control.")
 @click.option("--fixed-rate", is_flag=True,
               help="Classic VQ with the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
                    "but the size follows from K, b and the image size, and each block's index is at a known offset.")
 def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines, quality, psnr, size,
-           bpp, strict, k, block, algo, seed, classic, fixed_rate):
+           bpp, strict, k, block, algo, seed, tile, classic, fixed_rate):
     """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
 
     Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
@@ -171,21 +173,39 @@ def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
 
     with _reporting():
         options = EncodeOptions(k=k, block=block, algo=algo, seed=seed, fixed_rate=fixed_rate, classic=classic,
-                                quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict)
+                                quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict, tile=tile)
         settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update,
                             skip_existing=skip_existing)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
+def _region(ctx, param, value):
+    """X,Y,W,H: four whole numbers, the region's left, top, width and height."""
+    if value is None:
+        return None
+    try:
+        region = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        region = ()
+    if len(region) != 4 or min(region) < 0 or min(region[2:]) < 1:
+        raise click.BadParameter(f"expected X,Y,W,H (four whole numbers; W and H at least 1), got {value!r}")
+    return region
+
+
 @main.command(epilog=examples(
     "vqcodec decode photo.vqc                  # writes photo.vqc.png",
-    "vqcodec decode photo.vqc -o photo.webp    # the suffix says the format",
-    "vqcodec decode -r vqc/ -o png/ -j 2 --skip-existing",
+    "vqcodec decode photo.vqc -o corner.png --crop 0,0,64,64",
+    "vqcodec decode -r vqc/ -o small/ --thumbnail --skip-existing",
 ))
 @batch_options
 @click.option("--format", "image_format", default="png", show_default=True,
               help="Image format (a suffix: png, webp, tif, bmp, ...) for outputs named by vqcodec and for -o -.")
-def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines, image_format):
+@click.option("--crop", callback=_region, metavar="X,Y,W,H",
+              help="Decode only this region: left, top, width, height in pixels (a version-4 file decodes only the "
+                   "tiles it touches).")
+@click.option("--thumbnail", is_flag=True, help="Decode the image at 1/8 scale (from the means alone, in versions 3 and 4).")
+def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines,
+           image_format, crop, thumbnail):
     """Decompress .vqc files into images.
 
     Each INPUT.vqc becomes INPUT.vqc.png beside it (never the original's
@@ -195,8 +215,11 @@ def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
     from .batch import Settings, check_image_format
 
     with _reporting():
+        if crop and thumbnail:
+            raise OptionsError("--crop and --thumbnail exclude each other")
         settings = Settings("decode", max_pixels=_max_pixels(max_pixels), force=force, update=update,
-                            skip_existing=skip_existing, image_format=check_image_format(image_format))
+                            skip_existing=skip_existing, image_format=check_image_format(image_format), crop=crop,
+                            thumbnail=thumbnail)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
@@ -216,8 +239,9 @@ def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_l
     if not planned:
         return
     workers = min(jobs or batch.available_cores(), len(planned))
-    say = (lambda line: click.echo(line, err=True)) if not quiet and sys.stderr.isatty() else None
-    compiled = kernels.prepare(settings.command, settings.options, planned[0].source, workers == 1, say)
+    say = None if quiet else (lambda line: click.echo(line, err=True))  # a terminal or not: a log says it too
+    compiled = kernels.prepare(settings.command, settings.options, planned[0].source, workers == 1, say,
+                               settings.max_pixels)
     if verbose:
         click.echo(f"{settings.command}: {len(planned)} input(s), {workers} at a time", err=True)
     first = "stdin" if planned[0].source == batch.STDIO else planned[0].source
@@ -410,12 +434,12 @@ def bench_command(images, ks, block_sizes, qualities, classic, algos, repeat, se
 
 def _info_rows(name: str, h) -> list[tuple[str, str]]:
     """What `vqcodec info` shows of a header: the image, the codebook, and where the bytes go."""
-    from ..format.container import CODINGS, PLANES_VERSION
+    from ..format.container import CODINGS, PLANES_VERSION, TILES_VERSION
 
     def cost(length: int, what: str, share: str = "") -> str:
         return f"{f'{length:,} bytes{what}':<28} {h.rate(length):>8.3f} bits/pixel" + (f"   {share}" if share else "")
 
-    if h.version == PLANES_VERSION:
+    if h.version in (PLANES_VERSION, TILES_VERSION):
         return _plane_rows(name, h, cost)
     fixed_names = {"codebook": "raw", "indices": f"{h.index_bits}-bit packed"}
     rows = [
@@ -436,14 +460,15 @@ def _info_rows(name: str, h) -> list[tuple[str, str]]:
 
 
 def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
-    """Version 3: the image, then each plane and what its sections cost."""
+    """Versions 3 and 4: the image, then each plane and what its sections cost (version 4's tiles summed)."""
     rows = [("file", f"{name} (version {h.version})"), ("image", f"{h.width} x {h.height}, {h.mode}, planes {h.colour}")]
     for n, p in enumerate(h.planes):
         if p.k == 0:
             rows.append((f"plane {n}", f"{p.width} x {p.height}, every sample {p.fill}"))
             continue
         rows.append((f"plane {n}", f"{p.width} x {p.height}, {p.block} x {p.block} blocks, {p.k:,} codewords, "
-                                   f"means of {p.cell} x {p.cell} cells in steps of {p.step}"))
+                                   f"means of {p.cell} x {p.cell} cells in steps of {p.step}"
+                                   + (f", {p.tiles:,} tiles of {p.tile} x {p.tile}" if p.tile else "")))
         rows += [(f"  {s.kind}", cost(s.length, "")) for s in p.sections]
     rows.append(("header", cost(h.header_size + 4, " with the checksum")))
     rows.append(("total", cost(h.file_size, "", f"{h.file_size / h.raw_size:.1%} of the raw pixels")))

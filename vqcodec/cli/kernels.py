@@ -11,34 +11,46 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-ENCODING = ("train.kmeans", "train.centnn", "train.nearest", "format.order", "format.entropy")  # modules with
-# kernels an encode may use
-DECODING = ("format.entropy",)
+TRAINING = {  # trainer -> the kernels every training with it compiles, Hartigan's refinement included
+    "kmeans": ("train.kmeans._kmeanspp_kernel", "train.kmeans._cluster_sums", "train.kmeans._yinyang",
+               "train.centnn._recount", "train.centnn._set_means", "train.centnn._epoch"),
+    "centnn": ("train.centnn._split", "train.centnn._epoch", "train.centnn._recount", "train.centnn._set_means"),
+    "park": ("train.centnn._split", "train.centnn._epoch"),
+}
+ASSIGNING = ("train.nearest.scan_rows", "format.order._walk")
+CLASSIC = ("format.entropy._index_kernel", "format.entropy._codebook_kernel")  # versions 2 and 3's context codings
+TILES = ("format.entropy._tile_index_kernel", "format.entropy._means_kernel", "format.entropy._codebook_kernel")
+PIXELS = ("rd.pixels.reconstruct_rows",)  # every rate-distortion plane, encoded (to measure) or decoded
 
 
-def cold(modules) -> bool:
-    """True when a kernel of these modules has nothing in Numba's cache yet (it will be compiled).
+def needed(command: str, options, header=None) -> tuple[str, ...]:
+    """The kernels ("module.name") that this command compiles with these options, or for a decode, with
+    the file `header` describes: a run compiles only what it uses, so counting other kernels would
+    announce a compile on every run."""
+    if command == "decode":
+        from ..format.container import PLANES_VERSION, TILES_VERSION
 
-    A module whose kernels serve different options names in ALWAYS_USED those
-    that every use of it compiles; only they count, so that the kernels of an
-    option not taken yet do not announce a compile on every run.
+        if header.version == TILES_VERSION:
+            return TILES + PIXELS
+        if header.version == PLANES_VERSION:
+            return CLASSIC + ("format.entropy._means_kernel",) + PIXELS
+        coded = {s.kind for s in header.sections if s.coding in ("predicted", "context")}
+        return tuple(name for name, kind in zip(CLASSIC, ("indices", "codebook")) if kind in coded)
+    kernels = TRAINING.get(options.algo, ()) + ASSIGNING
+    if options.plain:
+        return kernels + (() if options.fixed_rate else CLASSIC)
+    return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks",)
 
-    Looks at Numba's cache index files through its dispatchers; if a Numba
-    version no longer exposes them, the answer is False and nothing is said.
-    """
-    from numba.core.registry import CPUDispatcher
 
-    for name in modules:
-        module = importlib.import_module(f"vqcodec.{name}")
-        for kernel in getattr(module, "ALWAYS_USED", vars(module).values()):
-            if isinstance(kernel, CPUDispatcher) and kernel.__module__ == module.__name__ and _uncached(kernel):
-                return True
-    return False
+def cold(kernels) -> bool:
+    """True when one of these kernels ("module.name") has nothing in Numba's cache yet (it will be
+    compiled). Looks at Numba's cache index files through its dispatchers; if a Numba version no
+    longer exposes them, the answer is False and nothing is said."""
+    return any(_uncached(_dispatcher(name)) for name in kernels)
 
 
 def warm_up() -> float:
@@ -48,7 +60,8 @@ def warm_up() -> float:
     from ..options import ALGORITHMS, SCALAR_ONLY
 
     start = time.perf_counter()
-    done = compile_aside(("coders",))  # in a second process, while the trainers compile here
+    done = compile_aside(("tile_coders", "reconstruct", "merge", "classic_coders"))  # in a second process, while
+    # the trainers compile here
     image = (np.arange(16 * 16 * 3, dtype=np.int64).reshape(16, 16, 3) * 37 % 251).astype(np.uint8)
     try:
         for algo in ALGORITHMS:
@@ -62,48 +75,52 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def prepare(command: str, options, source, here: bool, say: Callable[[str], None] | None) -> Callable[[], None]:
+def prepare(command: str, options, source, here: bool, say: Callable[[str], None] | None,
+            max_pixels: int | None = None) -> Callable[[], None]:
     """A very first run compiles kernels for a while: `say` so before it starts, and when the work runs
     `here`, in this process, and a second core is free, let a second process compile kernels it needs
     later meanwhile. Returns what to call when the work is done.
 
-    Decoding a file of fixed codings runs no kernel (nor imports Numba), so a
-    decode looks at the header of its first input, `source`, first."""
+    What a decode compiles depends on the file: it looks at the header of its
+    first input, `source`, first (a fixed-rate file runs no kernel, nor
+    imports Numba)."""
     from . import batch, program
 
-    if command == "decode" and not _decode_uses_kernels(source):
+    header = _decode_header(source, max_pixels) if command == "decode" else None
+    if command == "decode" and (header is None or not needed(command, options, header)):
         return lambda: None
     with program.without_scipy():
-        compiles = cold(ENCODING if command == "encode" else DECODING)
+        compiles = cold(needed(command, options, header))
         if compiles and say:
             say("Compiling vqcodec's kernels for this machine: this happens once, and takes a while "
                 "(`vqcodec warmup` does it ahead).")
         second = compiles and here and batch.available_cores() > 1  # on one core, a second process only competes
-        done = compile_aside(aside(command, options) if second else ())
+        done = compile_aside(aside(command, options, header) if second else ())
         program.load_numba_tables()  # after starting the second process, which need not wait for it
     return done
 
 
-def _decode_uses_kernels(source) -> bool:
-    """Whether decoding this .vqc runs a compiled decoder; False when that cannot be told without
-    consuming the input (standard input, a pipe such as `<(cat a.vqc)`) or at all (an unreadable
-    file), and the decode itself will say what is wrong."""
+def _decode_header(source, max_pixels: int | None):
+    """The validated header of the .vqc to decode; None when it cannot be read without consuming the
+    input (standard input, a pipe such as `<(cat a.vqc)`) or at all (an unreadable file), and the
+    decode itself will say what is wrong."""
     import stat
 
     from .. import api
     from ..errors import VQCodecError
-    from ..format import codings, container
+    from ..format import container
     from . import batch
 
     if source == batch.STDIO:
-        return False
+        return None
     try:
-        if not stat.S_ISREG(os.stat(source).st_mode):
-            return False
+        status = os.stat(source)
+        if not stat.S_ISREG(status.st_mode):
+            return None
         with open(source, "rb") as stream:
-            return codings.uses_kernels(container.parse_header(api.read_header_bytes(stream), None))
+            return container.parse_header(api.read_header_bytes(stream, max_pixels, status.st_size), max_pixels)
     except (OSError, VQCodecError):
-        return False
+        return None
 
 
 # --- compiling in a second process -------------------------------------------------------------
@@ -118,20 +135,53 @@ def _decode_uses_kernels(source) -> bool:
 _BOOK = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)  # two 2 x 2 codewords, the jobs' tiny input
 
 
-def _index_coder() -> None:
+def _classic_coders() -> None:
+    from ..format.entropy import encode_codebook, encode_indices
+    from ..format.order import prune_and_order
+
+    encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
+    encode_codebook(_BOOK, 2, 1, 64)
+    prune_and_order(_BOOK, np.array([1, 0, 1]))
+
+
+def _context_indices() -> None:
     from ..format.entropy import encode_indices
 
     encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
 
 
-def _coders() -> None:
-    from ..format.entropy import encode_codebook, encode_means
+def _tile_coders() -> None:
+    from ..format.entropy import IndexModel, MeansModel, encode_codebook, encode_tile_indices, encode_tile_means
     from ..format.order import prune_and_order
 
-    _index_coder()
+    encode_tile_indices(np.array([[0, 1], [1, 0]]), IndexModel(2), 64, None)
+    encode_tile_means(_BOOK, MeansModel(), 64, None)
     encode_codebook(_BOOK, 2, 1, 64)
-    encode_means(_BOOK, 64)
     prune_and_order(_BOOK, np.array([1, 0, 1]))
+
+
+def _tile_indices() -> None:
+    from ..format.entropy import IndexModel, encode_tile_indices
+
+    encode_tile_indices(np.array([[0, 1], [1, 0]]), IndexModel(2), 64, None)
+
+
+def _reconstruct() -> None:
+    """The planes' kernel, with the arrays as vqcodec.rd.decode makes them."""
+    from ..format.container import Plane
+    from ..rd.decode import axes, reconstruct
+
+    p = Plane(2, 2, 2, 2, 1, 0, 2, tile=2)
+    reconstruct(np.zeros((2, 2), dtype=np.uint8), p, (0, 0, 2, 2), np.zeros((1, 1), dtype=np.int32), _BOOK,
+                np.zeros((1, 1), dtype=np.uint16), axes(p))
+
+
+def _merge() -> None:
+    """The inverse colour transform's kernel, on a tiny 4:2:0 image."""
+    from ..rd.planes import merge
+
+    merge([np.zeros((2, 2), dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8)],
+          "ycbcr420")
 
 
 def _assignment() -> None:
@@ -158,9 +208,12 @@ def _split() -> None:
 
 
 JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.name")
-    "coders": (_coders, ("format.entropy._index_kernel", "format.entropy._codebook_kernel",
-                         "format.entropy._means_kernel", "format.order._walk")),
-    "indices": (_index_coder, ("format.entropy._index_kernel",)),
+    "classic_coders": (_classic_coders, CLASSIC + ("format.order._walk",)),
+    "context_indices": (_context_indices, ("format.entropy._index_kernel",)),
+    "tile_coders": (_tile_coders, TILES + ("format.order._walk",)),
+    "tile_indices": (_tile_indices, ("format.entropy._tile_index_kernel",)),
+    "reconstruct": (_reconstruct, ("rd.pixels.reconstruct_rows",)),
+    "merge": (_merge, ("rd.pixels.merge_rows",)),
     "assignment": (_assignment, ("train.nearest.scan_rows",)),
     "cluster_means": (_cluster_means, ("train.centnn._recount", "train.centnn._set_means")),
     "split": (_split, ("train.centnn._split",)),
@@ -168,16 +221,23 @@ JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.
 WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
 
 
-def aside(command: str, options) -> tuple[str, ...]:
+def aside(command: str, options, header=None) -> tuple[str, ...]:
     """The jobs a second process can take from a command, in the order the command needs them: what
     it does not need at once. K-Means compiles its seeding here first, about as long as the full scan
     its Lloyd loop starts with takes there, and Hartigan's refinement follows Lloyd; CentNN and Park
-    start with those, and CentNN's first split comes after an epoch; a fixed rate uses no coder."""
+    start with those, and CentNN's first split comes after an epoch; the coders and the decoder's
+    kernels come last (a fixed rate uses no coder). A decode compiles its means and codebook here
+    while the other process compiles its index decoder and the rest."""
     if command == "decode":
-        return ("indices",)
+        from ..format.container import TILES_VERSION
+
+        pixels = (("reconstruct",) if header.planes else ()) + (("merge",) if header.colour != "planes" else ())
+        return ("tile_indices" if header.version == TILES_VERSION else "context_indices",) + pixels
     first = {"kmeans": ("assignment", "cluster_means"), "centnn": ("split", "assignment")}.get(options.algo,
                                                                                              ("assignment",))
-    return first + (() if options.fixed_rate else ("coders",))
+    if options.plain:
+        return first + (() if options.fixed_rate else ("classic_coders",))
+    return first + ("tile_coders", "reconstruct")  # the colour transform's kernels only colour compiles, here
 
 
 class _Awaited:
@@ -219,10 +279,14 @@ def compile_aside(jobs) -> Callable[[], None]:
     names = [job for job in jobs if any(_uncached(_dispatcher(kernel)) for kernel in JOBS[job][1])]
     if not names:
         return lambda: None
-    package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very vqcodec
+    # The child must import this very vqcodec, whose files Numba's cache entries are keyed by: its folder
+    # goes first on the child's path as this process found it (symlinks kept), and -P keeps `-m` from
+    # putting the current folder before it, where `pip install . && vqcodec encode ...` run in a checkout
+    # would have the child import the source tree instead of the installed package.
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH")))))
     try:
-        process = subprocess.Popen([sys.executable, "-m", "vqcodec.cli.kernels", *names], env=env,
+        process = subprocess.Popen([sys.executable, "-P", "-m", "vqcodec.cli.kernels", *names], env=env,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:  # no interpreter to start (an embedded Python): everything compiles here
         return lambda: None

@@ -3,6 +3,7 @@ command and its worker processes call `configure()` as they start, and the
 command starts Numba `without_scipy()`. The library never does, since
 they are global and belong to whoever embeds it.
 """
+import ctypes
 import os
 import sys
 from contextlib import contextmanager
@@ -28,6 +29,30 @@ def configure() -> None:
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None
+    _return_large_buffers()
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def _return_large_buffers() -> None:
+    """Buffers of 128 KiB and more go back to the system when freed, as glibc does until the first is.
+
+    An encode works a band of rows at a time, and each band's buffers are
+    freed as the next is made. glibc then raises the size from which it maps
+    buffers apart (up to 32 MiB) to the largest one freed, so later bands come
+    from its heap, which keeps what fragments, and the resident memory grows
+    with every pass over the image (docs/performance.md has the figures). A
+    fixed threshold keeps it to what is in use; a user's
+    MALLOC_MMAP_THRESHOLD_ wins, and other C libraries are left alone.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt to speak of)
+        pass
 
 
 @contextmanager

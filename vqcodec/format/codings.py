@@ -94,11 +94,6 @@ def encode_sections(header: Header, values: dict[str, np.ndarray], fixed_rate: b
     return dataclasses.replace(header, sections=tuple(sections)), tuple(payloads)
 
 
-def uses_kernels(header: Header) -> bool:
-    """Whether decoding this file runs a compiled decoder (every coding but the fixed ones does)."""
-    return any(s.coding != CODINGS.get(s.kind, ("",))[0] for s in header.sections)
-
-
 def decode_section(header: Header, kind: str, payload) -> np.ndarray:
     """What a section of a validated file holds; FormatError if its payload is not what its coding says."""
     try:

@@ -1,4 +1,4 @@
-"""The .vqc container, versions 1 to 3: build versions 2 and 3, parse all as hostile input.
+"""The .vqc container, versions 1 to 4: build versions 2 and 4, parse all as hostile input.
 
 docs/format.md is the specification; this module is its implementation for
 the header, the section table, the lengths and the checksum (the codings
@@ -11,26 +11,35 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import FormatError, TooManyPixelsError
 from ..options import DEFAULT_MAX_PIXELS, MAX_BLOCK, MAX_K, check_pixels
 from . import bitpack
 
 MAGIC = b"\x89VQC"
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)
 VERSION = 2  # what the classic encoder writes
-PLANES_VERSION = 3  # what the rate-distortion encoder writes
+PLANES_VERSION = 3  # the rate-distortion encoder's planes, each whole
+TILES_VERSION = 4  # what the rate-distortion encoder writes: its planes in tiles
 HEADER = struct.Struct("<4sBBBBIIII")  # magic, version, channels, block, trainer, width, height, k, requested k
 COUNT = struct.Struct("<B")  # version 2: the number of sections...
 SECTION = struct.Struct("<BBQ")  # ...then for each: kind, coding, length in bytes
 CRC = struct.Struct("<I")
 HEADER_V3 = struct.Struct("<4sBBBBIII")  # magic, version, channels, colour, trainer, width, height, requested k
 PLANE = struct.Struct("<BBBBIQQQ")  # block, cell, step, fill, k, then the means, codebook and index lengths
+HEADER_V4 = struct.Struct("<4sBBBBIIII")  # magic, version, channels, colour, trainer, width, height, requested k, tools
+PLANE_V4 = struct.Struct("<BBBBIIIQ")  # block, cell, step, fill, k, tools, tile side, codebook length
+TILE_ENTRY = struct.Struct("<II")  # version 4: a tile's means and index lengths, in the tile table
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
 TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal", 4: "park"}  # informative: other ids are read as "unknown (id)"
 KINDS = ("codebook", "indices")  # section kinds 1 and 2, the order version 2 requires
 PLANE_KINDS = ("means", "codebook", "indices")  # version 3: each coded plane's sections, in this order
-MAX_CELL = 64  # version 3: the side of a block-mean cell
+MAX_CELL = 64  # versions 3 and 4: the side of a block-mean cell
+MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 32, so that the tile table stays a
+# small part of what it describes; at most 4096, so that a tile's sections fit the table's 32-bit lengths
+KNOWN_TOOLS = 0  # version 4's tool flags this decoder knows: none yet, so any set bit needs a newer vqcodec
 SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
 CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position
 COLOURS = ("planes", "ycbcr420", "ycbcr444")  # version 3, id = position: the channels as they are, or YCbCr (+ alpha)
@@ -38,7 +47,7 @@ MAX_SIDE = (1 << 31) - 1
 assert MAX_K == 1 << bitpack.MAX_WIDTH
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: version 4 has two per tile
 class Section:
     """One part of a file's payload: what it holds, how it is coded, how many bytes it takes."""
 
@@ -49,7 +58,10 @@ class Section:
 
 @dataclass(frozen=True)
 class Plane:
-    """Version 3: how one plane is coded. k = 0: every sample is `fill`, and nothing more is stored."""
+    """Versions 3 and 4: how one plane is coded. k = 0: every sample is `fill`, and nothing more is stored.
+    Version 4 cuts it into tiles of `tile` x `tile` samples, row by row, each with its own means and
+    index streams, whose lengths are `table` (the file's tile table, 8 bytes a tile): its sections are
+    the codebook, then every tile's means, then every tile's indices."""
 
     height: int
     width: int
@@ -59,6 +71,38 @@ class Plane:
     fill: int
     k: int
     sections: tuple[Section, ...] = ()
+    tile: int = 0  # version 4
+    tools: int = 0  # version 4: tool flags
+    table: bytes = b""  # version 4: each tile's means and index lengths, as the file stores them
+
+    @property
+    def tile_grid(self) -> tuple[int, int]:
+        """Version 4: rows and columns of tiles."""
+        return -(-self.height // self.tile), -(-self.width // self.tile)
+
+    def tile_box(self, row: int, column: int) -> tuple[int, int, int, int]:
+        """Version 4: (top, left, height, width) of a tile, in samples of the plane."""
+        top, left = row * self.tile, column * self.tile
+        return top, left, min(self.tile, self.height - top), min(self.tile, self.width - left)
+
+    @property
+    def tiles(self) -> int:
+        rows, columns = self.tile_grid
+        return rows * columns
+
+    def tile_lengths(self) -> np.ndarray:
+        """Version 4: each tile's means and index lengths, (tiles, 2) int64, tiles in row order."""
+        return np.frombuffer(self.table, dtype="<u4").reshape(-1, 2).astype(np.int64)
+
+    def tile_bounds(self) -> np.ndarray:
+        """Version 4: the most bytes each tile's means and index streams can take, (tiles, 2) int64, tiles
+        in row order: SYMBOL_BYTES per cell or block, plus 8."""
+        rows, columns = self.tile_grid
+        heights = np.minimum(self.tile, self.height - self.tile * np.arange(rows, dtype=np.int64))
+        widths = np.minimum(self.tile, self.width - self.tile * np.arange(columns, dtype=np.int64))
+        def count(side):
+            return np.outer(-(-heights // side), -(-widths // side)).ravel()
+        return np.stack([SYMBOL_BYTES * count(self.cell) + 8, SYMBOL_BYTES * count(self.block) + 8], axis=1)
 
     @property
     def blocks_x(self) -> int:
@@ -92,9 +136,10 @@ class Header:
     requested_k: int
     trainer: str
     version: int = VERSION
-    sections: tuple[Section, ...] = ()  # version 3: every plane's, in order
-    colour: str = "planes"  # version 3: how the planes make the channels (one of COLOURS)
-    planes: tuple[Plane, ...] = ()  # version 3
+    sections: tuple[Section, ...] = ()  # versions 3 and 4: every plane's, in order
+    colour: str = "planes"  # versions 3 and 4: how the planes make the channels (one of COLOURS)
+    planes: tuple[Plane, ...] = ()  # versions 3 and 4
+    tools: int = 0  # version 4: the file's tool flags
 
     @property
     def mode(self) -> str:
@@ -140,12 +185,14 @@ class Header:
 
     @property
     def header_size(self) -> int:
+        if self.version == TILES_VERSION:
+            return HEADER_V4.size + PLANE_V4.size * self.channels + sum(len(p.table) for p in self.planes)
         if self.version == PLANES_VERSION:
             return HEADER_V3.size + PLANE.size * self.channels
         return HEADER.size if self.version == 1 else HEADER.size + COUNT.size + SECTION.size * len(self.sections)
 
     def bytes_of(self, kind: str) -> int:
-        """Bytes of all sections of a kind (version 3 has one per coded plane)."""
+        """Bytes of all sections of a kind (versions 3 and 4 have one per coded plane)."""
         return sum(s.length for s in self.sections if s.kind == kind)
 
     @property
@@ -169,7 +216,7 @@ class Header:
 
     def record(self) -> dict:
         """The header in plain JSON types, as `vqcodec info --json` prints it (docs/info.schema.json)."""
-        planes = self.version == PLANES_VERSION
+        planes = self.version in (PLANES_VERSION, TILES_VERSION)
         return {
             "version": self.version, "width": self.width, "height": self.height, "channels": self.channels,
             "mode": self.mode, "colour": self.colour if planes else None, "trainer": self.trainer, "k": self.k,
@@ -177,12 +224,14 @@ class Header:
             "header_bytes": self.header_size + CRC.size, "raw_bytes": self.raw_size, "bpp": self.bits_per_pixel,
             "sections": [] if planes else _section_records(self.sections),
             "planes": [{"width": p.width, "height": p.height, "block": p.block, "cell": p.cell, "step": p.step,
-                        "fill": p.fill, "k": p.k, "sections": _section_records(p.sections)} for p in self.planes],
+                        "fill": p.fill, "k": p.k, "sections": _section_records(p.sections)}
+                       | ({"tile": p.tile, "tiles": p.tiles if p.k else 0, "tools": p.tools}
+                          if self.version == TILES_VERSION else {}) for p in self.planes],
         }
 
 
 def shapes(colour: str, channels: int, height: int, width: int) -> list[tuple[int, int]]:
-    """Version 3: (height, width) of each plane. With YCbCr 4:2:0 the two chroma planes have half the
+    """Versions 3 and 4: (height, width) of each plane. With YCbCr 4:2:0 the two chroma planes have half the
     sides, rounded up."""
     if colour == "planes":
         return [(height, width)] * channels
@@ -233,8 +282,8 @@ def build(header: Header, payloads: tuple[bytes, ...]) -> bytes:
     """Serialise a version 2 or 3 file; header.sections must describe the payloads."""
     if [len(p) for p in payloads] != [s.length for s in header.sections]:
         raise ValueError("the header's sections do not describe the payloads")
-    if header.version == PLANES_VERSION:
-        return _build_v3(header, payloads)
+    if header.version == TILES_VERSION:
+        return _build_v4(header, payloads)
     _check_fields(header)
     _check_sections(header)
     if header.version != VERSION or [len(p) for p in payloads] != [s.length for s in header.sections]:
@@ -248,9 +297,10 @@ def build(header: Header, payloads: tuple[bytes, ...]) -> bytes:
     return body + CRC.pack(zlib.crc32(body))
 
 
-def header_length(data: bytes) -> int:
+def header_length(data: bytes, max_pixels: int | None = None) -> int:
     """How many bytes the header of the file starting with `data` takes; when `data` is too
-    short to say, a lower bound (read that many and ask again)."""
+    short to say, a lower bound (read that many and ask again). A version-4 header's length
+    follows from its plane records, so they are validated here, and the pixel cap with them."""
     if not data:
         raise FormatError("empty file, not a .vqc")
     if bytes(data[:4]) != MAGIC[: len(data[:4])]:
@@ -258,9 +308,17 @@ def header_length(data: bytes) -> int:
     if len(data) < HEADER.size:
         return HEADER.size
     if data[4] not in VERSIONS:
-        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 to 3)")
+        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 to 4)")
     if data[4] == 1:
         return HEADER.size
+    if data[4] == TILES_VERSION:
+        if data[5] not in MODES:
+            raise FormatError(f"channel count {data[5]} is not 1 to 4")
+        fixed = HEADER_V4.size + PLANE_V4.size * data[5]
+        if len(data) < fixed:
+            return fixed
+        planes = _parse_planes_v4(data, max_pixels)[1]
+        return fixed + TILE_ENTRY.size * sum(p.tile_grid[0] * p.tile_grid[1] for p in planes if p.k)
     if data[4] == PLANES_VERSION:
         if data[5] not in MODES:
             raise FormatError(f"channel count {data[5]} is not 1 to 4")
@@ -272,9 +330,11 @@ def header_length(data: bytes) -> int:
 
 def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
     """Validate the header (its first header_length(data) bytes suffice) and the pixel cap."""
-    needed = header_length(data)
+    needed = header_length(data, max_pixels)
     if len(data) < needed:
         raise FormatError(f"truncated: {len(data)} bytes is shorter than the {needed}-byte header")
+    if data[4] == TILES_VERSION:
+        return _parse_header_v4(data, max_pixels)
     if data[4] == PLANES_VERSION:
         return _parse_header_v3(data, max_pixels)
     magic, version, channels, block, trainer_id, width, height, k, requested_k = HEADER.unpack_from(data)
@@ -294,15 +354,7 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> He
 
 def _parse_header_v3(data: bytes, max_pixels: int | None) -> Header:
     magic, version, channels, colour_id, trainer_id, width, height, requested_k = HEADER_V3.unpack_from(data)
-    if colour_id >= len(COLOURS):
-        raise FormatError(f"unknown colour transform {colour_id}")
-    colour = COLOURS[colour_id]
-    if colour != "planes" and channels < 3:
-        raise FormatError(f"colour transform {colour} needs 3 or 4 channels, the file has {channels}")
-    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-        raise FormatError(f"image size {width}x{height} is out of range")
-    if not 0 <= requested_k <= MAX_K:  # 0: the encoder chose
-        raise FormatError(f"requested codebook size {requested_k} is not 0 to {MAX_K}")
+    colour = _checked_image(channels, colour_id, width, height, requested_k)
     planes = []
     for n, (h, w) in enumerate(shapes(colour, channels, height, width)):
         block, cell, step, fill, k, *lengths = PLANE.unpack_from(data, HEADER_V3.size + PLANE.size * n)
@@ -312,6 +364,20 @@ def _parse_header_v3(data: bytes, max_pixels: int | None) -> Header:
                     tuple(sec for p in planes for sec in p.sections), colour, tuple(planes))
     check_pixels(width, height, max_pixels)
     return header
+
+
+def _checked_image(channels: int, colour_id: int, width: int, height: int, requested_k: int) -> str:
+    """Versions 3 and 4: the colour transform's name, or FormatError naming the first field out of range."""
+    if colour_id >= len(COLOURS):
+        raise FormatError(f"unknown colour transform {colour_id}")
+    colour = COLOURS[colour_id]
+    if colour != "planes" and channels < 3:
+        raise FormatError(f"colour transform {colour} needs 3 or 4 channels, the file has {channels}")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise FormatError(f"image size {width}x{height} is out of range")
+    if not 0 <= requested_k <= MAX_K:  # 0: the encoder chose
+        raise FormatError(f"requested codebook size {requested_k} is not 0 to {MAX_K}")
+    return colour
 
 
 def _checked_plane(n: int, p: Plane, lengths: list[int]) -> Plane:
@@ -339,7 +405,7 @@ def _checked_plane(n: int, p: Plane, lengths: list[int]) -> Plane:
                                                  for kind, length in zip(PLANE_KINDS, lengths)))
 
 
-CODED = "adaptive"  # version 3 codes every section with its context model
+CODED = "adaptive"  # versions 3 and 4 code every section with its context model
 
 
 def _build_v3(header: Header, payloads: tuple[bytes, ...]) -> bytes:
@@ -351,6 +417,71 @@ def _build_v3(header: Header, payloads: tuple[bytes, ...]) -> bytes:
     data = body + CRC.pack(zlib.crc32(body))
     if parse_header(data, None) != header:
         raise ValueError("the header does not describe a valid version 3 file")
+    return data
+
+
+def _parse_planes_v4(data: bytes, max_pixels: int | None) -> tuple[tuple, list[Plane]]:
+    """A version-4 header's fixed fields and its plane records, validated in the order docs/format.md
+    gives, the pixel cap last: everything the tile table's size follows from."""
+    magic, version, channels, colour_id, trainer_id, width, height, requested_k, tools = HEADER_V4.unpack_from(data)
+    if tools & ~KNOWN_TOOLS:  # first: a newer file's other fields may mean what this vqcodec cannot know
+        raise FormatError(f"the file uses tools this vqcodec does not know (flags {tools:#x}): it needs a newer vqcodec")
+    colour = _checked_image(channels, colour_id, width, height, requested_k)
+    planes = []
+    for n, (h, w) in enumerate(shapes(colour, channels, height, width)):
+        block, cell, step, fill, k, plane_tools, tile, codebook = PLANE_V4.unpack_from(data, HEADER_V4.size
+                                                                                           + PLANE_V4.size * n)
+        if plane_tools & ~KNOWN_TOOLS:
+            raise FormatError(f"plane {n} uses tools this vqcodec does not know (flags {plane_tools:#x}): "
+                              "it needs a newer vqcodec")
+        plane = Plane(h, w, block, cell, step, fill, k, tile=tile, tools=plane_tools)
+        if k == 0 and tile:
+            raise FormatError(f"plane {n} is constant (k = 0) but has a tile side")
+        plane = _checked_plane(n, plane, [0, codebook, 0])
+        if k:
+            if not MIN_TILE <= tile <= MAX_TILE or tile % block or tile % cell:
+                raise FormatError(f"plane {n}: tile side {tile} is not {MIN_TILE} to {MAX_TILE}, a multiple of the block "
+                                  f"side {block} and of the cell side {cell}")
+        planes.append(plane)
+    check_pixels(width, height, max_pixels)
+    return (channels, colour, trainer_id, width, height, requested_k, tools), planes
+
+
+def _parse_header_v4(data: bytes, max_pixels: int | None) -> Header:
+    (channels, colour, trainer_id, width, height, requested_k, tools), planes = _parse_planes_v4(data, max_pixels)
+    at = HEADER_V4.size + PLANE_V4.size * channels
+    tiled = []
+    for n, p in enumerate(planes):
+        if not p.k:
+            tiled.append(p)
+            continue
+        p = dataclasses.replace(p, table=bytes(data[at : at + TILE_ENTRY.size * p.tiles]))
+        at += len(p.table)
+        lengths, bounds = p.tile_lengths(), p.tile_bounds()
+        over = np.flatnonzero((lengths > bounds).ravel())  # in table order: a tile's means, then its indices
+        if len(over):
+            tile, which = divmod(int(over[0]), 2)
+            row, column = divmod(tile, p.tile_grid[1])
+            raise FormatError(f"plane {n}, tile ({row}, {column}): {('means', 'index')[which]} section of "
+                              f"{lengths[tile, which]} bytes, more than the {bounds[tile, which]} any encoder can write")
+        means, indices = (int(total) for total in lengths.sum(axis=0))
+        tiled.append(dataclasses.replace(p, sections=(p.sections[1], Section("means", CODED, means),
+                                                      Section("indices", CODED, indices))))
+    return Header(width, height, channels, tiled[0].block, sum(p.k for p in tiled), requested_k,
+                  TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), TILES_VERSION,
+                  tuple(sec for p in tiled for sec in p.sections), colour, tuple(tiled), tools)
+
+
+def _build_v4(header: Header, payloads: tuple[bytes, ...]) -> bytes:
+    trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
+    records = b"".join(PLANE_V4.pack(p.block, p.cell, p.step, p.fill, p.k, p.tools, p.tile,
+                                     p.sections[0].length if p.k else 0) for p in header.planes)
+    body = b"".join((HEADER_V4.pack(MAGIC, TILES_VERSION, header.channels, COLOURS.index(header.colour), trainer_id,
+                                    header.width, header.height, header.requested_k, header.tools),
+                     records, *(p.table for p in header.planes), *payloads))
+    data = body + CRC.pack(zlib.crc32(body))
+    if parse_header(data, None) != header:
+        raise ValueError("the header does not describe a valid version 4 file")
     return data
 
 

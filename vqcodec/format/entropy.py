@@ -1,4 +1,4 @@
-"""Adaptive binary arithmetic coding of the index, codebook and means sections (.vqc v2 and v3).
+"""Adaptive binary arithmetic coding of the index, codebook and means sections (.vqc versions 2 to 4).
 
 docs/format.md specifies every step; this module is its implementation. Each
 model is one kernel that both encodes and decodes (`decoding` chooses), so
@@ -9,6 +9,9 @@ The coder is a carry-less binary arithmetic coder on 32-bit bounds. The
 probabilities come from adaptive counters (16-bit probability, faster
 adaptation while a counter is young); the index model mixes several
 counters' predictions in the logistic domain with online-learned weights.
+Version 4 codes each tile's indices and means as streams of their own, with
+a leaner index model, and a tile's models start where another tile's ended
+(`TileModels`), so that they need not learn the plane again.
 """
 import numpy as np
 from numba import njit
@@ -45,32 +48,43 @@ MAX_TABLE_BITS = 20  # a context table of the index model has at most 2^20 count
 # --- the coder ------------------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _code_bit(state, buf, p12, bit, decoding):
-    """Code one bit whose probability of being 1 is p12 / 4096; returns the bit (decoded or given).
+@njit(cache=True, inline="always")
+def _code_bit(coder, buf, p12, bit, decoding):
+    """Code one bit whose probability of being 1 is p12 / 4096; returns the bit (decoded or given) and
+    the coder's new state.
 
-    state: [x1, x2, x (decoder only), bytes written or read]."""
-    x1 = state[0]
-    x2 = state[1]
+    coder: (x1, x2, x (decoder only), bytes written or read), a tuple the kernels keep in registers
+    (an array's elements would go to memory at every bit); `state` is the array that holds it between
+    kernels (_loaded, _stored)."""
+    x1, x2, x, pos = coder
     xmid = x1 + ((x2 - x1) >> 12) * p12
     if decoding:
-        bit = 1 if state[2] <= xmid else 0
+        bit = 1 if x <= xmid else 0
     if bit:
         x2 = xmid
     else:
         x1 = xmid + 1
     while ((x1 ^ x2) & 0xFF000000) == 0:
-        pos = state[3]
         if decoding:
-            state[2] = ((state[2] << 8) & 0xFFFFFFFF) | (buf[pos] if pos < buf.shape[0] else 0)
+            x = ((x << 8) & 0xFFFFFFFF) | (buf[pos] if pos < buf.shape[0] else 0)
         elif pos < buf.shape[0]:
             buf[pos] = x2 >> 24
-        state[3] = pos + 1
+        pos += 1
         x1 = (x1 << 8) & 0xFFFFFFFF
         x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
-    state[0] = x1
-    state[1] = x2
-    return bit
+    return bit, (x1, x2, x, pos)
+
+
+@njit(cache=True, inline="always")
+def _loaded(state):
+    return state[0], state[1], state[2], state[3]
+
+
+@njit(cache=True, inline="always")
+def _stored(state, coder, result):
+    """Keep the coder's state in `state` for the caller; returns `result`."""
+    state[0], state[1], state[2], state[3] = coder
+    return result
 
 
 def _start(payload: bytes | None, capacity: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -179,6 +193,7 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
     shift = w - cbits
     table = np.int64(1) << (cbits + w)
     bias, unused = np.int64(BIAS), np.int64(0)  # typed as the tree's inputs: each helper compiles once
+    coder = _loaded(state)
     n = g.shape[0]
     for i in range(n):
         r = i // across
@@ -210,7 +225,7 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
             s0 = np.int64(stretch[_p12(flags[ctx])])
             s1 = np.int64(stretch[_p12(candidates[cand])])
             p = _mix(flag_weights, 5 * ctx, s0, s1, bias, unused, unused, squash)
-            bit = _code_bit(state, buf, p, 1 if x == candidate else 0, decoding)
+            bit, coder = _code_bit(coder, buf, p, 1 if x == candidate else 0, decoding)
             _learn(flag_weights, 5 * ctx, s0, s1, bias, unused, unused, p, bit)
             _update(flags, ctx, bit, divisors)
             _update(candidates, cand, bit, divisors)
@@ -233,7 +248,7 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
                 s3 = np.int64(stretch[_p12(contexts[base2 + node])])
                 at = 5 * (4 * depth + edge)
                 p = _mix(tree_weights, at, s0, s1, s2, s3, bias, squash)
-                bit = _code_bit(state, buf, p, (x >> (w - 1 - depth)) & 1, decoding)
+                bit, coder = _code_bit(coder, buf, p, (x >> (w - 1 - depth)) & 1, decoding)
                 _learn(tree_weights, at, s0, s1, s2, s3, bias, p, bit)
                 _update(order0, node, bit, divisors)
                 _update(contexts, base0 + node, bit, divisors)
@@ -242,12 +257,12 @@ def _index_kernel(g, across, k, w, decoding, state, buf, capacity, contexts, ord
                 node = 2 * node + bit
             x = node - (np.int64(1) << w)
             if decoding and x >= k:
-                return i
+                return _stored(state, coder, i)
         if decoding:
             g[i] = x
-        elif state[3] > capacity:
-            return -2
-    return -1
+        elif coder[3] > capacity:
+            return _stored(state, coder, -2)
+    return _stored(state, coder, -1)
 
 
 def encode_indices(indices: np.ndarray, across: int, k: int, limit: int) -> bytes | None:
@@ -273,32 +288,36 @@ def decode_indices(payload: bytes, count: int, across: int, k: int) -> np.ndarra
     return g
 
 
-@njit(cache=True)
-def _code_residual(state, buf, counters, ctx, e, divisors, decoding):
+@njit(cache=True, inline="always")
+def _code_residual(coder, buf, counters, ctx, e, divisors, decoding):
     """Code a residual e in -128..128 with the 80 counters from counters[ctx]: is it zero, its
     sign, the class of its magnitude (the position of the highest bit) in unary, then the bits
-    below the highest, most significant first. Returns e (decoded or given)."""
-    if _code_counted(state, buf, counters, ctx, 1 if e == 0 else 0, divisors, decoding):
-        return np.int64(0)
-    negative = _code_counted(state, buf, counters, ctx + 1, 1 if e < 0 else 0, divisors, decoding)
+    below the highest, most significant first. Returns e (decoded or given) and the coder."""
+    zero, coder = _code_counted(coder, buf, counters, ctx, 1 if e == 0 else 0, divisors, decoding)
+    if zero:
+        return np.int64(0), coder
+    negative, coder = _code_counted(coder, buf, counters, ctx + 1, 1 if e < 0 else 0, divisors, decoding)
     m = abs(e)
     cls = 0
-    while cls < 7 and _code_counted(state, buf, counters, ctx + 2 + cls, 1 if m >> (cls + 1) else 0, divisors,
-                                     decoding):
+    while cls < 7:
+        more, coder = _code_counted(coder, buf, counters, ctx + 2 + cls, 1 if m >> (cls + 1) else 0, divisors,
+                                    decoding)
+        if not more:
+            break
         cls += 1
     value = np.int64(1)
     for b in range(cls - 1, -1, -1):
-        value = 2 * value + _code_counted(state, buf, counters, ctx + 10 + 8 * cls + b, (m >> b) & 1, divisors,
-                                          decoding)
-    return -value if negative else value
+        bit, coder = _code_counted(coder, buf, counters, ctx + 10 + 8 * cls + b, (m >> b) & 1, divisors, decoding)
+        value = 2 * value + bit
+    return (-value if negative else value), coder
 
 
-@njit(cache=True)
-def _code_counted(state, buf, counters, j, bit, divisors, decoding):
-    """Code a bit with the probability of counter j, then update the counter; returns the bit."""
-    bit = _code_bit(state, buf, _p12(counters[j]), bit, decoding)
+@njit(cache=True, inline="always")
+def _code_counted(coder, buf, counters, j, bit, divisors, decoding):
+    """Code a bit with the probability of counter j, then update the counter; returns the bit and the coder."""
+    bit, coder = _code_bit(coder, buf, _p12(counters[j]), bit, decoding)
     _update(counters, j, bit, divisors)
-    return bit
+    return bit, coder
 
 
 @njit(cache=True)
@@ -341,6 +360,7 @@ def _codebook_kernel(book, block, channels, decoding, state, buf, capacity, coun
     for t in range(d):
         previous[t] = 0
     row = block * channels
+    coder = _loaded(state)
     for j in range(k):
         for t in range(d):
             ch = t % channels
@@ -364,15 +384,15 @@ def _codebook_kernel(book, block, channels, decoding, state, buf, capacity, coun
             activity = previous[t] + (residual[t - channels] if x > 0 else 0) + (residual[t - row] if y > 0 else 0)
             ctx = RESIDUAL_COUNTERS * (8 * min(ch, 3) + _level(activity))
             e = ((np.int64(book[j, t]) - prediction + 128) & 255) - 128 if not decoding else np.int64(0)
-            e = _code_residual(state, buf, counters, ctx, e, divisors, decoding)
+            e, coder = _code_residual(coder, buf, counters, ctx, e, divisors, decoding)
             if decoding:
                 book[j, t] = (prediction + e) & 255
             residual[t] = abs(e)
         for t in range(d):
             previous[t] = residual[t]
-        if not decoding and state[3] > capacity:
-            return -2
-    return -1
+        if not decoding and coder[3] > capacity:
+            return _stored(state, coder, -2)
+    return _stored(state, coder, -1)
 
 
 def encode_codebook(codebook: np.ndarray, block: int, channels: int, limit: int) -> bytes | None:
@@ -402,51 +422,66 @@ MEAN_CONTEXTS = 8  # neighbourhood activity
 
 
 @njit(cache=True, nogil=True)
-def _means_kernel(grid, across, decoding, state, buf, capacity, counters, divisors):
-    """Code the quantized block means (uint8, row by row over a grid `across` wide) in place.
+def _means_kernel(q, e, decoding, state, buf, capacity, counters, divisors):
+    """Code the quantized block means q[1:, 1:] (int32, row by row) in place.
 
     Each is predicted by the median edge detector from its decoded left, upper
     and upper-left neighbours, and the residual (mod 256) is coded with
-    counters chosen by how busy the neighbourhood is. Returns -1, or -2 when
-    the encoded bytes exceeded `capacity`."""
-    n = grid.shape[0]
-    residual = np.empty(n, dtype=np.int64)  # |coded residual| of every cell so far
-    for i in range(n):
-        r = i // across
-        c = i - r * across
-        activity = np.int64(0)
-        if r > 0 and c > 0:
-            left = np.int64(grid[i - 1])
-            up = np.int64(grid[i - across])
-            corner = np.int64(grid[i - across - 1])
-            prediction = _med(left, up, corner)
-            activity = abs(left - corner) + abs(up - corner) + residual[i - 1] + residual[i - across]
-        elif c > 0:
-            prediction = np.int64(grid[i - 1])
-            activity = residual[i - 1]
-        elif r > 0:
-            prediction = np.int64(grid[i - across])
-            activity = residual[i - across]
-        else:
-            prediction = np.int64(0)
-        ctx = RESIDUAL_COUNTERS * _level(activity)
-        e = ((np.int64(grid[i]) - prediction + 128) & 255) - 128 if not decoding else np.int64(0)
-        e = _code_residual(state, buf, counters, ctx, e, divisors, decoding)
-        if decoding:
-            grid[i] = (prediction + e) & 255
-        residual[i] = abs(e)
-        if not decoding and state[3] > capacity:
-            return -2
-    return -1
+    counters chosen by how busy the neighbourhood is. Row 0 and column 0 of q
+    are the cells beside the grid (-1: none), and e holds the |residual| each
+    cell was coded with. Returns -1, or -2 when the encoded bytes exceeded
+    `capacity`."""
+    coder = _loaded(state)
+    for r in range(1, q.shape[0]):
+        for c in range(1, q.shape[1]):
+            left, up, corner = np.int64(q[r, c - 1]), np.int64(q[r - 1, c]), np.int64(q[r - 1, c - 1])
+            if left >= 0 and up >= 0 and corner >= 0:
+                prediction = _med(left, up, corner)
+                activity = abs(left - corner) + abs(up - corner) + e[r, c - 1] + e[r - 1, c]
+            elif left >= 0:
+                prediction, activity = left, np.int64(e[r, c - 1])
+            elif up >= 0:
+                prediction, activity = up, np.int64(e[r - 1, c])
+            else:
+                prediction, activity = np.int64(0), np.int64(0)
+            ctx = RESIDUAL_COUNTERS * _level(activity)
+            residual = ((np.int64(q[r, c]) - prediction + 128) & 255) - 128 if not decoding else np.int64(0)
+            residual, coder = _code_residual(coder, buf, counters, ctx, residual, divisors, decoding)
+            if decoding:
+                q[r, c] = (prediction + residual) & 255
+            e[r, c] = abs(residual)
+            if not decoding and coder[3] > capacity:
+                return _stored(state, coder, -2)
+    return _stored(state, coder, -1)
+
+
+def _bordered(grid: np.ndarray | None, shape: tuple[int, int], above=None, left=None, right: int = 0) -> np.ndarray:
+    """A kernel's grid (int32): `grid` (zeros when decoding), with a row above it, a column on its left
+    and `right` columns on its right holding the neighbours outside it (-1: none)."""
+    rows, across = shape
+    out = np.full((rows + 1, across + 1 + right), -1, dtype=np.int32)
+    out[1:, 1 : across + 1] = 0 if grid is None else grid
+    if above is not None:
+        out[0, 1 : across + 1] = above
+    if left is not None:
+        out[1:, 0] = left
+    return out
 
 
 def encode_means(grid: np.ndarray, limit: int) -> bytes:
     """The coded stream of a 2-D grid of quantized means (uint8); OverflowError past `limit` bytes."""
+    return _encode_means_with(_bordered(grid, grid.shape), np.zeros((grid.shape[0] + 1, grid.shape[1] + 1), np.int32),
+                              limit, _means_counters())
+
+
+def _means_counters() -> np.ndarray:
+    return np.full(MEAN_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
+
+
+def _encode_means_with(q: np.ndarray, e: np.ndarray, limit: int, counters: np.ndarray) -> bytes:
     state, buf = _start(None, limit)
-    counters = np.full(MEAN_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
-    flat = np.ascontiguousarray(grid, dtype=np.uint8).ravel()
     data = None
-    if _means_kernel(flat, grid.shape[1], False, state, buf, limit, counters, DIVISORS) == -1:
+    if _means_kernel(q, e, False, state, buf, limit, counters, DIVISORS) == -1:
         data = _finish(state, buf)
     if data is None:
         raise OverflowError(f"the means took more than {limit} bytes")
@@ -455,9 +490,200 @@ def encode_means(grid: np.ndarray, limit: int) -> bytes:
 
 def decode_means(payload: bytes, rows: int, across: int) -> np.ndarray:
     """The rows x across grid of quantized means from a coded stream; FormatError if it is not one."""
+    q = _bordered(None, (rows, across))
+    _decode_means_with(payload, q, np.zeros_like(q), _means_counters())
+    return q[1:, 1:].astype(np.uint8)
+
+
+def _decode_means_with(payload: bytes, q: np.ndarray, e: np.ndarray, counters: np.ndarray) -> None:
     state, buf = _start(payload)
-    counters = np.full(MEAN_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
-    flat = np.zeros(rows * across, dtype=np.uint8)
-    _means_kernel(flat, across, True, state, buf, 0, counters, DIVISORS)
+    _means_kernel(q, e, True, state, buf, 0, counters, DIVISORS)
     _check_end(state, payload, "means")
-    return flat.reshape(rows, across)
+
+
+# --- the tile index model (.vqc v4) ----------------------------------------------------------
+
+TILE_TABLE_BITS = 18  # version 4: a context table has at most 2^18 counters (1 MiB), whatever K
+
+
+def tile_index_tables(k: int) -> tuple:
+    """Version 4's index model in its starting state: the LEFT and ABOVE tables (one tree per context a
+    neighbour's index can select), the order-0 tree, the flag counters and the mixers' weights (4 per
+    tree mixer, 3 per flag mixer)."""
+    w = (k - 1).bit_length()
+    shift = w - min(w, TILE_TABLE_BITS - w)
+    contexts = ((k - 1) >> shift) + 1
+    return (np.full(2 * contexts << w, COUNTER_START, dtype=np.int32), np.full(1 << w, COUNTER_START, dtype=np.int32),
+            np.full(16, COUNTER_START, dtype=np.int32), np.full(4 * k, COUNTER_START, dtype=np.int32),
+            np.full(4 * 4 * max(w, 1), WEIGHT_START, dtype=np.int32), np.full(3 * 16, WEIGHT_START, dtype=np.int32))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _code_flag(coder, buf, flags, candidates, weights, ctx, cand, same, decoding, divisors, stretch, squash):
+    """Code one "same as this neighbour?" flag with the mixer of pattern `ctx` (FLAG[ctx], CAND[cand] and
+    the bias); returns whether it is (decoded, or `same`) and the coder."""
+    s0 = np.int64(stretch[_p12(flags[ctx])])
+    s1 = np.int64(stretch[_p12(candidates[cand])])
+    at = 3 * ctx
+    dot = (np.int64(weights[at]) * s0 + np.int64(weights[at + 1]) * s1 + np.int64(weights[at + 2]) * BIAS) >> 16
+    p = np.int64(squash[min(max(dot, -2047), 2047) + 2047])
+    bit, coder = _code_bit(coder, buf, p, 1 if same else 0, decoding)
+    err = (bit << 12) - p
+    weights[at] += (s0 * err) >> 10
+    weights[at + 1] += (s1 * err) >> 10
+    weights[at + 2] += (BIAS * err) >> 10
+    _update(flags, ctx, bit, divisors)
+    _update(candidates, cand, bit, divisors)
+    return bit == 1, coder
+
+
+@njit(cache=True, nogil=True)
+def _tile_index_kernel(g, k, decoding, state, buf, capacity, contexts, order0, flags, candidates, tree_weights,
+                       flag_weights, divisors, stretch, squash):
+    """Code one tile's indices g[1:, 1:-1] (int32, row by row) in place, with the models given, which it
+    leaves as they end. Row 0 and columns 0 and -1 of g are the blocks beside the tile (-1: none).
+    Returns -1 when done, -2 when the encoded bytes exceeded `capacity`, or the position in the tile
+    of a decoded index that is not below k."""
+    w = 0
+    while (np.int64(1) << w) < k:
+        w += 1
+    shift = w - min(w, TILE_TABLE_BITS - w)
+    table = (((k - 1) >> shift) + 1) << w  # where the ABOVE table starts
+    across = g.shape[1] - 2
+    coder = _loaded(state)
+    for r in range(1, g.shape[0]):
+        for c in range(1, across + 1):
+            x = np.int64(g[r, c]) if not decoding else np.int64(0)
+            left, above = np.int64(g[r, c - 1]), np.int64(g[r - 1, c])
+            above_left, above_right = np.int64(g[r - 1, c - 1]), np.int64(g[r - 1, c + 1])
+            done = False
+            if left >= 0:  # "same as the left neighbour?"
+                ctx = (above == left) + 2 * (above_left == left) + 4 * (above_right == left)
+                done, coder = _code_flag(coder, buf, flags, candidates, flag_weights, ctx, 4 * left + (above == left),
+                                         x == left, decoding, divisors, stretch, squash)
+                if done:
+                    x = left
+            if not done and above >= 0 and above != left:  # "same as the one above?"
+                ctx = 8 + (above_left == above) + 2 * (above_right == above) + 4 * (left < 0)
+                done, coder = _code_flag(coder, buf, flags, candidates, flag_weights, ctx, 4 * above + 2, x == above,
+                                         decoding, divisors, stretch, squash)
+                if done:
+                    x = above
+            if not done:  # the index itself, most significant bit first, down a binary tree
+                ref_left = left if left >= 0 else (above if above >= 0 else 0)
+                ref_above = above if above >= 0 else ref_left
+                base0 = (ref_left >> shift) << w
+                base1 = table + ((ref_above >> shift) << w)
+                edge = (left < 0) + 2 * (above < 0)
+                node = np.int64(1)
+                for depth in range(w):
+                    s0 = np.int64(stretch[_p12(order0[node])])
+                    s1 = np.int64(stretch[_p12(contexts[base0 + node])])
+                    s2 = np.int64(stretch[_p12(contexts[base1 + node])])
+                    at = 4 * (4 * depth + edge)
+                    dot = (np.int64(tree_weights[at]) * s0 + np.int64(tree_weights[at + 1]) * s1
+                           + np.int64(tree_weights[at + 2]) * s2 + np.int64(tree_weights[at + 3]) * BIAS) >> 16
+                    p = np.int64(squash[min(max(dot, -2047), 2047) + 2047])
+                    bit, coder = _code_bit(coder, buf, p, (x >> (w - 1 - depth)) & 1, decoding)
+                    err = (bit << 12) - p
+                    tree_weights[at] += (s0 * err) >> 10
+                    tree_weights[at + 1] += (s1 * err) >> 10
+                    tree_weights[at + 2] += (s2 * err) >> 10
+                    tree_weights[at + 3] += (BIAS * err) >> 10
+                    _update(order0, node, bit, divisors)
+                    _update(contexts, base0 + node, bit, divisors)
+                    _update(contexts, base1 + node, bit, divisors)
+                    node = 2 * node + bit
+                x = node - (np.int64(1) << w)
+                if decoding and x >= k:
+                    return _stored(state, coder, (r - 1) * across + c - 1)
+            if decoding:
+                g[r, c] = x
+            elif coder[3] > capacity:
+                return _stored(state, coder, -2)
+    return _stored(state, coder, -1)
+
+
+class IndexModel:
+    """Version 4's index model for one plane's tiles: a tile's stream is coded from the state its seed
+    tile's ended in, with the seed's last row (when the seed is above it) or last column (when it is on
+    its left) as the neighbours of its own first row or column; `copy()` is a snapshot to hand on."""
+
+    def __init__(self, k: int, tables: tuple | None = None, row=None, column=None):
+        self.k = k
+        self.tables = tile_index_tables(k) if tables is None else tables
+        self.row, self.column = row, column  # of the last tile coded: its last row and column of indices
+
+    def copy(self) -> "IndexModel":
+        return IndexModel(self.k, tuple(a.copy() for a in self.tables), self.row, self.column)
+
+    def grid(self, indices: np.ndarray | None, shape: tuple[int, int], seed: str | None) -> np.ndarray:
+        """The kernel's grid for a tile whose seed is "above", "left" or None."""
+        return _bordered(indices, shape, self.row if seed == "above" else None, self.column if seed == "left" else None,
+                         right=1)
+
+    def ended(self, g: np.ndarray) -> None:
+        self.row, self.column = g[-1, 1:-1].copy(), g[1:, -2].copy()
+
+
+class MeansModel:
+    """Version 4's means model for one plane's tiles, carried from tile to tile as IndexModel is, with
+    the last row and column of the last tile's cells and of their |residuals|."""
+
+    def __init__(self, counters: np.ndarray | None = None, row=None, column=None):
+        self.counters = _means_counters() if counters is None else counters
+        self.row, self.column = row, column  # (q, |e|) of the last tile's last row and column
+
+    def copy(self) -> "MeansModel":
+        return MeansModel(self.counters.copy(), self.row, self.column)
+
+    def grids(self, q: np.ndarray | None, shape: tuple[int, int], seed: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's q and |e| grids for a tile whose seed is "above", "left" or None."""
+        row = self.row if seed == "above" else (None, None)
+        column = self.column if seed == "left" else (None, None)
+        return _bordered(q, shape, row[0], column[0]), np.maximum(_bordered(None, shape, row[1], column[1]), 0)
+
+    def ended(self, q: np.ndarray, e: np.ndarray) -> None:
+        self.row, self.column = (q[-1, 1:].copy(), e[-1, 1:].copy()), (q[1:, -1].copy(), e[1:, -1].copy())
+
+
+def encode_tile_indices(indices: np.ndarray, model: IndexModel, limit: int, seed: str | None) -> bytes:
+    """A tile's index stream (its 2-D block indices) coded from `model`, which it updates, the tile's seed
+    being "above" it, on its "left" or None; OverflowError past `limit` bytes (a bound no encoder reaches)."""
+    state, buf = _start(None, limit)
+    g = model.grid(indices, indices.shape, seed)
+    code = _tile_index_kernel(g, model.k, False, state, buf, limit, *model.tables, DIVISORS, STRETCH, SQUASH)
+    data = _finish(state, buf) if code == -1 else None
+    if data is None:
+        raise OverflowError(f"a tile's indices took more than {limit} bytes")
+    model.ended(g)
+    return data
+
+
+def decode_tile_indices(payload: bytes, rows: int, across: int, model: IndexModel, seed: str | None) -> np.ndarray:
+    """A tile's rows x across block indices (uint16) from its index stream, decoded from `model`, which
+    it updates; FormatError if the stream is not one."""
+    state, buf = _start(payload)
+    g = model.grid(None, (rows, across), seed)
+    bad = _tile_index_kernel(g, model.k, True, state, buf, 0, *model.tables, DIVISORS, STRETCH, SQUASH)
+    if bad >= 0:
+        raise FormatError(f"index {bad} of a tile decodes beyond the codebook of {model.k}")
+    _check_end(state, payload, "index")
+    model.ended(g)
+    return g[1:, 1:-1].astype(np.uint16)
+
+
+def encode_tile_means(grid: np.ndarray, model: MeansModel, limit: int, seed: str | None) -> bytes:
+    """A tile's means stream (its grid of quantized means) coded from `model`, which it updates."""
+    q, e = model.grids(grid, grid.shape, seed)
+    data = _encode_means_with(q, e, limit, model.counters)
+    model.ended(q, e)
+    return data
+
+
+def decode_tile_means(payload: bytes, rows: int, across: int, model: MeansModel, seed: str | None) -> np.ndarray:
+    """A tile's rows x across grid of quantized means from its means stream, decoded from `model`."""
+    q, e = model.grids(None, (rows, across), seed)
+    _decode_means_with(payload, q, e, model.counters)
+    model.ended(q, e)
+    return q[1:, 1:].astype(np.uint8)

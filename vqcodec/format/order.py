@@ -62,10 +62,17 @@ def _walk(book, by_key, window):
 
 
 def prune_and_order(codebook: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(codebook, indices) with unused codewords dropped and the rest in chain order."""
-    used = np.bincount(indices, minlength=len(codebook)) > 0
-    kept = np.flatnonzero(used)
+    """(codebook, indices) with unused codewords dropped and the rest in chain order; the indices keep
+    their shape and integer type."""
+    codebook, number = ordered(codebook, np.bincount(indices.ravel(), minlength=len(codebook)))
+    return codebook, number.astype(indices.dtype)[indices]
+
+
+def ordered(codebook: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the codewords used, in chain order; the new number of each old codeword): how prune_and_order
+    renumbers, for indices too many to copy at once."""
+    kept = np.flatnonzero(counts > 0)
     order = kept[_chain(np.ascontiguousarray(codebook[kept]), WINDOW)]
     number = np.zeros(len(codebook), dtype=np.int64)
     number[order] = np.arange(len(order))
-    return np.ascontiguousarray(codebook[order]), number[indices]
+    return np.ascontiguousarray(codebook[order]), number

@@ -52,18 +52,32 @@ class VqcImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         """Size and mode from the header. A file shorter or longer than its header says is
         refused here too, before Pillow allocates the image."""
+        start = self.fp.tell()
+        size = self.fp.seek(0, os.SEEK_END) - start  # Pillow's files and streams can seek
+        self.fp.seek(start)
         try:
-            header = container.parse_header(api.read_header_bytes(self.fp), max_pixels=None)
+            header = container.parse_header(api.read_header_bytes(self.fp, None, size), max_pixels=None)
         except FormatError as exc:
             raise SyntaxError(str(exc)) from None
         try:
-            container.check_length(header, self.fp.seek(0, os.SEEK_END))
+            container.check_length(header, size)
         except FormatError as exc:
             raise _broken(exc) from None
         self._size = header.width, header.height
         self._mode = header.mode
         self.info[HEADER_KEY] = header
-        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0)]
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0, (False,))]
+
+    def draft(self, mode, size):
+        """Decode the image at 1/8 scale when that is still at least `size`, as JPEG's draft does: what
+        Image.thumbnail() asks for. Versions 3 and 4 make it from the means alone. The mode stays."""
+        header = self.info[HEADER_KEY]
+        small = -(-header.width // 8), -(-header.height // 8)
+        if size is None or self.tile[0].args != (False,) or small[0] < size[0] or small[1] < size[1]:
+            return None
+        self._size = small
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0, (True,))]
+        return self.mode, (0, 0, header.width / 8, header.height / 8)
 
     def verify(self) -> None:
         """Check the whole file's checksum, without decoding it."""
@@ -84,13 +98,13 @@ class VqcImageFile(ImageFile.ImageFile):
 
 
 class VqcDecoder(ImageFile.PyDecoder):
-    """Decodes the whole file with vqcodec.decode: a .vqc has no tiles to stream."""
+    """Decodes the whole file with vqcodec.decode (at 1/8 scale after draft()): Pillow streams no part."""
 
     _pulls_fd = True
 
     def decode(self, buffer) -> tuple[int, int]:
         try:
-            pixels = api.decode(self.fd, max_pixels=None).pixels  # Pillow's limit applied at open
+            pixels = api.decode(self.fd, max_pixels=None, thumbnail=self.args[0]).pixels  # Pillow's limit: at open
         except VQCodecError as exc:
             raise _broken(exc) from None
         self.set_as_raw(np.ascontiguousarray(pixels))

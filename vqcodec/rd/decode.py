@@ -1,38 +1,47 @@
-"""The version-3 decoder: each plane's means, codebook and indices to samples, then the planes to pixels.
+"""The rate-distortion codec's decoders: versions 3 and 4, whole images, regions and thumbnails.
 
-A plane is its smooth base (the means grid interpolated) plus, for every
-block, its codeword less 128, clipped to a byte: integer arithmetic that
-docs/format.md spells out, so every platform decodes the same pixels. The
-encoder reconstructs with the same functions to measure what it wrote.
+A plane is its smooth base (its grid of means interpolated) plus, for every
+block, its codeword less 128, clipped to a byte; the image is the planes
+through the inverse colour transform (vqcodec.rd.pixels). Version 3 codes
+each plane whole; version 4 in tiles, decoded on threads, so that a region
+needs only the tiles it touches and those their models come from. A
+thumbnail is the means alone: one value per cell of 8 x 8 pixels.
 """
 import numpy as np
 
-from ..format import blocks, container
+from ..format import container, tiles
 from ..pipeline import Pipeline, Stage
-from .planes import merge, upsample
-
-ZERO = 128  # a codeword sample of 128 adds nothing to the base
-
-
-def base_of(grid: np.ndarray, step: int, cell: int, height: int, width: int, rows: slice = slice(None)) -> np.ndarray:
-    """The smooth base image (int32) of a plane's quantized means, or those `rows` of it:
-    min(mean x step, 255), interpolated."""
-    return upsample(np.minimum(grid.astype(np.int32) * step, 255), cell, height, width, rows)
+from ..train.rows import over_rows
+from . import pixels
+from .planes import merge, thumbnail_of
 
 
-def reconstruct(grid: np.ndarray, s, codebook: np.ndarray, indices: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A plane's samples from its means grid, coded with `s` (step, cell, block): base + codeword - 128,
-    clipped to a byte. A band of rows at a time, so that no int32 copy of a whole plane is made."""
-    plane = np.empty((height, width), dtype=np.uint8)
-    for top, band in blocks.bands(codebook, indices, height, width, s.block):
-        rows = slice(top, top + len(band))
-        base = base_of(grid, s.step, s.cell, height, width, rows)
-        plane[rows] = np.clip(base + band[:, :, 0].astype(np.int32) - ZERO, 0, 255)
-    return plane
+def means_of(grid: np.ndarray, step: int) -> np.ndarray:
+    """The means a grid of quantized means stands for: min(q x step, 255), as int32."""
+    return np.minimum(grid.astype(np.int32) * step, 255)
 
 
-def _decode_planes(header, payloads):
-    """Each plane on its own: the planes at once, on as many threads as Numba may use."""
+def axes(p: container.Plane) -> tuple[np.ndarray, np.ndarray]:
+    """The plane's interpolation tables for its rows and its columns (pixels.axis)."""
+    rows, columns = p.cells
+    return pixels.axis(p.height, p.cell, rows), pixels.axis(p.width, p.cell, columns)
+
+
+def reconstruct(out: np.ndarray, p: container.Plane, box: tuple[int, int, int, int], means: np.ndarray,
+                codebook: np.ndarray, indices: np.ndarray, tables) -> None:
+    """The samples of `box` (top, left, height, width; whole blocks of the plane from its top left) into
+    `out`, the plane: from the plane's means and the box's block indices."""
+    top, left, height, width = box
+    view = out[top : top + height]  # whole rows: a C-contiguous array, one specialisation of the kernel
+    pixels.reconstruct_rows(0, height, view, top, left, width, means, *tables, p.cell, pixels.shift_of(p.cell), codebook,
+                            indices, p.block)
+
+
+# --- version 3 ----------------------------------------------------------------------------------
+
+
+def _decode_planes(header, payloads, region):
+    """Each plane whole (version 3 has no tiles), the planes at once."""
     from ..train.rows import each_at_once
 
     parts = iter(payloads)
@@ -47,18 +56,158 @@ def _decode_plane(job) -> np.ndarray:
     if p.k == 0:
         return np.full((p.height, p.width), p.fill, dtype=np.uint8)
     means, book, labels = sections
-    grid = decode_means(means, *p.cells)
+    grid = means_of(decode_means(means, *p.cells), p.step)
     codebook = decode_codebook(book, p.k, p.block, 1)
-    indices = decode_indices(labels, p.block_count, p.blocks_x, p.k)
-    return reconstruct(grid, p, codebook, indices, p.height, p.width)
+    indices = decode_indices(labels, p.block_count, p.blocks_x, p.k).reshape(-1, p.blocks_x)
+    plane = np.empty((p.height, p.width), dtype=np.uint8)
+    over_rows(_reconstruct_band, -(-p.height // p.block), plane, p, grid, codebook, indices, axes(p))
+    return plane
 
 
-def _merge(header, planes):
-    image = merge(planes, header.colour)
+def _reconstruct_band(start, stop, plane, p, grid, codebook, indices, tables):
+    """Block rows start..stop-1 of a whole plane."""
+    top, bottom = start * p.block, min(stop * p.block, p.height)
+    reconstruct(plane, p, (top, 0, bottom - top, p.width), grid, codebook, indices[start:stop], tables)
+
+
+# --- version 4 ----------------------------------------------------------------------------------
+
+
+def _decode_tiles(header, payloads, region):
+    """The samples each plane needs for the region, tile by tile: first the means of every tile the
+    region's base reads, then the indices and samples of the tiles it touches, the columns of tiles at
+    once. Planes are made whole-sized, but only those tiles are written."""
+    decoders = _plane_decoders(header, payloads)
+    pool = _pool()
+    for wave in ("means", "indices"):
+        futures = [f for n, d in decoders.items() for f in getattr(d, wave)(pool, *_samples_needed(header, n, region))]
+        for future in futures:
+            future.result()
+    return {"planes": [decoders[n].plane if n in decoders else np.full((p.height, p.width), p.fill, dtype=np.uint8)
+                       for n, p in enumerate(header.planes)]}
+
+
+def _plane_decoders(header, payloads) -> dict:
+    parts, decoders = iter(payloads), {}
+    for n, p in enumerate(header.planes):
+        if p.k:
+            decoders[n] = _PlaneDecode(p, [bytes(next(parts)) for _ in p.sections])
+    return decoders
+
+
+def _pool():
+    import numba
+
+    return tiles.pool(numba.config.NUMBA_NUM_THREADS)
+
+
+class _PlaneDecode:
+    """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs."""
+
+    def __init__(self, p: container.Plane, sections: list[bytes]):
+        self.p, self.sections = p, sections  # the codebook, every tile's means, every tile's indices
+        lengths = p.tile_lengths()
+        self.ends = np.cumsum(lengths, axis=0)  # where each tile's means and index streams end in their section
+        self.starts = self.ends - lengths
+        self.tables = axes(p)
+        self.grid = np.zeros(p.cells, dtype=np.int32)
+        self.plane = np.empty((p.height, p.width), dtype=np.uint8)
+
+    def _tiles(self, top, left, bottom, right) -> dict[int, list[int]]:
+        """The tiles that hold samples top..bottom-1 x left..right-1, and those their models come from."""
+        t = self.p.tile
+        return tiles.needed((bottom - 1) // t, left // t, (right - 1) // t)
+
+    def _stream(self, kind: int, row: int, column: int) -> bytes:
+        """Tile (row, column)'s means (kind 0) or index (kind 1) stream."""
+        at = row * self.p.tile_grid[1] + column
+        return self.sections[1 + kind][self.starts[at, kind] : self.ends[at, kind]]
+
+    def means(self, pool, top, left, bottom, right):
+        """Decode the means of every tile holding a cell the base of those samples reads (the cells on
+        both sides of each: the tables say which)."""
+        from ..format.entropy import MeansModel, decode_tile_means
+
+        (rows, columns), cell = self.tables, self.p.cell
+
+        def code(row, column, model):
+            y, x, height, width = self.p.tile_box(row, column)
+            shape = (-(-height // cell), -(-width // cell))
+            grid = decode_tile_means(self._stream(0, row, column), *shape, model, tiles.side(row, column))
+            self.grid[y // cell : y // cell + shape[0], x // cell : x // cell + shape[1]] = means_of(grid, self.p.step)
+
+        cells = self._tiles(rows[0, top] * cell, columns[0, left] * cell, (rows[1, bottom - 1] + 1) * cell,
+                            (columns[1, right - 1] + 1) * cell)
+        return tiles.chains(pool, cells, MeansModel, code)
+
+    def indices(self, pool, top, left, bottom, right):
+        """Decode the indices of every tile holding one of those samples (and of the tiles their models
+        come from), and put those samples in place, from the first whole block that holds one."""
+        from ..format.entropy import IndexModel, decode_codebook, decode_tile_indices
+
+        codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
+        b = self.p.block
+
+        def code(row, column, model):
+            y, x, height, width = self.p.tile_box(row, column)
+            indices = decode_tile_indices(self._stream(1, row, column), -(-height // b), -(-width // b), model,
+                                          tiles.side(row, column))
+            y0, x0 = max(y, top // b * b), max(x, left // b * b)  # what the box needs of the tile
+            y1, x1 = min(y + height, bottom), min(x + width, right)
+            if y0 < y1 and x0 < x1:
+                reconstruct(self.plane, self.p, (y0, x0, y1 - y0, x1 - x0), self.grid, codebook,
+                            np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), self.tables)
+
+        return tiles.chains(pool, self._tiles(top, left, bottom, right), lambda: IndexModel(self.p.k), code)
+
+
+def _samples_needed(header, n, region) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of plane n's samples that the region's pixels read."""
+    left, top, width, height = region
+    p = header.planes[n]
+    if (p.height, p.width) == (header.height, header.width):
+        return top, left, top + height, left + width
+    rows = pixels.axis(header.height, 2, p.height)  # 4:2:0 chroma: cells of 2 x 2 pixels
+    columns = pixels.axis(header.width, 2, p.width)
+    return rows[0, top], columns[0, left], rows[1, top + height - 1] + 1, columns[1, left + width - 1] + 1
+
+
+# --- both ----------------------------------------------------------------------------------------
+
+
+def _merge(header, planes, region):
+    image = merge(planes, header.colour, region)
     return {"pixels": image[:, :, 0] if header.channels == 1 else image}
 
 
-DECODE = Pipeline(("header", "payloads"), (
+DECODE = Pipeline(("header", "payloads", "region"), (  # version 3
     Stage("planes", _decode_planes, ("planes",)),
     Stage("pixels", _merge, ("pixels",)),
 ))
+DECODE_TILES = Pipeline(("header", "payloads", "region"), (  # version 4
+    Stage("planes", _decode_tiles, ("planes",)),
+    Stage("pixels", _merge, ("pixels",)),
+))
+
+
+def thumbnail(header: container.Header, payloads) -> np.ndarray:
+    """The image at 1/8 scale from the means alone: ceil(W/8) x ceil(H/8) pixels (H x W x C, or H x W
+    for grey), each from the means of the cells at its centre."""
+    from ..format.entropy import decode_means
+
+    grids = [None] * len(header.planes)
+    if header.version == container.PLANES_VERSION:
+        parts = iter(payloads)
+        for n, p in enumerate(header.planes):
+            sections = [bytes(next(parts)) for _ in p.sections]
+            if p.k:
+                grids[n] = means_of(decode_means(sections[0], *p.cells), p.step)
+    else:
+        decoders, pool = _plane_decoders(header, payloads), _pool()
+        futures = [f for d in decoders.values() for f in d.means(pool, 0, 0, d.p.height, d.p.width)]
+        for future in futures:
+            future.result()
+        for n, d in decoders.items():
+            grids[n] = d.grid
+    image = thumbnail_of(header, grids)
+    return image[:, :, 0] if header.channels == 1 else image

@@ -1,5 +1,6 @@
 """Entropy-constrained VQ (Chou, Lookabaugh & Gray, 1989): codewords chosen by distortion plus
-lambda times their code length, and codewords that no block chooses dropped.
+lambda times their code length, and codewords that no block chooses dropped. The rounds run on a
+sample of the blocks; every block is then assigned once, with the lengths the sample gave.
 
 A larger lambda trades distortion for rate: common codewords become cheaper,
 rare ones vanish, and the index stream shrinks. Code lengths are the
@@ -15,7 +16,8 @@ ITERATIONS = 6  # assignment and centroid rounds; later rounds change the file b
 
 def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, keep: int | None = None,
            iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
-    """(codebook uint8, label per vector) after entropy-constrained rounds from a starting codebook.
+    """(codebook uint8, code length in bits per codeword) after entropy-constrained rounds from a
+    starting codebook: what assigning other vectors of the same kind needs, at lambda times its length.
 
     vectors and codebook are uint8; codeword `keep` (if given) stays as it is
     and is never dropped: the zero residual, which flat areas need.
@@ -40,6 +42,4 @@ def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, keep: int | No
             keep = int(np.count_nonzero(used[:keep]))
         book, counts = book[used], counts[used]
         penalty = -np.log2(np.maximum(counts, 0.5) / n)
-    book = np.clip(np.rint(book), 0, 255).astype(np.uint8)
-    labels, _ = nearest(vectors, book, lam * penalty)
-    return book, labels
+    return np.clip(np.rint(book), 0, 255).astype(np.uint8), penalty

@@ -1,83 +1,162 @@
-"""The rate-distortion encoder (.vqc version 3) as a pipeline of stages: `ENCODE`.
+"""The rate-distortion encoder (.vqc version 4) as a pipeline of stages: `ENCODE`.
 
 Each plane (luma and chroma, or the channels as they are, and alpha) is coded
 on its own: a grid of block means, quantized and predicted, interpolated into
 a smooth base image; then the residual against that base is vector-quantized
-in b x b blocks with an entropy-constrained codebook learned from the plane.
-Smooth areas cost little more than their means, and the codebook only holds
-detail.
+in b x b blocks with an entropy-constrained codebook learned from a sample of
+the plane's blocks. Smooth areas cost little more than their means, and the
+codebook only holds detail. The image is read a band of rows at a time, every
+pass over it, so that memory follows the band rather than the image; the
+planes' tiles are coded on every core.
 """
+import dataclasses
+import math
+
 import numpy as np
 
 from .. import images
-from ..format import blocks, container
-from ..format.container import Header, Plane, Section
-from ..metrics import psnr
+from ..format import container, tiles
+from ..format.container import Header, Plane, Section, shapes
 from ..pipeline import Pipeline, Stage
-from .decode import ZERO, base_of, reconstruct
-from .planes import STRIP, cell_means, merge, split
+from .planes import chroma_rows, split
 from .settings import settings_for
 
-TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-constrained rounds see every block
+TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-constrained rounds refine it
+ECVQ_SAMPLE = 1 << 18  # blocks the entropy-constrained rounds see (docs/performance.md: what it costs)
+BAND_ROWS = 256  # image rows read at a time, at least: rounded up to whole blocks and cells of every plane
+BAND_BLOCKS = 1 << 16  # indices renumbered at a time
+MEASURE_ROWS = 64  # image rows decoded at a time to measure: beside the coders, so few
+
+
+# --- the image, a band at a time ---------------------------------------------------------------
+
+
+def _bands(image, settings):
+    """(top, bottom, the planes' rows for image rows top..bottom-1, each plane's first row) for the
+    image's bands, in order. A band is whole blocks and cells of every plane."""
+    height = image.shape[0]
+    multiple = 2 * math.lcm(*(math.lcm(s.block, s.cell) for s in settings.planes))
+    rows = -(-BAND_ROWS // multiple) * multiple
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        planes = split(np.ascontiguousarray(image.rows(top, bottom)), settings.colour)
+        yield top, bottom, planes, [top // 2 if _halved(settings, n) else top for n in range(len(planes))]
+
+
+def _halved(settings, n: int) -> bool:
+    """Whether plane n has half the image's rows and columns: 4:2:0 chroma."""
+    return settings.colour == "ycbcr420" and n in (1, 2)
+
+
+def _plane_shapes(image, settings) -> list[tuple[int, int]]:
+    height, width, channels = image.shape
+    return shapes(settings.colour, channels, height, width)
 
 
 # --- the encoder's stages --------------------------------------------------------------------
 
 
 def _read(source, max_pixels):
-    return {"pixels": images.load(source, max_pixels)}
+    return {"image": images.rows(source, max_pixels)}
 
 
-def _settings(pixels, options):
-    return {"settings": settings_for(options, pixels.shape[2])}
+def _settings(image, options):
+    return {"settings": settings_for(options, image.shape[2])}
 
 
-def _split(pixels, settings):
-    return {"planes": split(pixels, settings.colour)}
+def _means(image, settings):
+    """Each plane's cell means (float64), or its value when every sample has it (a constant plane)."""
+    sizes = _plane_shapes(image, settings)
+    sums = [np.zeros((-(-h // s.cell), -(-w // s.cell)), dtype=np.int64) for (h, w), s in zip(sizes, settings.planes)]
+    low, high = [255] * len(sizes), [0] * len(sizes)
+    for _, _, planes, tops in _bands(image, settings):
+        for n, (plane, top, s) in enumerate(zip(planes, tops, settings.planes)):
+            cells = np.add.reduceat(np.add.reduceat(plane, np.arange(0, plane.shape[1], s.cell), axis=1,
+                                                    dtype=np.int64), np.arange(0, len(plane), s.cell), axis=0)
+            sums[n][top // s.cell : top // s.cell + len(cells)] = cells
+            low[n], high[n] = min(low[n], int(plane.min())), max(high[n], int(plane.max()))
+    means = []
+    for total, (h, w), s, a, b in zip(sums, sizes, settings.planes, low, high):
+        counts = np.outer(np.bincount(np.arange(h) // s.cell), np.bincount(np.arange(w) // s.cell))
+        means.append(a if a == b else total / counts)
+    return {"means": means}
 
 
-def _means(planes, settings):
+def _grids(means, settings):
     """Each plane's quantized cell means; None for a constant plane."""
-    grids = []
-    for plane, s in zip(planes, settings.planes):
-        if plane.min() == plane.max():
-            grids.append(None)
-            continue
-        grids.append(np.clip(np.rint(cell_means(plane, s.cell) / s.step), 0, 255).astype(np.uint8))
-    return {"grids": grids}
+    return {"grids": [None if isinstance(m, int) else np.clip(np.rint(m / s.step), 0, 255).astype(np.uint8)
+                      for m, s in zip(means, settings.planes)]}
 
 
-def _residuals(planes, grids, settings):
-    """The residual against the base the means interpolate to, offset by 128 and clipped to a byte,
-    cut into blocks. The base is made a band of rows at a time, never whole."""
-    vectors = []
-    for plane, grid, s in zip(planes, grids, settings.planes):
-        if grid is None:
-            vectors.append(None)
-            continue
-        height, width = plane.shape
-        residual = np.empty_like(plane)
-        for top in range(0, height, STRIP):
-            rows = slice(top, min(top + STRIP, height))
-            base = base_of(grid, s.step, s.cell, height, width, rows)
-            residual[rows] = np.clip(plane[rows].astype(np.int32) - base + ZERO, 0, 255)
-        vectors.append(blocks.to_vectors(residual[:, :, None], s.block))
-    return {"vectors": vectors}
+def _sample(image, grids, settings, options):
+    """Each plane's residual blocks for training: at most ECVQ_SAMPLE, drawn with the seed."""
+    from .pixels import residual_blocks
+
+    sizes = _plane_shapes(image, settings)
+    positions = [None if grid is None else _drawn(_blocks(size, s.block), options.seed)
+                 for size, grid, s in zip(sizes, grids, settings.planes)]
+    samples = [None if p is None else np.empty((len(p), s.block ** 2), dtype=np.uint8)
+               for p, s in zip(positions, settings.planes)]
+    for _, _, planes, tops in _bands(image, settings):
+        for plane, top, grid, chosen, vectors, size, s in zip(planes, tops, grids, positions, samples, sizes,
+                                                              settings.planes):
+            if grid is None:
+                continue
+            first, last = _band_blocks(top, len(plane), size, s.block)
+            at = np.searchsorted(chosen, [first, last])
+            _residuals(residual_blocks, vectors[at[0] : at[1]], 0, chosen[at[0] : at[1]], plane, top, size[0], grid, s)
+    return {"samples": samples}
 
 
-def _train(vectors, settings, options):
+def _drawn(count: int, seed: int) -> np.ndarray:
+    """Block numbers below `count` for the sample, in order: all of them, or ECVQ_SAMPLE drawn with the seed.
+    A block in each of ECVQ_SAMPLE equal runs, so that the draw takes memory in proportion to the sample, not
+    to the plane (a draw among all blocks without replacement takes a permutation of them)."""
+    if count <= ECVQ_SAMPLE:
+        return np.arange(count)
+    starts = np.arange(ECVQ_SAMPLE, dtype=np.int64) * count // ECVQ_SAMPLE
+    lengths = np.diff(np.append(starts, count))
+    return starts + (np.random.default_rng(seed).random(ECVQ_SAMPLE) * lengths).astype(np.int64)
+
+
+def _blocks(size: tuple[int, int], block: int) -> int:
+    return -(-size[0] // block) * -(-size[1] // block)
+
+
+def _band_blocks(top: int, rows: int, size: tuple[int, int], block: int) -> tuple[int, int]:
+    """The plane's block numbers first..last-1 in a band of its rows top..top+rows-1 (whole blocks)."""
+    across = -(-size[1] // block)
+    return top // block * across, -(-(top + rows) // block) * across
+
+
+def _residuals(kernel, vectors, first, positions, plane, top, height, grid, s) -> None:
+    """The residuals of blocks into `vectors`, on threads: blocks `positions` of the plane, or first..
+    when there are none; `plane` holds the plane's rows from `top` on."""
+    from ..train.rows import over_rows
+    from .decode import means_of
+    from .pixels import axis, shift_of
+
+    rows, columns = grid.shape
+    tables = axis(height, s.cell, rows), axis(plane.shape[1], s.cell, columns)
+    over_rows(kernel, len(vectors), vectors, first, positions, plane, top, height, means_of(grid, s.step), *tables,
+              s.cell, shift_of(s.cell), s.block)
+
+
+def _train(samples, settings, options):
     """A starting codebook per plane from the trainer, with the zero residual added as codeword 0:
     at most k in all."""
     from ..train import train_codebook
+    from .pixels import ZERO
 
     books = []
-    for v, s in zip(vectors, settings.planes):
+    for v, s in zip(samples, settings.planes):
         if v is None:
             books.append(None)
             continue
         wanted = min(s.k - 1, len(v))  # k with the zero codeword
         if wanted >= 2:
-            trained = train_codebook(_sample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed), options.replace(k=wanted))
+            trained = train_codebook(_subsample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed),
+                                     options.replace(k=wanted))
         else:  # no trainer takes K = 1: one codeword is the mean
             trained = v.mean(axis=0, keepdims=True)
         trained = np.clip(np.rint(trained), 0, 255).astype(np.uint8)
@@ -86,63 +165,182 @@ def _train(vectors, settings, options):
     return {"starts": books}
 
 
-def _sample(vectors: np.ndarray, rows: int, seed: int) -> np.ndarray:
+def _subsample(vectors: np.ndarray, rows: int, seed: int) -> np.ndarray:
     """At most `rows` of the vectors, drawn with the seed."""
     if len(vectors) <= rows:
         return vectors
     return vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), rows, replace=False))]
 
 
-def _ecvq(vectors, starts, settings):
-    from ..format.order import prune_and_order
+def _ecvq(samples, starts, settings):
+    """Each plane's codebook and its codewords' code lengths, from entropy-constrained rounds on the sample."""
     from .ecvq import refine
 
-    books, indices = [], []
-    for v, start, s in zip(vectors, starts, settings.planes):
-        if v is None:
-            books.append(None)
+    books, lengths = [], []
+    for v, start, s in zip(samples, starts, settings.planes):
+        book, bits = refine(v, start, _lambda(s), keep=0) if v is not None else (None, None)
+        books.append(book)
+        lengths.append(bits)
+    return {"books": books, "lengths": lengths}
+
+
+def _lambda(s) -> float:
+    return s.lam * s.block ** 2 / 16  # lambda is set for 4 x 4 blocks' squared error
+
+
+def _assign(image, grids, books, lengths, settings):
+    """Every block of every plane to its codeword of least error plus lambda times its length, a band
+    at a time; then unused codewords dropped and the rest ordered. A plane's indices are a grid of
+    uint16, a block each."""
+    from ..format.order import ordered
+    from ..train.nearest import nearest
+    from .pixels import residual_blocks
+
+    sizes = _plane_shapes(image, settings)
+    labels = [None if grid is None else np.empty(_blocks(size, s.block), dtype=np.uint16)
+              for grid, size, s in zip(grids, sizes, settings.planes)]
+    penalties = [None if bits is None else (_lambda(s) * bits).astype(np.float32)
+                 for bits, s in zip(lengths, settings.planes)]
+    for _, _, planes, tops in _bands(image, settings):
+        for n, (plane, top, grid, size, s) in enumerate(zip(planes, tops, grids, sizes, settings.planes)):
+            if grid is None:
+                continue
+            first, last = _band_blocks(top, len(plane), size, s.block)
+            vectors = np.empty((last - first, s.block ** 2), dtype=np.uint8)
+            _residuals(residual_blocks, vectors, first, np.empty(0, dtype=np.int64), plane, top, size[0], grid, s)
+            labels[n][first:last] = nearest(vectors, books[n], penalties[n])[0]
+    codebooks, indices = [], []
+    for book, grid, plane_labels, size, s in zip(books, grids, labels, sizes, settings.planes):
+        if grid is None:
+            codebooks.append(None)
             indices.append(None)
             continue
-        book, labels = prune_and_order(*refine(v, start, s.lam * s.block ** 2 / 16, keep=0))
-        books.append(book)
-        indices.append(labels)
-    return {"codebooks": books, "indices": indices}
+        chunks = [slice(first, first + BAND_BLOCKS) for first in range(0, len(plane_labels), BAND_BLOCKS)]
+        counts = sum(np.bincount(plane_labels[chunk], minlength=len(book)) for chunk in chunks)  # (bincount
+        # widens what it counts to int64: a chunk at a time, not the whole plane's)
+        book, number = ordered(book, counts)
+        number = number.astype(np.uint16)
+        for chunk in chunks:  # renumbered in place, not copied whole
+            plane_labels[chunk] = number[plane_labels[chunk]]
+        codebooks.append(book)
+        indices.append(plane_labels.reshape(-1, -(-size[1] // s.block)))
+    return {"codebooks": codebooks, "indices": indices}
 
 
-def _measure(pixels, grids, codebooks, indices, settings):
-    decoded = merge([_plane(p, g, b, i, s) for p, g, b, i, s
-                            in zip(_split(pixels, settings)["planes"], grids, codebooks, indices, settings.planes)],
-                           settings.colour)
-    return {"psnr": psnr(pixels, decoded)}
+def _measure(image, means, grids, codebooks, indices, settings):
+    """PSNR of the image the file decodes to, decoded a band of rows at a time as the decoder would."""
+    from ..metrics import psnr_of_error, squared_error
+
+    height, width, channels = image.shape
+    sizes = _plane_shapes(image, settings)
+    coded = [means[n] if grid is None else _Decodable(sizes[n], grid, book, labels, s)
+             for n, (grid, book, labels, s) in enumerate(zip(grids, codebooks, indices, settings.planes))]
+    error = 0
+    for top in range(0, height, MEASURE_ROWS):
+        bottom = min(height, top + MEASURE_ROWS)
+        error += squared_error(image.rows(top, bottom), _decoded_band(top, bottom, sizes, coded, settings.colour))
+    return {"psnr": psnr_of_error(error, height * width * channels)}
 
 
-def _plane(plane, grid, codebook, indices, s):
-    if grid is None:
-        return plane
-    return reconstruct(grid, s, codebook, indices, *plane.shape)
+class _Decodable:
+    """What the decoder will make of a coded plane, ready to decode any of its rows."""
+
+    def __init__(self, size, grid, book, labels, s):
+        from .decode import axes, means_of
+
+        self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
+        self.means, self.tables, self.book, self.labels = means_of(grid, s.step), axes(self.p), book, labels
+
+    def rows(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
+        """(first row, the decoded rows first..bottom-1), the first row at or above `top` that starts a block."""
+        from .pixels import reconstruct_rows, shift_of
+
+        p = self.p
+        top -= top % p.block
+        band = np.empty((bottom - top, p.width), dtype=np.uint8)
+        reconstruct_rows(0, len(band), band, top, 0, p.width, self.means, *self.tables, p.cell, shift_of(p.cell),
+                         self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block)
+        return top, band
 
 
-def _code(pixels, planes, grids, codebooks, indices, settings, options):
-    from ..format.entropy import encode_codebook, encode_indices, encode_means
+def _decoded_band(top, bottom, sizes, coded, colour) -> np.ndarray:
+    """The decoded pixels of image rows top..bottom-1."""
+    from .pixels import axis
+    from .planes import merge
 
-    height, width, channels = pixels.shape
-    records, payloads = [], []
-    for plane, grid, book, labels, s in zip(planes, grids, codebooks, indices, settings.planes):
-        h, w = plane.shape
+    height, width = sizes[0]
+    bands, tops = [], []
+    for n, ((h, w), decodable) in enumerate(zip(sizes, coded)):
+        first, last = top, bottom
+        if colour == "ycbcr420" and n in (1, 2):  # the chroma rows the interpolation reads
+            rows = axis(height, 2, chroma_rows(colour, height))
+            first, last = rows[0, top], rows[1, bottom - 1] + 1
+        if isinstance(decodable, int):  # a constant plane
+            start, band = first, np.full((last - first, w), decodable, dtype=np.uint8)
+        else:
+            start, band = decodable.rows(first, last)
+        bands.append(band)
+        tops.append(start)
+    return merge(bands, colour, (0, top, width, bottom - top), (height, width), tops)
+
+
+class _Models:
+    """A plane's tile models, handed from tile to tile together."""
+
+    def __init__(self, index, means):
+        self.index, self.means = index, means
+
+    def copy(self) -> "_Models":
+        return _Models(self.index.copy(), self.means.copy())
+
+
+def _code(image, means, grids, codebooks, indices, settings, options):
+    """Each plane's codebook, then its tiles' means and indices, the columns of tiles on every core."""
+    import numba
+
+    from ..format.entropy import IndexModel, MeansModel, encode_codebook, encode_tile_indices, encode_tile_means
+
+    pool = tiles.pool(numba.config.NUMBA_NUM_THREADS)
+    coded = []
+    for size, mean, grid, book, labels, s in zip(_plane_shapes(image, settings), means, grids, codebooks, indices,
+                                                 settings.planes):
         if grid is None:
-            records.append(Plane(h, w, 0, 0, 0, int(plane[0, 0]), 0))
+            coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None))
             continue
-        p = Plane(h, w, s.block, s.cell, s.step, 0, len(book))
-        bounds = p.bounds()
-        parts = (encode_means(grid, bounds["means"]), encode_codebook(book, s.block, 1, bounds["codebook"] + 1),
-                 encode_indices(labels, p.blocks_x, len(book), bounds["indices"] + 1))
-        if any(part is None for part in parts):
-            raise OverflowError("a section exceeded its bound")  # cannot happen: the bounds are worst cases
-        sections = tuple(Section(kind, container.CODED, len(part)) for kind, part in zip(container.PLANE_KINDS, parts))
-        records.append(Plane(h, w, s.block, s.cell, s.step, 0, len(book), sections))
+        p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
+        streams, limits = {}, p.tile_bounds() + 1
+
+        def code(row, column, models, p=p, grid=grid, labels=labels, streams=streams, limits=limits):
+            top, left, height, width = p.tile_box(row, column)
+            cells = grid[top // p.cell : -(-(top + height) // p.cell), left // p.cell : -(-(left + width) // p.cell)]
+            blocks = labels[top // p.block : -(-(top + height) // p.block),
+                            left // p.block : -(-(left + width) // p.block)]
+            limit, seed = limits[row * p.tile_grid[1] + column], tiles.side(row, column)
+            streams[row, column] = (encode_tile_means(cells, models.means, int(limit[0]), seed),
+                                    encode_tile_indices(blocks, models.index, int(limit[1]), seed))
+
+        rows, columns = p.tile_grid
+        futures = tiles.chains(pool, tiles.needed(rows - 1, 0, columns - 1),
+                               lambda p=p: _Models(IndexModel(p.k), MeansModel()), code)
+        coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1)))
+    records, payloads = [], []
+    for p, streams, futures, book in coded:
+        for future in futures:
+            future.result()
+        if streams is None:
+            records.append(p)
+            continue
+        if book is None:
+            raise OverflowError("a codebook exceeded its bound")  # cannot happen: the bound is a worst case
+        ordered = [streams[key] for key in sorted(streams)]  # tiles in row order
+        parts = [book, b"".join(means for means, _ in ordered), b"".join(labels for _, labels in ordered)]
+        table = b"".join(container.TILE_ENTRY.pack(len(means), len(labels)) for means, labels in ordered)
+        records.append(dataclasses.replace(p, table=table, sections=tuple(
+            Section(kind, container.CODED, len(part)) for kind, part in zip(("codebook", "means", "indices"), parts))))
         payloads.extend(parts)
+    height, width, channels = image.shape
     header = Header(width, height, channels, records[0].block, sum(p.k for p in records), options.k or 0,
-                    options.algo, container.PLANES_VERSION, tuple(x for p in records for x in p.sections),
+                    options.algo, container.TILES_VERSION, tuple(x for p in records for x in p.sections),
                     settings.colour, tuple(records))
     return {"header": header, "payloads": tuple(payloads)}
 
@@ -152,13 +350,14 @@ def _build(header, payloads):
 
 
 ENCODE = Pipeline(("source", "max_pixels", "options"), (
-    Stage("read", _read, ("pixels",)),
+    Stage("read", _read, ("image",)),
     Stage("settings", _settings, ("settings",)),
-    Stage("colour", _split, ("planes",)),
-    Stage("means", _means, ("grids",)),
-    Stage("residuals", _residuals, ("vectors",)),
+    Stage("means", _means, ("means",)),
+    Stage("grids", _grids, ("grids",)),
+    Stage("sample", _sample, ("samples",)),
     Stage("train", _train, ("starts",)),
-    Stage("ecvq", _ecvq, ("codebooks", "indices")),
+    Stage("ecvq", _ecvq, ("books", "lengths")),
+    Stage("assign", _assign, ("codebooks", "indices")),
     Stage("measure", _measure, ("psnr",), background=True),
     Stage("code", _code, ("header", "payloads")),
     Stage("container", _build, ("data",)),

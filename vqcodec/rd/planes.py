@@ -1,76 +1,60 @@
-"""Planes of a version-3 image: the colour transform, chroma subsampling and the smooth mean image.
+"""Planes of a rate-distortion image: the colour transform both ways, and the grid of cell means.
 
-Everything the decoder computes here is integer arithmetic that docs/format.md
-spells out, so every platform reconstructs the same pixels. The forward
-transforms are the encoder's choice and use floating point.
+The arithmetic runs in the kernels of vqcodec.rd.pixels, on threads over
+bands of rows; what the decoder computes is the integer arithmetic that
+docs/format.md spells out, so every platform reconstructs the same pixels.
+The forward transform is the encoder's choice and uses floating point.
 """
 import numpy as np
 
 from ..format.container import shapes
+from ..train.rows import over_rows
+from . import pixels
 
-# JPEG's YCbCr (ITU-R BT.601, full range) in 16.16 fixed point, as libjpeg rounds it
-_CR_R, _CB_G, _CR_G, _CB_B = 91881, 22554, 46802, 116130
-STRIP = 256  # rows converted at a time (even, for 4:2:0): whole-image temporaries of a 4096 x 4096 photo
-# took a gigabyte, and a strip gives the same numbers
+ROWS_PER_THREAD = 64  # pixel rows a thread takes at least: a hand-off costs tens of microseconds
 
 
-def split(pixels: np.ndarray, colour: str) -> list[np.ndarray]:
+def split(image: np.ndarray, colour: str) -> list[np.ndarray]:
     """The uint8 planes of an (H, W, C) image."""
     if colour == "planes":
-        return [np.ascontiguousarray(pixels[:, :, c]) for c in range(pixels.shape[2])]
-    height, width = pixels.shape[:2]
+        return [np.ascontiguousarray(image[:, :, c]) for c in range(image.shape[2])]
+    height, width = image.shape[:2]
     planes = [np.empty(shape, dtype=np.uint8) for shape in shapes(colour, 3, height, width)]
-    cell = 2 if colour == "ycbcr420" else 1
-    for top in range(0, height, STRIP):
-        rgb = pixels[top : top + STRIP, :, :3].astype(np.float64)
-        r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
-        y = 0.299 * r + 0.587 * g + 0.114 * b
-        cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
-        cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
-        if cell == 2:
-            cb, cr = _halve(cb), _halve(cr)
-        for plane, values, at in zip(planes, (y, cb, cr), (top, top // cell, top // cell)):
-            plane[at : at + len(values)] = _to_uint8(values)
-    return planes + [np.ascontiguousarray(pixels[:, :, c]) for c in range(3, pixels.shape[2])]
+    over_rows(pixels.split_rows, height, image, *planes, colour == "ycbcr420", minimum=ROWS_PER_THREAD)
+    return planes + [np.ascontiguousarray(image[:, :, c]) for c in range(3, image.shape[2])]
 
 
-def merge(planes: list[np.ndarray], colour: str) -> np.ndarray:
-    """The (H, W, C) uint8 image of decoded planes: split's inverse, up to its rounding."""
+def merge(planes: list[np.ndarray], colour: str, region=None, size=None, tops=None) -> np.ndarray:
+    """The (h, w, C) uint8 pixels of decoded planes in `region` (left, top, width, height; default the
+    whole image): split's inverse, up to its rounding. The planes may be bands of rows: then `size`
+    is the image's (height, width) and `tops` the first row each band holds."""
+    height, width = size or planes[0].shape
+    tops = tops or [0] * len(planes)
+    left, top, w, h = region or (0, 0, width, height)
     if colour == "planes":
-        return np.stack(planes, axis=2)
-    height, width = planes[0].shape
+        return np.stack([p[top - t : top - t + h, left : left + w] for p, t in zip(planes, tops)], axis=2)
+    image = np.empty((h, w, len(planes)), dtype=np.uint8)
     cell = 2 if colour == "ycbcr420" else 1
-    image = np.empty((height, width, len(planes)), dtype=np.uint8)
-    for top in range(0, height, STRIP):
-        rows = slice(top, min(top + STRIP, height))
-        y = planes[0][rows].astype(np.int32)
-        cb = upsample(planes[1], cell, height, width, rows) - 128
-        cr = upsample(planes[2], cell, height, width, rows) - 128
-        r = y + ((_CR_R * cr + 32768) >> 16)
-        g = y + ((-_CB_G * cb - _CR_G * cr + 32768) >> 16)
-        b = y + ((_CB_B * cb + 32768) >> 16)
-        for c, values in enumerate((r, g, b)):
-            image[rows, :, c] = np.clip(values, 0, 255)
-    for c in range(3, len(planes)):
-        image[:, :, c] = planes[c]
+    cb, cr = planes[1], planes[2]
+    tables = pixels.axis(height, cell, chroma_rows(colour, height)), pixels.axis(width, cell, cb.shape[1])
+    rgb = image[:, :, :3] if len(planes) == 3 else np.empty((h, w, 3), dtype=np.uint8)
+    over_rows(pixels.merge_rows, h, rgb, top, left, planes[0], cb, cr, *tables, cell, pixels.shift_of(cell), tops[0],
+              tops[1], minimum=ROWS_PER_THREAD)
+    if len(planes) == 4:
+        image[:, :, :3] = rgb
+        image[:, :, 3] = planes[3][top - tops[3] : top - tops[3] + h, left : left + w]
     return image
 
 
-def _halve(plane: np.ndarray) -> np.ndarray:
-    """Mean of each 2 x 2 cell (edge cells repeat their last row or column)."""
-    h, w = plane.shape
-    plane = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
-    return plane.reshape(plane.shape[0] // 2, 2, plane.shape[1] // 2, 2).mean(axis=(1, 3))
-
-
-def _to_uint8(plane: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(plane), 0, 255).astype(np.uint8)
+def chroma_rows(colour: str, height: int) -> int:
+    """Rows of a chroma plane of an image `height` rows high."""
+    return -(-height // 2) if colour == "ycbcr420" else height
 
 
 def cell_means(plane: np.ndarray, cell: int) -> np.ndarray:
     """Mean of each cell x cell square over the pixels inside the plane (float64)."""
     h, w = plane.shape
-    band = cell * max(1, STRIP // cell)  # rows at a time: reduceat widens its whole input to int64
+    band = cell * max(1, 256 // cell)  # rows at a time: reduceat widens its whole input to int64
     sums = np.concatenate([np.add.reduceat(np.add.reduceat(plane[top : top + band], np.arange(0, w, cell), axis=1,
                                                            dtype=np.int64), np.arange(0, min(band, h - top), cell), axis=0)
                            for top in range(0, h, band)])  # exact integers
@@ -78,27 +62,27 @@ def cell_means(plane: np.ndarray, cell: int) -> np.ndarray:
     return sums / counts
 
 
-def _axis(n: int, cell: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each of n pixel positions: the cell before it, the cell after it, and the weight of the
-    one after in 1/(2 cell) units. Cell i's centre is at pixel cell*i + (cell-1)/2; positions
-    before the first centre or after the last take that cell alone."""
-    t = 2 * np.arange(n, dtype=np.int64) - (cell - 1)  # twice the distance from cell 0's centre
-    before = np.floor_divide(t, 2 * cell)
-    weight = t - 2 * cell * before
-    weight[t < 0] = 0
-    before = np.clip(before, 0, cells - 1)
-    weight[before == cells - 1] = 0
-    after = np.minimum(before + 1, cells - 1)
-    return before, after, weight
-
-
-def upsample(grid: np.ndarray, cell: int, height: int, width: int, rows: slice = slice(None)) -> np.ndarray:
-    """Bilinear interpolation of a grid of values at cell centres to a height x width plane (or those
-    `rows` of it), rounded half up: (sum of weight x value + 2 cell^2) // (4 cell^2), in int32."""
-    r0, r1, wr = (a[rows] for a in _axis(height, cell, grid.shape[0]))
-    c0, c1, wc = _axis(width, cell, grid.shape[1])
-    g = grid.astype(np.int32)
-    two = 2 * cell
-    rows = g[r0] * (two - wr)[:, None].astype(np.int32) + g[r1] * wr[:, None].astype(np.int32)
-    out = rows[:, c0] * (two - wc)[None, :].astype(np.int32) + rows[:, c1] * wc[None, :].astype(np.int32)
-    return (out + 2 * cell * cell) // (4 * cell * cell)
+def thumbnail_of(header, grids: list) -> np.ndarray:
+    """The (ceil(H/8), ceil(W/8), C) image of the planes' means (int32 grids, None for a constant
+    plane): each pixel the base of each plane (the means, interpolated as a full decode does) at the
+    centre of its 8 x 8 pixels, through the inverse colour transform."""
+    height, width = -(-header.height // 8), -(-header.width // 8)
+    centre_y = np.minimum(8 * np.arange(height) + 4, header.height - 1)
+    centre_x = np.minimum(8 * np.arange(width) + 4, header.width - 1)
+    planes = []
+    for n, (p, grid) in enumerate(zip(header.planes, grids)):
+        if grid is None:
+            planes.append(np.full((height, width), p.fill, dtype=np.uint8))
+            continue
+        scale = 2 if header.colour == "ycbcr420" and n in (1, 2) else 1  # 4:2:0 chroma: a sample per 2 x 2 pixels
+        i0, i1, u = pixels.axis(p.height, p.cell, grid.shape[0])[:, centre_y // scale, None].astype(np.int64)
+        j0, j1, v = pixels.axis(p.width, p.cell, grid.shape[1])[:, None, centre_x // scale].astype(np.int64)
+        m, g2 = grid.astype(np.int64), 2 * p.cell
+        total = ((g2 - u) * ((g2 - v) * m[i0, j0] + v * m[i0, j1]) + u * ((g2 - v) * m[i1, j0] + v * m[i1, j1])
+                 + 2 * p.cell ** 2)
+        planes.append((total // (4 * p.cell ** 2)).astype(np.uint8))
+    if header.colour == "planes":
+        return np.stack(planes, axis=2)
+    full = [planes[0], planes[1], planes[2]]  # the chroma already sampled at each pixel's centre: cell 1
+    image = merge(full, "ycbcr444")
+    return np.concatenate([image] + [p[:, :, None] for p in planes[3:]], axis=2)

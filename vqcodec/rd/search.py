@@ -3,9 +3,8 @@ PSNR or a size (a few bounded passes, as cwebp's -psnr and -size do)."""
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..errors import TargetError
+from ..images import Rows
 from ..options import DEFAULT_QUALITY, EncodeOptions
 from .encode import ENCODE
 from .settings import settings_for
@@ -17,8 +16,9 @@ MAX_PASSES = 10  # encodes a search may run, the first included; cwebp allows up
 class Search:
     """A search's state: the image, the starting codebooks trained so far, and every pass."""
 
-    pixels: np.ndarray
+    image: Rows
     options: EncodeOptions
+    means: dict = field(default_factory=dict)  # (colour, cells) -> the planes' cell means
     starts: dict = field(default_factory=dict)  # (colour, blocks and Ks) -> the trained starting codebooks
     passes: list = field(default_factory=list)  # (quality, values) in the order run
 
@@ -32,14 +32,19 @@ def encode(source, options: EncodeOptions, max_pixels) -> tuple[dict, str | None
     smallest at or above it, for a size the largest within it. Training runs
     once per setting tier, not once per pass.
     """
-    pixels = ENCODE.span("read", "read").run(source=source, max_pixels=max_pixels)["pixels"]
-    search = Search(pixels, options)
+    image = ENCODE.span("read", "read").run(source=source, max_pixels=max_pixels)["image"]
+    with image:
+        return _search(Search(image, options))
+
+
+def _search(search: "Search") -> tuple[dict, str | None]:
+    options, (height, width) = search.options, search.image.shape[:2]
     if options.target is None:
         return _finish(search, _run(search, options.quality if options.quality is not None else DEFAULT_QUALITY,
                                     final=True)), None
     name, goal = options.target
     if name == "bpp":
-        name, goal = "size", max(1, int(goal * pixels.shape[0] * pixels.shape[1] / 8))
+        name, goal = "size", max(1, int(goal * height * width / 8))
     measure = _psnr if name == "psnr" else _size
     meets = (lambda v: v >= goal) if name == "psnr" else (lambda v: v <= goal)
     fails, meets_at = (0.0, 100.0) if name == "psnr" else (100.0, 0.0)  # the bracket, from its two ends
@@ -57,11 +62,16 @@ def encode(source, options: EncodeOptions, max_pixels) -> tuple[dict, str | None
 
 
 def _run(search: Search, quality: float | None, final: bool) -> dict:
-    """One pass at a quality: through the PSNR, and through the container when `final`. The
-    trained starting codebooks depend only on the colour, block and K, so passes share them."""
-    settings = settings_for(search.options, search.pixels.shape[2], quality)
-    values = {"pixels": search.pixels, "settings": settings, "options": search.options}
-    values.update(_span("colour", "residuals", values))
+    """One pass at a quality: through the PSNR, and through the container when `final`. The cell
+    means depend only on the colour and cells, and the trained starting codebooks on the colour, block
+    and K, so passes share them."""
+    settings = settings_for(search.options, search.image.shape[2], quality)
+    values = {"image": search.image, "settings": settings, "options": search.options}
+    key = (settings.colour, tuple(s.cell for s in settings.planes))
+    if key not in search.means:
+        search.means[key] = _span("means", "means", values)["means"]
+    values["means"] = search.means[key]
+    values.update(_span("grids", "sample", values))
     tier = (settings.colour, tuple((s.block, s.k) for s in settings.planes))
     if tier not in search.starts:
         search.starts[tier] = _span("train", "train", values)["starts"]

@@ -2,22 +2,25 @@
 import math
 from dataclasses import dataclass
 
+from ..format.container import MAX_TILE, MIN_TILE
 from ..options import DEFAULT_QUALITY, EncodeOptions
 
 BLOCK = 2  # 2 x 2 residual blocks: docs/rate-distortion.md, "What each tool brought"
 CELL = 8  # side of a block-mean cell: means of 8 x 8 pixels, interpolated between cell centres
 CHROMA_LAMBDA = 0.35  # chroma errors move RGB PSNR less than luma's: measured best near 0.25-0.5
+TILE = 256  # a tile's side in pixels of the image (docs/performance.md: what tiles cost and buy)
 
 
 @dataclass(frozen=True)
 class PlaneSettings:
-    """How to code one plane: residual block side, codebook size, mean cell and step, and lambda."""
+    """How to code one plane: residual block side, codebook size, mean cell and step, lambda, tile side."""
 
     block: int
     k: int
     cell: int
     step: int
     lam: float
+    tile: int
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,17 @@ def settings_for(options: EncodeOptions, channels: int, quality: float | None = 
     k = options.k or k_of(lam)
     step = max(1, min(16, round(math.sqrt(lam) / 4)))
     colour = "planes" if channels < 3 else "ycbcr444" if lam < 8 else "ycbcr420"
-    luma = PlaneSettings(block, k, CELL, step, lam)
-    chroma = PlaneSettings(block, k, CELL, step, lam * CHROMA_LAMBDA)
+    tile = options.tile or TILE
+    luma = PlaneSettings(block, k, CELL, step, lam, tile_side(tile, block, CELL))
+    chroma = PlaneSettings(block, k, CELL, step, lam * CHROMA_LAMBDA,
+                           tile_side(tile // 2 if colour == "ycbcr420" else tile, block, CELL))
     per_plane = [luma, chroma, chroma] if colour != "planes" else [luma, luma, luma]
     return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels])
+
+
+def tile_side(samples: int, block: int, cell: int) -> int:
+    """`samples`, at least the format's least tile side, rounded up to a whole number of blocks and of
+    cells, as the format requires (down where up would pass its limit)."""
+    multiple = math.lcm(block, cell)
+    side = -(-max(samples, MIN_TILE) // multiple) * multiple
+    return side if side <= MAX_TILE else MAX_TILE // multiple * multiple

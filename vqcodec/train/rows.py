@@ -15,9 +15,10 @@ MIN_ROWS = 2048  # rows per thread at least: a hand-off to a thread costs tens o
 _POOL = ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="vqcodec")  # no thread yet
 
 
-def over_rows(kernel, n: int, *args) -> list:
-    """[kernel(start, stop, *args) for each slice] over rows 0..n-1, the slices on threads at once."""
-    count = max(1, min(numba.config.NUMBA_NUM_THREADS, n // MIN_ROWS))
+def over_rows(kernel, n: int, *args, minimum: int = MIN_ROWS) -> list:
+    """[kernel(start, stop, *args) for each slice] over rows 0..n-1, the slices on threads at once, each
+    of `minimum` rows at least."""
+    count = max(1, min(numba.config.NUMBA_NUM_THREADS, n // minimum))
     if count == 1:
         return [kernel(0, n, *args)]
     bounds = [n * t // count for t in range(count + 1)]

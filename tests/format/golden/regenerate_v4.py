@@ -1,0 +1,55 @@
+"""Write the version-4 golden .vqc files and their expected images.
+
+Run only when the format changes on purpose; the point of golden files is
+that every test run decodes these exact bytes, forever. Each file is small
+(spec_vqc, the second decoder, is slow) and covers a part of version 4: several
+tiles with partial ones at the right and bottom edges, 4:2:0 chroma tiles of
+32 samples (the least side, as tiles of 32 pixels give), 4:4:4, an alpha plane, a constant plane, planes of one
+codeword, more than 512 codewords, a block side of 3 (tiles round up to 48, a
+multiple of b and of the cell side 8) and a single tile.
+
+    python tests/format/golden/regenerate_v4.py
+"""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import vqcodec
+
+HERE = Path(__file__).parent
+SAMPLES = HERE.parents[2] / "samples"
+
+
+def inputs() -> dict:
+    camera = np.asarray(Image.open(SAMPLES / "camera.png"))
+    chelsea = np.asarray(Image.open(SAMPLES / "chelsea.png"))
+    ramp = (np.mgrid[0:37, 0:45][1] * 5).astype(np.uint8)[..., None]
+    rgba = np.concatenate([chelsea[40:77, 60:105], ramp], axis=2)  # alpha 0 .. 220, left to right
+    la = np.stack([camera[250:285, 200:239], np.full((35, 39), 255, np.uint8)], axis=2)
+    flat = np.full((35, 38, 3), (120, 80, 200), np.uint8)  # flat, with a little noise in green
+    flat[..., 1] = 80 + np.random.default_rng(5).integers(-3, 4, (35, 38))
+    return {
+        # name: (pixels, encode options)
+        "v4-grey-70x75-t32": (camera[300:375, 150:220], {"tile": 32}),  # 3 x 3 tiles: 32, 32, 6 across; 32, 32, 11 down
+        "v4-rgb420-75x67-t32": (chelsea[100:167, 200:275], {"quality": 60, "tile": 32}),  # chroma tiles of 32 samples
+        "v4-rgb444-45x37-q100-t32": (chelsea[10:47, 10:55], {"quality": 100, "tile": 32}),
+        "v4-rgba-45x37-t32": (rgba, {"tile": 32}),
+        "v4-la-constant-39x35-t32": (la, {"tile": 32}),  # the alpha plane is constant
+        "v4-k1-rgb-38x35-t32": (flat, {"tile": 32}),  # every plane has k = 1
+        "v4-grey-61x53-b3-t48": (camera[260:313, 100:161], {"block": 3, "k": 20, "quality": 70, "tile": 32}),
+        "v4-grey-47x33-one-tile": (camera[210:243, 230:277], {}),  # the default tile, larger than the image
+        # k above 512: the lean model drops sh = 2 low bits of a neighbour's index (E = 173 trees, or so)
+        "v4-grey-56x50-k690-t32": (camera[380:430, 300:356], {"quality": 100, "tile": 32}),
+    }
+
+
+if __name__ == "__main__":
+    for name, (pixels, options) in inputs().items():
+        encoded = vqcodec.encode(pixels, **options)
+        assert encoded.header.version == 4, name
+        (HERE / f"{name}.vqc").write_bytes(encoded.data)
+        decoded = vqcodec.decode(encoded.data).pixels
+        Image.fromarray(decoded).save(HERE / f"{name}.png")
+        planes = [(p.k, p.tile) for p in encoded.header.planes]
+        print(name, len(encoded.data), "bytes", encoded.header.colour, "(k, tile) per plane:", planes)

@@ -1,0 +1,169 @@
+"""The rate-distortion codec's arithmetic on samples, as compiled kernels over a range of rows.
+
+Decoding a plane is its smooth base (the means grid interpolated) plus each
+block's codeword less 128; the image is the planes through the inverse
+colour transform. The encoder runs the same kernels to know what it wrote,
+and two of its own: the forward colour transform and the residuals it
+quantizes. Every kernel works on rows start..stop-1 of its output, so that
+the rows can be shared among threads (vqcodec.train.rows) and the result
+does not depend on how many there are. Integer arithmetic as docs/format.md
+specifies it, except in the forward transform, which is the encoder's choice.
+"""
+import numpy as np
+from numba import njit
+
+ZERO = 128  # a codeword sample of 128 adds nothing to the base
+# JPEG's YCbCr (ITU-R BT.601, full range) in 16.16 fixed point, as libjpeg rounds it
+_CR_R, _CB_G, _CR_G, _CB_B = 91881, 22554, 46802, 116130
+
+
+def axis(n: int, cell: int, cells: int) -> np.ndarray:
+    """For each of n positions along an axis: the cell before it, the cell after it, and the weight of
+    the one after in 1/(2 cell) units (a 3 x n int32 array). Cell i's centre is at position
+    cell*i + (cell-1)/2; positions before the first centre or after the last take that cell alone."""
+    t = 2 * np.arange(n, dtype=np.int64) - (cell - 1)  # twice the distance from cell 0's centre
+    before = np.floor_divide(t, 2 * cell)
+    weight = t - 2 * cell * before
+    weight[t < 0] = 0
+    before = np.clip(before, 0, cells - 1)
+    weight[before == cells - 1] = 0
+    after = np.minimum(before + 1, cells - 1)
+    return np.stack([before, after, weight]).astype(np.int32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _interpolate(grid, rows, cols, y, x, cell, shift):
+    """The base at (y, x): bilinear between cell centres, rounded as docs/format.md says. The sum is
+    never negative, so dividing by 4 cell^2 is a shift when that is a power of two (shift >= 0), as
+    it is for every cell vqcodec writes; a division costs far more."""
+    i0, i1, u = rows[0, y], rows[1, y], rows[2, y]
+    j0, j1, v = cols[0, x], cols[1, x], cols[2, x]
+    g2 = 2 * cell
+    top = (g2 - v) * grid[i0, j0] + v * grid[i0, j1]
+    bottom = (g2 - v) * grid[i1, j0] + v * grid[i1, j1]
+    total = (g2 - u) * top + u * bottom + 2 * cell * cell
+    return total >> shift if shift >= 0 else total // (4 * cell * cell)
+
+
+def shift_of(cell: int) -> int:
+    """log2(4 cell^2) when it is a whole power of two, else -1 (see _interpolate)."""
+    area = 4 * cell * cell
+    return area.bit_length() - 1 if area & (area - 1) == 0 else -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows_along(plane, first, last, cols, left, width, cell, offset):
+    """The base's horizontal step for rows first..last of a grid (or of a chroma plane), at the columns
+    left..left+width-1: (2 cell - v) m[i, j0] + v m[i, j1], not yet rounded (see _interpolate); the
+    vertical step (_down) then makes a row of samples from two of them without a table look-up per
+    sample. `plane` holds the grid's rows from `offset` on."""
+    along = np.empty((last - first + 1, width), dtype=np.int32)
+    for i in range(first, last + 1):
+        for x in range(width):
+            j0, j1, v = cols[0, left + x], cols[1, left + x], cols[2, left + x]
+            along[i - first, x] = (2 * cell - v) * np.int32(plane[i - offset, j0]) + v * np.int32(plane[i - offset, j1])
+    return along
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _down(along, i0, i1, u, cell, shift, line):
+    """One row of the base into `line`: rows i0 and i1 of `along` weighted 2 cell - u and u, rounded."""
+    above, below = along[i0], along[i1]
+    half = 2 * cell * cell
+    if shift >= 0:
+        for x in range(line.shape[0]):
+            line[x] = ((2 * cell - u) * above[x] + u * below[x] + half) >> shift
+    else:
+        for x in range(line.shape[0]):
+            line[x] = ((2 * cell - u) * above[x] + u * below[x] + half) // (4 * cell * cell)
+
+
+@njit(cache=True, nogil=True)
+def reconstruct_rows(start, stop, out, top, left, width, grid, rows, cols, cell, shift, codebook, indices, block):
+    """Rows start..stop-1 of a box of a plane, `width` samples from column `left`, into `out`, whose row 0
+    is the plane's row `top`: the base of `grid` (the plane's means, min(q x step, 255), int32) plus
+    codeword indices[block row, block column] less 128 (blocks counted from the box's top left),
+    clipped to a byte. `rows` and `cols` are the plane's `axis` tables."""
+    first = rows[0, top + start]
+    along = _rows_along(grid, first, rows[1, top + stop - 1], cols, left, width, cell, 0)
+    base = np.empty(width, dtype=np.int32)
+    words = codebook.ravel()
+    size = block * block
+    for y in range(start, stop):
+        _down(along, rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y], cell, shift, base)
+        by = y // block
+        row, labels, offset = out[y], indices[by], (y - by * block) * block
+        x = 0
+        for bx in range((width + block - 1) // block):
+            at = np.int64(labels[bx]) * size + offset
+            for dx in range(min(block, width - x)):
+                row[left + x] = min(max(base[x] + np.int32(words[at + dx]) - ZERO, 0), 255)
+                x += 1
+
+
+@njit(cache=True, nogil=True)
+def residual_blocks(start, stop, vectors, first, positions, plane, top, height, grid, rows, cols, cell, shift, block):
+    """The encoder's residuals: vector i (start <= i < stop) of block positions[i] of the plane, or of
+    block first + i when there are no positions: each sample less the base, plus 128, clipped to a
+    byte, row by row. `plane` holds the plane's rows from `top` on (whole blocks), of the `height` the
+    plane has; blocks that reach past the plane repeat its last row and column."""
+    width = plane.shape[1]
+    across = (width + block - 1) // block
+    for i in range(start, stop):
+        n = positions[i] if positions.shape[0] else first + i
+        by, bx = n // across, n % across
+        for dy in range(block):
+            y = min(by * block + dy, height - 1)
+            for dx in range(block):
+                x = min(bx * block + dx, width - 1)
+                value = np.int32(plane[y - top, x]) - _interpolate(grid, rows, cols, y, x, cell, shift) + ZERO
+                vectors[i, dy * block + dx] = min(max(value, 0), 255)
+
+
+@njit(cache=True, nogil=True)
+def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, cell, shift, luma_top, chroma_top):
+    """Rows start..stop-1 of `out` (C-contiguous), the RGB pixels of a box of the image whose top left
+    pixel is (top, left), from YCbCr planes: the chroma planes interpolated to the image's size (cells
+    of `cell` samples: 2 for 4:2:0, 1 for 4:4:4), then JPEG's inverse transform. The planes may be
+    bands: `luma` holds the luma plane's rows from `luma_top` on, `cb` and `cr` the chroma planes' from
+    `chroma_top`."""
+    width = out.shape[1]
+    first, last = rows[0, top + start], rows[1, top + stop - 1]
+    blues = _rows_along(cb, first, last, cols, left, width, cell, chroma_top)
+    reds = _rows_along(cr, first, last, cols, left, width, cell, chroma_top)
+    blue, red = np.empty(width, dtype=np.int32), np.empty(width, dtype=np.int32)
+    for y in range(start, stop):
+        i0, i1, u = rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y]
+        _down(blues, i0, i1, u, cell, shift, blue)
+        _down(reds, i0, i1, u, cell, shift, red)
+        lumas, rgb = luma[top + y - luma_top], out[y].reshape(-1)  # r, g, b of pixel x at 3x, 3x + 1, 3x + 2
+        for x in range(width):
+            lum, b, r = np.int32(lumas[left + x]), blue[x] - 128, red[x] - 128
+            rgb[3 * x] = min(max(lum + ((_CR_R * r + 32768) >> 16), 0), 255)
+            rgb[3 * x + 1] = min(max(lum + ((-_CB_G * b - _CR_G * r + 32768) >> 16), 0), 255)
+            rgb[3 * x + 2] = min(max(lum + ((_CB_B * b + 32768) >> 16), 0), 255)
+
+
+@njit(cache=True, nogil=True)
+def split_rows(start, stop, pixels, luma, cb, cr, half):
+    """The encoder's forward transform of pixel rows start..stop-1 (start even when `half`): JPEG's
+    YCbCr rounded to bytes, the chroma of 2 x 2 pixels averaged when `half` (4:2:0; edge cells repeat
+    their last row or column)."""
+    height, width = pixels.shape[0], pixels.shape[1]
+    step = 2 if half else 1
+    for y in range(start, stop):
+        for x in range(width):
+            r, g, b = np.float64(pixels[y, x, 0]), np.float64(pixels[y, x, 1]), np.float64(pixels[y, x, 2])
+            luma[y, x] = min(max(np.rint(0.299 * r + 0.587 * g + 0.114 * b), 0.0), 255.0)
+        if y % step:
+            continue
+        for cx in range((width + step - 1) // step):
+            blue = red = 0.0
+            for dy in range(step):
+                for dx in range(step):
+                    yy, xx = min(y + dy, height - 1), min(cx * step + dx, width - 1)
+                    r, g, b = np.float64(pixels[yy, xx, 0]), np.float64(pixels[yy, xx, 1]), np.float64(pixels[yy, xx, 2])
+                    blue += 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
+                    red += 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
+            cb[y // step, cx] = min(max(np.rint(blue / (step * step)), 0.0), 255.0)
+            cr[y // step, cx] = min(max(np.rint(red / (step * step)), 0.0), 255.0)
