@@ -75,12 +75,12 @@ def _code_bit(coder, buf, p12, bit, decoding):
     return bit, (x1, x2, x, pos)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _loaded(state):
     return state[0], state[1], state[2], state[3]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _stored(state, coder, result):
     """Keep the coder's state in `state` for the caller; returns `result`."""
     state[0], state[1], state[2], state[3] = coder
@@ -288,7 +288,7 @@ def decode_indices(payload: bytes, count: int, across: int, k: int) -> np.ndarra
     return g
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _code_residual(coder, buf, counters, ctx, e, divisors, decoding):
     """Code a residual e in -128..128 with the 80 counters from counters[ctx]: is it zero, its
     sign, the class of its magnitude (the position of the highest bit) in unary, then the bits
@@ -312,7 +312,7 @@ def _code_residual(coder, buf, counters, ctx, e, divisors, decoding):
     return (-value if negative else value), coder
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _code_counted(coder, buf, counters, j, bit, divisors, decoding):
     """Code a bit with the probability of counter j, then update the counter; returns the bit and the coder."""
     bit, coder = _code_bit(coder, buf, _p12(counters[j]), bit, decoding)
@@ -557,18 +557,22 @@ def _tile_index_kernel(g, k, decoding, state, buf, capacity, contexts, order0, f
             left, above = np.int64(g[r, c - 1]), np.int64(g[r - 1, c])
             above_left, above_right = np.int64(g[r - 1, c - 1]), np.int64(g[r - 1, c + 1])
             done = False
-            if left >= 0:  # "same as the left neighbour?"
-                ctx = (above == left) + 2 * (above_left == left) + 4 * (above_right == left)
-                done, coder = _code_flag(coder, buf, flags, candidates, flag_weights, ctx, 4 * left + (above == left),
-                                         x == left, decoding, divisors, stretch, squash)
+            for flag in range(2):  # "same as the left neighbour?", then "same as the one above?"
+                if flag == 0:
+                    if left < 0:
+                        continue
+                    candidate, cand = left, 4 * left + (above == left)
+                    ctx = (above == left) + 2 * (above_left == left) + 4 * (above_right == left)
+                else:
+                    if above < 0 or above == left:
+                        continue
+                    candidate, cand = above, 4 * above + 2
+                    ctx = 8 + (above_left == above) + 2 * (above_right == above) + 4 * (left < 0)
+                done, coder = _code_flag(coder, buf, flags, candidates, flag_weights, ctx, cand, x == candidate,
+                                         decoding, divisors, stretch, squash)  # one call: inlined once
                 if done:
-                    x = left
-            if not done and above >= 0 and above != left:  # "same as the one above?"
-                ctx = 8 + (above_left == above) + 2 * (above_right == above) + 4 * (left < 0)
-                done, coder = _code_flag(coder, buf, flags, candidates, flag_weights, ctx, 4 * above + 2, x == above,
-                                         decoding, divisors, stretch, squash)
-                if done:
-                    x = above
+                    x = candidate
+                    break
             if not done:  # the index itself, most significant bit first, down a binary tree
                 ref_left = left if left >= 0 else (above if above >= 0 else 0)
                 ref_above = above if above >= 0 else ref_left

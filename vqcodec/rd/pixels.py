@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 ZERO = 128  # a codeword sample of 128 adds nothing to the base
+CHUNK = 64  # rows whose base or chroma a kernel interpolates at once: memory follows the chunk, not the slice
 # JPEG's YCbCr (ITU-R BT.601, full range) in 16.16 fixed point, as libjpeg rounds it
 _CR_R, _CB_G, _CR_G, _CB_B = 91881, 22554, 46802, 116130
 
@@ -51,7 +52,7 @@ def shift_of(cell: int) -> int:
     return area.bit_length() - 1 if area & (area - 1) == 0 else -1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _rows_along(plane, first, last, cols, left, width, cell, offset):
     """The base's horizontal step for rows first..last of a grid (or of a chroma plane), at the columns
     left..left+width-1: (2 cell - v) m[i, j0] + v m[i, j1], not yet rounded (see _interpolate); the
@@ -65,7 +66,7 @@ def _rows_along(plane, first, last, cols, left, width, cell, offset):
     return along
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _down(along, i0, i1, u, cell, shift, line):
     """One row of the base into `line`: rows i0 and i1 of `along` weighted 2 cell - u and u, rounded."""
     above, below = along[i0], along[i1]
@@ -84,12 +85,13 @@ def reconstruct_rows(start, stop, out, top, left, width, grid, rows, cols, cell,
     is the plane's row `top`: the base of `grid` (the plane's means, min(q x step, 255), int32) plus
     codeword indices[block row, block column] less 128 (blocks counted from the box's top left),
     clipped to a byte. `rows` and `cols` are the plane's `axis` tables."""
-    first = rows[0, top + start]
-    along = _rows_along(grid, first, rows[1, top + stop - 1], cols, left, width, cell, 0)
     base = np.empty(width, dtype=np.int32)
     words = codebook.ravel()
     size = block * block
     for y in range(start, stop):
+        if y == start or (y - start) % CHUNK == 0:  # the horizontal step for the grid rows of the next rows
+            first = rows[0, top + y]
+            along = _rows_along(grid, first, rows[1, top + min(y + CHUNK, stop) - 1], cols, left, width, cell, 0)
         _down(along, rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y], cell, shift, base)
         by = y // block
         row, labels, offset = out[y], indices[by], (y - by * block) * block
@@ -128,11 +130,12 @@ def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, cell, shif
     bands: `luma` holds the luma plane's rows from `luma_top` on, `cb` and `cr` the chroma planes' from
     `chroma_top`."""
     width = out.shape[1]
-    first, last = rows[0, top + start], rows[1, top + stop - 1]
-    blues = _rows_along(cb, first, last, cols, left, width, cell, chroma_top)
-    reds = _rows_along(cr, first, last, cols, left, width, cell, chroma_top)
     blue, red = np.empty(width, dtype=np.int32), np.empty(width, dtype=np.int32)
     for y in range(start, stop):
+        if y == start or (y - start) % CHUNK == 0:  # the horizontal step for the chroma rows of the next rows
+            first, last = rows[0, top + y], rows[1, top + min(y + CHUNK, stop) - 1]
+            blues = _rows_along(cb, first, last, cols, left, width, cell, chroma_top)
+            reds = _rows_along(cr, first, last, cols, left, width, cell, chroma_top)
         i0, i1, u = rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y]
         _down(blues, i0, i1, u, cell, shift, blue)
         _down(reds, i0, i1, u, cell, shift, red)
