@@ -662,21 +662,21 @@ class IndexModel:
 
     def tree_index(self, coder: ArithmeticDecoder, l: int, a: int, r: int,
                    edge: int) -> int:
-        """Step 3: the index, most significant bit first, down the tree."""
-        w, sh = self.w, self.sh
+        """Step 3: the index, most significant bit first, down the tree, each bit
+        from the counters `tree_inputs` names mixed by TM[4 depth + edge]."""
         node = 1
-        for depth in range(w):
-            bit = code_mixed(coder, self.tm[4 * depth + edge], [
-                (self.tree0, node),
-                (self.left, ((l >> sh) << w) + node),
-                (self.above, ((a >> sh) << w) + node),
-                (self.right, ((r >> sh) << w) + node),
-            ])
+        for depth in range(self.w):
+            bit = code_mixed(coder, self.tm[4 * depth + edge], self.tree_inputs(node, l, a, r))
             node = 2 * node + bit
-        return node - (1 << w)
+        return node - (1 << self.w)
+
+    def tree_inputs(self, node: int, l: int, a: int, r: int) -> list:
+        w, sh = self.w, self.sh
+        return [(self.tree0, node), (self.left, ((l >> sh) << w) + node),
+                (self.above, ((a >> sh) << w) + node), (self.right, ((r >> sh) << w) + node)]
 
 
-class LeanIndexModel:
+class LeanIndexModel(IndexModel):
     """Version 4's lean index model: FLAG, CAND, TREE0, LEFT and ABOVE counters
     (no RIGHT), FM and TM mixers, tables sized to the contexts that can occur."""
 
@@ -703,23 +703,10 @@ class LeanIndexModel:
         twin.tm = [mixer.copy() for mixer in self.tm]
         return twin
 
-    def flag_bit(self, coder: ArithmeticDecoder, f: int, c: int) -> int:
-        """Steps 1 and 2, exactly version 2's."""
-        return code_mixed(coder, self.fm[f], [(self.flag, f), (self.cand, c)])
-
-    def tree_index(self, coder: ArithmeticDecoder, l: int, a: int, r: int,
-                   edge: int) -> int:
-        """Step 3 without r and RIGHT: the three counters and 256 mixed by TM[4 depth + edge]."""
+    def tree_inputs(self, node: int, l: int, a: int, r: int) -> list:
+        """Step 3 without r and RIGHT: the three counters (and 256) that TM mixes."""
         w, sh = self.w, self.sh
-        node = 1
-        for depth in range(w):
-            bit = code_mixed(coder, self.tm[4 * depth + edge], [
-                (self.tree0, node),
-                (self.left, ((l >> sh) << w) + node),
-                (self.above, ((a >> sh) << w) + node),
-            ])
-            node = 2 * node + bit
-        return node - (1 << w)
+        return [(self.tree0, node), (self.left, ((l >> sh) << w) + node), (self.above, ((a >> sh) << w) + node)]
 
 
 def _decode_one_index(coder: ArithmeticDecoder, model: IndexModel | LeanIndexModel,
