@@ -205,25 +205,11 @@ def _parse_v3(data: bytes) -> dict | None:
                 return None
             planes.append(plane)
             continue
-        if not 1 <= b <= MAX_BLOCK:
+        if not _coded_plane(plane):
             return None
-        if not 1 <= g <= MAX_CELL:
-            return None
-        if not 1 <= s <= 255:
-            return None
-        if fill != 0:
-            return None
-        across, down = _ceil_div(pw, b), _ceil_div(ph, b)  # BX, BY of the plane
-        blocks = across * down
-        if k > min(MAX_K, blocks):
-            return None
-        cells_across, cells_down = _ceil_div(pw, g), _ceil_div(ph, g)  # CX, CY of the plane
-        cells = cells_across * cells_down
-        bounds = (32 * cells + 8, 32 * k * b * b + 8, 32 * blocks + 8)
+        bounds = (32 * plane["cells_across"] * plane["cells_down"] + 8, 32 * k * b * b + 8, 32 * plane["blocks"] + 8)
         if any(length > bound for length, bound in zip(lengths, bounds)):
             return None
-        plane.update(across=across, down=down, blocks=blocks,
-                     cells_across=cells_across, cells_down=cells_down)
         planes.append(plane)
     # (the pixel cap comes here in the spec's order; see decode())
     if len(data) != body_start + sum(sum(plane["lengths"]) for plane in planes) + 4:
@@ -265,6 +251,18 @@ def tile_bounds(plane: dict, th: int, tw: int) -> tuple[int, int]:
     return 32 * cells + 8, 32 * blocks + 8
 
 
+def _coded_plane(plane: dict) -> bool:
+    """Versions 3 and 4: a coded plane record's b, g, s, fill and k, in that order,
+    each in its range; adds the plane's grids of blocks (BX, BY) and cells (CX, CY)."""
+    b, g, pw, ph = plane["block"], plane["cell"], plane["width"], plane["height"]
+    if not (1 <= b <= MAX_BLOCK and 1 <= g <= MAX_CELL and 1 <= plane["step"] <= 255 and plane["fill"] == 0):
+        return False
+    plane.update(across=_ceil_div(pw, b), down=_ceil_div(ph, b), cells_across=_ceil_div(pw, g),
+                 cells_down=_ceil_div(ph, g))
+    plane["blocks"] = plane["across"] * plane["down"]
+    return plane["k"] <= min(MAX_K, plane["blocks"])
+
+
 def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
     """Version 4, Validation, steps 3 to 14 in the page's order (steps 1 and 2
     are _parse's): the header, each plane record, the pixel cap (None: no cap),
@@ -301,24 +299,13 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
                 return None
             planes.append(plane)
             continue
-        if not 1 <= b <= MAX_BLOCK:
-            return None
-        if not 1 <= g <= MAX_CELL:
-            return None
-        if not 1 <= s <= 255:
-            return None
-        if fill != 0:
-            return None
-        across, down = _ceil_div(pw, b), _ceil_div(ph, b)  # BX, BY of the whole plane
-        blocks = across * down
-        if k > min(MAX_K, blocks):
+        if not _coded_plane(plane):
             return None
         if book_length > 32 * k * b * b + 8:
             return None
         if not MIN_TILE <= t <= MAX_TILE or t % b or t % g:
             return None
-        plane.update(across=across, down=down, blocks=blocks, book_length=book_length,
-                     cells_across=_ceil_div(pw, g), cells_down=_ceil_div(ph, g))
+        plane["book_length"] = book_length
         planes.append(plane)
     if max_pixels is not None and width * height > max_pixels:  # 10. the pixel cap
         return None
