@@ -890,10 +890,8 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray | None:
     if header is None or header["width"] * header["height"] > max_pixels:
         return None
     try:
-        if header["version"] == 3:
-            return _decode_v3(data, header)
-        if header["version"] == 4:
-            return _decode_v4(data, header)
+        if header["version"] in (3, 4):
+            return _decode_planes(data, header, _decode_plane if header["version"] == 3 else _decode_tiled_plane)
         return _decode_body(data, header)
     except MemoryError:  # a valid file too large for this machine: still no exception
         return None
@@ -1007,12 +1005,14 @@ def ycbcr_to_rgb(y: int, cb: int, cr: int) -> tuple[int, int, int]:
             _clip(y + ((116130 * cb + 32768) >> 16)))
 
 
-def _decode_v3(data: bytes, header: dict) -> np.ndarray | None:
-    """Decode each plane's sections in plane order, then make the channels."""
+def _decode_planes(data: bytes, header: dict, decode_plane) -> np.ndarray | None:
+    """Versions 3 and 4: decode each plane's sections in plane order with `decode_plane`
+    (version 4's: its codebook and tiles, then the plane from its whole grid of means and
+    indices), then make the channels."""
     planes = []
     at = header["body_start"]
     for plane in header["planes"]:
-        samples = _decode_plane(data, at, plane)
+        samples = decode_plane(data, at, plane)
         if samples is None:
             return None
         planes.append(samples)
@@ -1097,17 +1097,3 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
         this_row.append({"means": means_model, "index": index_model, "q": tile_q, "e": tile_e,
                          "indices": [[int(i) for i in row] for row in tile_indices]})
     return reconstruct(plane, q, book, indices.reshape(-1))
-
-
-def _decode_v4(data: bytes, header: dict) -> np.ndarray | None:
-    """Decode each plane's codebook and tiles in plane order, reconstruct every
-    plane from its whole grid of means and indices, then make the channels."""
-    planes = []
-    at = header["body_start"]
-    for plane in header["planes"]:
-        samples = _decode_tiled_plane(data, at, plane)
-        if samples is None:
-            return None
-        planes.append(samples)
-        at += sum(plane["lengths"])
-    return colour_image(planes, header)

@@ -25,7 +25,8 @@ def seed(row: int, column: int) -> tuple[int, int] | None:
 def side(row: int, column: int) -> str | None:
     """Where tile (row, column)'s seed lies: "above", "left" or None (no seed). Its last row or column
     gives the tile's first row or column the neighbours it would have in a plane without tiles."""
-    return "above" if row else "left" if column else None
+    origin = seed(row, column)
+    return None if origin is None else "above" if origin[0] < row else "left"
 
 
 def needed(last_row: int, first_column: int, last_column: int) -> dict[int, list[int]]:
