@@ -8,8 +8,10 @@ first run pays. `cold()` lets the command say so before it happens;
 """
 import importlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable
 
@@ -55,13 +57,12 @@ def cold(kernels) -> bool:
 
 def warm_up() -> float:
     """Compile (or load) every kernel: an encode with each trainer in each mode and a decode of each
-    kind, on a tiny image, the coders in a second process meanwhile. Returns the seconds it took."""
+    kind, on a tiny image, with a second process. Returns the seconds it took."""
     from .. import api
     from ..options import ALGORITHMS, SCALAR_ONLY
 
     start = time.perf_counter()
-    done = compile_aside(("tile_coders", "reconstruct", "merge", "classic_coders"))  # in a second process, while
-    # the trainers compile here
+    done = compile_aside(tuple(JOBS))  # about in the order of the runs below: trainers, then coders
     image = (np.arange(16 * 16 * 3, dtype=np.int64).reshape(16, 16, 3) * 37 % 251).astype(np.uint8)
     try:
         for algo in ALGORITHMS:
@@ -125,23 +126,26 @@ def _decode_header(source, max_pixels: int | None):
 
 # --- compiling in a second process -------------------------------------------------------------
 #
-# Numba compiles on one core. While a first encode compiles the kernels it needs
-# first, a second process compiles (and caches) kernels it needs later, in the
-# order it needs them; when this process first calls one of those, it waits
-# until the other has cached it and loads it instead of compiling it. Each job
-# is the kernels it compiles and a call that compiles them exactly as the codec
-# calls them (same argument types), so that the cache entry is the one looked up.
+# Numba compiles on one core. While a first run compiles the kernels it needs
+# first, a second process compiles (and caches) those it needs last; when this
+# process first calls one the other has taken, it waits until the other has
+# cached it and loads it instead of compiling it. Each job is the kernels it
+# compiles and a call that compiles them exactly as the codec calls them (same
+# argument types), so that the cache entry is the one looked up.
 
 _BOOK = np.array([[0, 1, 2, 3], [9, 8, 7, 6]], dtype=np.uint8)  # two 2 x 2 codewords, the jobs' tiny input
 
 
-def _classic_coders() -> None:
-    from ..format.entropy import encode_codebook, encode_indices
+def _order() -> None:
     from ..format.order import prune_and_order
 
-    encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
-    encode_codebook(_BOOK, 2, 1, 64)
     prune_and_order(_BOOK, np.array([1, 0, 1]))
+
+
+def _codebook() -> None:
+    from ..format.entropy import encode_codebook
+
+    encode_codebook(_BOOK, 2, 1, 64)
 
 
 def _context_indices() -> None:
@@ -150,20 +154,16 @@ def _context_indices() -> None:
     encode_indices(np.array([0, 1, 1, 0]), 2, 2, 64)
 
 
-def _tile_coders() -> None:
-    from ..format.entropy import IndexModel, MeansModel, encode_codebook, encode_tile_indices, encode_tile_means
-    from ..format.order import prune_and_order
-
-    encode_tile_indices(np.array([[0, 1], [1, 0]]), IndexModel(2), 64, None)
-    encode_tile_means(_BOOK, MeansModel(), 64, None)
-    encode_codebook(_BOOK, 2, 1, 64)
-    prune_and_order(_BOOK, np.array([1, 0, 1]))
-
-
 def _tile_indices() -> None:
     from ..format.entropy import IndexModel, encode_tile_indices
 
     encode_tile_indices(np.array([[0, 1], [1, 0]]), IndexModel(2), 64, None)
+
+
+def _tile_means() -> None:
+    from ..format.entropy import MeansModel, encode_tile_means
+
+    encode_tile_means(_BOOK, MeansModel(), 64, None)
 
 
 def _reconstruct() -> None:
@@ -190,6 +190,21 @@ def _assignment() -> None:
     nearest(_BOOK, _BOOK.astype(np.float64), np.zeros(2))
 
 
+def _seeding() -> None:
+    from ..train.kmeans import seed_kmeanspp
+
+    seed_kmeanspp(_BOOK, 2, np.random.default_rng(0))
+
+
+def _lloyd() -> None:
+    """Lloyd's full scan, sums and bounded scan: centres away from the means, so that a second
+    iteration runs."""
+    from ..train.kmeans import lloyd
+
+    vectors = np.concatenate([_BOOK, _BOOK + 1])
+    lloyd(vectors, _BOOK.astype(np.float32) + 0.25)
+
+
 def _cluster_means() -> None:
     """The first kernels of Hartigan's refinement, with the arrays as centnn._train makes them."""
     from ..train.centnn import _recount, _set_means
@@ -201,6 +216,14 @@ def _cluster_means() -> None:
                np.zeros(k, dtype=np.bool_), k, np.zeros((k, 3)), np.zeros(3), np.full(k + 1, -1), np.zeros(k + 1))
 
 
+def _epochs() -> None:
+    """Hartigan's epoch (K-Means' refinement, CentNN's growth): Hartigan's refinement of the tiny
+    codebook by itself, whose scan and first kernels are other jobs'."""
+    from ..train.centnn import refine
+
+    refine(_BOOK, _BOOK.astype(np.float32))
+
+
 def _split() -> None:
     from ..train.centnn import _split as split
 
@@ -208,46 +231,80 @@ def _split() -> None:
 
 
 JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.name")
-    "classic_coders": (_classic_coders, CLASSIC + ("format.order._walk",)),
+    "seeding": (_seeding, ("train.kmeans._kmeanspp_kernel",)),
+    "lloyd": (_lloyd, ("train.nearest.scan_rows", "train.kmeans._cluster_sums", "train.kmeans._yinyang")),
+    "assignment": (_assignment, ("train.nearest.scan_rows",)),
+    "cluster_means": (_cluster_means, ("train.centnn._recount", "train.centnn._set_means")),
+    "epochs": (_epochs, ("train.centnn._epoch",)),
+    "split": (_split, ("train.centnn._split",)),
+    "order": (_order, ("format.order._walk",)),
+    "codebook": (_codebook, ("format.entropy._codebook_kernel",)),
     "context_indices": (_context_indices, ("format.entropy._index_kernel",)),
-    "tile_coders": (_tile_coders, TILES + ("format.order._walk",)),
+    "tile_means": (_tile_means, ("format.entropy._means_kernel",)),
     "tile_indices": (_tile_indices, ("format.entropy._tile_index_kernel",)),
     "reconstruct": (_reconstruct, ("rd.pixels.reconstruct_rows",)),
     "merge": (_merge, ("rd.pixels.merge_rows",)),
-    "assignment": (_assignment, ("train.nearest.scan_rows",)),
-    "cluster_means": (_cluster_means, ("train.centnn._recount", "train.centnn._set_means")),
-    "split": (_split, ("train.centnn._split",)),
 }
 WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
 
 
+TRAINING_JOBS = {"kmeans": ("seeding", "lloyd", "cluster_means", "epochs"),
+                 "centnn": ("cluster_means", "epochs", "split", "assignment"),
+                 "park": ("split", "epochs", "assignment")}  # each trainer's, in the order it needs them
+
+
 def aside(command: str, options, header=None) -> tuple[str, ...]:
-    """The jobs a second process can take from a command, in the order the command needs them: what
-    it does not need at once. K-Means compiles its seeding here first, about as long as the full scan
-    its Lloyd loop starts with takes there, and Hartigan's refinement follows Lloyd; CentNN and Park
-    start with those, and CentNN's first split comes after an epoch; the coders and the decoder's
-    kernels come last (a fixed rate uses no coder). A decode compiles its means and codebook here
-    while the other process compiles its index decoder and the rest."""
+    """The jobs of a command, in the order it needs them: this process takes them from the front as
+    it comes to them, a second process from the back (see compile_aside). An encode trains, orders
+    the codebook, measures its planes and codes them (the colour transform's kernels and the
+    residuals are compiled here, as the first thing an encode does); a decode reads its codebook,
+    its means and its indices, then makes the pixels."""
     if command == "decode":
-        from ..format.container import TILES_VERSION
+        from ..format.container import PLANES_VERSION, TILES_VERSION
 
         pixels = (("reconstruct",) if header.planes else ()) + (("merge",) if header.colour != "planes" else ())
-        return ("tile_indices" if header.version == TILES_VERSION else "context_indices",) + pixels
-    first = {"kmeans": ("assignment", "cluster_means"), "centnn": ("split", "assignment")}.get(options.algo,
-                                                                                             ("assignment",))
+        if header.version == TILES_VERSION:
+            return ("codebook", "tile_means", "tile_indices") + pixels
+        if header.version == PLANES_VERSION:
+            return ("codebook", "tile_means", "context_indices") + pixels
+        coded = {s.kind for s in header.sections if s.coding in ("predicted", "context")}
+        return tuple(job for job, kind in (("codebook", "codebook"), ("context_indices", "indices")) if kind in coded)
+    training = TRAINING_JOBS.get(options.algo, ("assignment",))
     if options.plain:
-        return first + (() if options.fixed_rate else ("classic_coders",))
-    return first + ("tile_coders", "reconstruct")  # the colour transform's kernels only colour compiles, here
+        return training + (() if options.fixed_rate else ("order", "codebook", "context_indices"))
+    return training + ("order", "reconstruct", "tile_means", "codebook", "tile_indices")
+
+
+class _Claims:
+    """Which process compiles which job: a file per job in a folder both processes see, made by the
+    first to take the job (O_EXCL lets only one make it)."""
+
+    def __init__(self, folder: str):
+        self.folder, self.mine = folder, set()
+
+    def take(self, job: str) -> bool:
+        try:
+            os.close(os.open(os.path.join(self.folder, job), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
 
 
 class _Awaited:
-    """A kernel's Numba cache whose first load waits until the other process has cached the kernel
-    (or has ended)."""
+    """A kernel's Numba cache as the second process runs: the first load of a kernel of a job that
+    process has not taken takes the job (compiled here, as without it); of a job it has taken, waits
+    until it has cached the kernel (or has ended)."""
 
-    def __init__(self, cache, process: subprocess.Popen):
-        self._cache, self._process = cache, process
+    def __init__(self, cache, process: subprocess.Popen, claims: _Claims, job: str):
+        self._cache, self._process, self._claims, self._job = cache, process, claims, job
 
     def load_overload(self, *args, **kwargs):
+        loaded = self._cache.load_overload(*args, **kwargs)
+        if loaded is not None or self._job in self._claims.mine:
+            return loaded
+        if self._claims.take(self._job):
+            self._claims.mine.add(self._job)
+            return None
         deadline = time.monotonic() + WAIT_LIMIT
         while self._process.poll() is None and time.monotonic() < deadline:
             loaded = self._cache.load_overload(*args, **kwargs)
@@ -272,13 +329,17 @@ def _uncached(kernel) -> bool:
 
 
 def compile_aside(jobs) -> Callable[[], None]:
-    """Start a second process that compiles the kernels of `jobs` not in the cache yet; until it
-    ends, this process's first use of one of them waits for it. Returns the function to call when
-    done, which stops that process if it is still at work (everything it would cache is then
-    either loaded already or not needed)."""
+    """Start a second process that compiles the kernels of `jobs` (in the order this process needs
+    them) not in the cache yet, taking them from the back while this process takes them from the
+    front as it first uses them: whichever comes to a job first compiles it, so that the two meet
+    where their work is even, whatever each kernel costs here. Until that process ends, this one's
+    first use of a kernel of a job it has taken waits for it. Returns the function to call when done,
+    which stops that process if it is still at work (everything it would cache is then either loaded
+    already or not needed)."""
     names = [job for job in jobs if any(_uncached(_dispatcher(kernel)) for kernel in JOBS[job][1])]
     if not names:
         return lambda: None
+    folder = tempfile.mkdtemp(prefix="vqcodec-jobs-")
     # The child must import this very vqcodec, whose files Numba's cache entries are keyed by: its folder
     # goes first on the child's path as this process found it (symlinks kept), and -P keeps `-m` from
     # putting the current folder before it, where `pip install . && vqcodec encode ...` run in a checkout
@@ -286,28 +347,36 @@ def compile_aside(jobs) -> Callable[[], None]:
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH")))))
     try:
-        process = subprocess.Popen([sys.executable, "-P", "-m", "vqcodec.cli.kernels", *names], env=env,
+        process = subprocess.Popen([sys.executable, "-P", "-m", "vqcodec.cli.kernels", folder, *names], env=env,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:  # no interpreter to start (an embedded Python): everything compiles here
+        shutil.rmtree(folder, ignore_errors=True)
         return lambda: None
-    awaited = [_dispatcher(kernel) for job in names for kernel in JOBS[job][1]]
-    caches = [kernel._cache for kernel in awaited]
-    for kernel, cache in zip(awaited, caches):
-        kernel._cache = _Awaited(cache, process)
+    claims = _Claims(folder)
+    awaited = {}  # kernel name -> its job, the first that lists it
+    for job in names:
+        for kernel in JOBS[job][1]:
+            awaited.setdefault(kernel, job)
+    caches = {name: _dispatcher(name)._cache for name in awaited}
+    for name, job in awaited.items():
+        _dispatcher(name)._cache = _Awaited(caches[name], process, claims, job)
 
     def done() -> None:
-        for kernel, cache in zip(awaited, caches):
-            kernel._cache = cache
+        for name, cache in caches.items():
+            _dispatcher(name)._cache = cache
         if process.poll() is None:
             process.kill()
         process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
     return done
 
 
-if __name__ == "__main__":  # the second process of compile_aside
+if __name__ == "__main__":  # the second process of compile_aside: the jobs from the back, each not yet taken
     from vqcodec.cli.program import without_scipy
 
+    claims = _Claims(sys.argv[1])
     with without_scipy():
-        for job in sys.argv[1:]:
-            JOBS[job][0]()
+        for job in reversed(sys.argv[2:]):
+            if claims.take(job):
+                JOBS[job][0]()
