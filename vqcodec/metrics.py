@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def squared_error(a: np.ndarray, b: np.ndarray) -> int:
@@ -45,32 +46,56 @@ def _psnr(error: float) -> float:
 _SSIM_RADIUS = 5  # 11 x 11 Gaussian window with sigma 1.5, as in Wang et al. (2004)
 _SSIM_WEIGHTS = np.exp(-0.5 * (np.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1) / 1.5) ** 2)
 _SSIM_WEIGHTS /= _SSIM_WEIGHTS.sum()
+_SSIM_PIXELS = 1 << 18  # pixels per band: some 30 MB of float64 maps at a time, whatever the image's size
 
 
-def _blur(a: np.ndarray) -> np.ndarray:
-    """Separable Gaussian filter over axes 0 and 1, keeping only the fully covered ('valid') part."""
-    width = len(_SSIM_WEIGHTS)
-    for axis in (0, 1):
-        n = a.shape[axis] - width + 1
-        a = sum(w * np.take(a, np.arange(i, i + n), axis=axis) for i, w in enumerate(_SSIM_WEIGHTS))
-    return a
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma in float64 of (H, W) or (H, W, C) uint8 pixels: grey is its own luma, and
+    alpha, which a viewer does not see as detail, is left out."""
+    if pixels.ndim == 2:
+        return pixels.astype(np.float64)
+    if pixels.shape[2] < 3:
+        return pixels[:, :, 0].astype(np.float64)
+    red, green, blue = (pixels[:, :, c].astype(np.float64) for c in range(3))
+    return 0.299 * red + 0.587 * green + 0.114 * blue
+
+
+def _blur(maps: np.ndarray) -> np.ndarray:
+    """Separable Gaussian filter over the last two axes, keeping only the fully covered ('valid') part."""
+    for axis in (-2, -1):
+        maps = sliding_window_view(maps, len(_SSIM_WEIGHTS), axis=axis) @ _SSIM_WEIGHTS
+    return maps
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Mean structural similarity (Wang et al. 2004) over all channels; None below 11 x 11 pixels."""
+    """Mean structural similarity (Wang et al. 2004) of the luma over the windows that fit: detail lost
+    to blurring lowers it even where PSNR barely moves. None below 11 x 11 pixels, where no window fits.
+
+    Taken in bands of rows, so that a large image needs no float copy of its own size.
+    """
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
-    if min(a.shape[:2]) < len(_SSIM_WEIGHTS):
+    height, width = a.shape[:2]
+    side = len(_SSIM_WEIGHTS)
+    if min(height, width) < side:
         return None
-    x = a.astype(np.float64).reshape(a.shape[0], a.shape[1], -1)
-    y = b.astype(np.float64).reshape(x.shape)
+    windows = height - side + 1  # rows of windows
+    rows = max(1, _SSIM_PIXELS // width)
+    total = 0.0
+    for top in range(0, windows, rows):
+        band = slice(top, min(top + rows, windows) + side - 1)
+        total += _ssim_sum(_luma(a[band]), _luma(b[band]))
+    return total / (windows * (width - side + 1))
+
+
+def _ssim_sum(x: np.ndarray, y: np.ndarray) -> float:
+    """The SSIM index of two luma planes summed over the windows that fit, from Gaussian-weighted means,
+    variances and covariance."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = _blur(x), _blur(y)
-    vx = _blur(x * x) - mx * mx
-    vy = _blur(y * y) - my * my
-    cov = _blur(x * y) - mx * my
+    mx, my, xx, yy, xy = _blur(np.stack([x, y, x * x, y * y, x * y]))
+    vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
     index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(index.mean())
+    return float(index.sum())
 
 
 def codebook_psnr(vectors: np.ndarray, codebook: np.ndarray) -> float:
