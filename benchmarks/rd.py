@@ -1,7 +1,7 @@
 """BD-rate of vqcodec's rate-distortion encoder against JPEG, WebP and AVIF on the bundled photos.
 
     python benchmarks/rd.py                      # camera, astronaut, chelsea, coffee, coins
-    python benchmarks/rd.py more.png --plot rd/  # those and more.png; one PSNR-bpp plot per image
+    python benchmarks/rd.py more.png --plot rd/  # those and more.png; one PSNR and SSIM plot per image
 
 The same comparison as `vqcodec bench --rd` (vqcodec/bench/anchors.py), which
 documents the method; this script fixes the image set so figures from
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("images", nargs="*", type=Path, help="images compared besides the bundled photos")
     parser.add_argument("--qualities", default=",".join(map(str, anchors.DEFAULT_QUALITIES)),
                         help="vqcodec's qualities, comma-separated (default: %(default)s)")
-    parser.add_argument("--plot", type=Path, metavar="DIR", help="write one PSNR-bpp plot per image here")
+    parser.add_argument("--plot", type=Path, metavar="DIR", help="write one plot per image here, PSNR and SSIM against bpp")
     args = parser.parse_args()
     start = time.perf_counter()
     try:

@@ -26,7 +26,6 @@ import numpy as np
 import vqcodec
 from vqcodec import images
 from vqcodec.bench import anchors
-from vqcodec.metrics import psnr
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION_3 = "2b4df39"  # the last commit whose default encoder wrote .vqc version 3
@@ -56,7 +55,7 @@ def earlier_files(revision: str, photos: list[Path], qualities, folder: Path) ->
 
 def point(pixels: np.ndarray, data: bytes) -> anchors.Point:
     decoded = vqcodec.decode(data, max_pixels=None).pixels
-    return anchors.Point(8 * len(data) / (pixels.shape[0] * pixels.shape[1]), psnr(pixels, decoded.reshape(pixels.shape)))
+    return anchors.point(len(data), pixels, decoded.reshape(pixels.shape))
 
 
 def main() -> None:

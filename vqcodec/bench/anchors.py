@@ -3,7 +3,9 @@
 A file size or a PSNR alone says nothing about a codec; a curve of PSNR
 against bits per pixel does, and the Bjøntegaard rate difference (BD-rate)
 sums up the gap between two curves in one number: how many percent more or
-fewer bits one codec needs than the other for the same PSNR. The anchors are
+fewer bits one codec needs than the other for the same PSNR. The same is
+done on SSIM of the luma, so that a codec cannot win by blurring, which
+costs little PSNR but much SSIM. The anchors are
 JPEG (optimized Huffman tables), WebP (method 6, its best) and AVIF (speed 6,
 libavif's default) as Pillow runs them in memory, with their default 4:2:0
 chroma subsampling for colour, so anyone with Pillow gets the same figures.
@@ -12,7 +14,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import PIL
@@ -20,22 +22,47 @@ from PIL import Image, features
 
 from .. import __version__, api, files, images
 from ..errors import DependencyError, ImageError, OptionsError, OutputError
-from ..metrics import psnr
+from ..metrics import psnr, ssim
 from ..options import EncodeOptions
 from . import paper
 from .runs import bundled_samples, json_number
 
-SCHEMA = "vqcodec-rd/1"
+SCHEMA = "vqcodec-rd/2"
 VQCODEC = "vqcodec"
 DEFAULT_QUALITIES = tuple(range(0, 100, 10))  # vqcodec's quality sweep
 ANCHOR_QUALITIES = tuple(range(5, 100, 5))  # Pillow's quality sweep for every anchor
 
 
 class Point(NamedTuple):
-    """One encode: bits per pixel of the file, and PSNR in dB of its decoded image over all channels."""
+    """One encode: bits per pixel of the file, PSNR in dB of its decoded image over all channels, and
+    SSIM of its luma (None below 11 x 11 pixels)."""
 
     bpp: float
     psnr: float
+    ssim: float | None
+
+
+def ssim_decibels(value: float | None) -> float:
+    """SSIM as -10 log10(1 - SSIM), the scale BD-rates on SSIM are taken on: like PSNR it keeps spreading
+    as quality nears perfect, where raw SSIM crowds below 1. inf at 1; NaN without an SSIM."""
+    if value is None:
+        return math.nan
+    return math.inf if value >= 1 else -10 * math.log10(1 - value)
+
+
+class Measure(NamedTuple):
+    """A measure of quality BD-rates are taken on: a point's value in dB (not finite where there is none
+    to rate), and the names the table's columns and the plots' axes give it."""
+
+    decibels: Callable[[Point], float]
+    column: str  # formatted with the anchor's label
+    axis: str
+
+
+MEASURES = {
+    "psnr": Measure(lambda p: p.psnr, "vs {}", "PSNR (dB)"),
+    "ssim": Measure(lambda p: ssim_decibels(p.ssim), "SSIM vs {}", "SSIM as -10 log10(1 - SSIM) (dB)"),
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +109,9 @@ def _pixels(image) -> np.ndarray:
     return pixels
 
 
-def _point(size: int, pixels: np.ndarray, decibels: float) -> Point:
-    return Point(8 * size / (pixels.shape[0] * pixels.shape[1]), decibels)
+def point(size: int, pixels: np.ndarray, decoded: np.ndarray) -> Point:
+    """The point of a file of `size` bytes that decodes `pixels` to `decoded` (of the same shape)."""
+    return Point(8 * size / (pixels.shape[0] * pixels.shape[1]), psnr(pixels, decoded), ssim(pixels, decoded))
 
 
 def curve(pixels, codec_name: str, qualities=None) -> list[Point]:
@@ -101,36 +129,39 @@ def curve(pixels, codec_name: str, qualities=None) -> list[Point]:
         original.save(buf, format=found.format, quality=quality, **found.settings)
         with Image.open(buf) as decoded:
             decoded = np.asarray(decoded.convert(original.mode)).reshape(pixels.shape)
-        points.append(_point(len(buf.getvalue()), pixels, psnr(pixels, decoded)))
+        points.append(point(len(buf.getvalue()), pixels, decoded))
     return points
 
 
 def vqcodec_curve(pixels, qualities) -> list[Point]:
-    """vqcodec's points, one per quality, in that order: the encoder's own PSNR of its decoded image."""
+    """vqcodec's points, one per quality, in that order, measured on the file decoded back."""
     pixels = _pixels(pixels)
     points = []
     for quality in qualities:
-        result = api.encode(pixels, quality=quality, max_pixels=None)
-        points.append(_point(len(result.data), pixels, result.psnr))
+        data = api.encode(pixels, quality=quality, max_pixels=None).data
+        points.append(point(len(data), pixels, api.decode(data, max_pixels=None).pixels.reshape(pixels.shape)))
     return points
 
 
-def pareto(points) -> list[Point]:
-    """The points no other point beats, by increasing rate: each has a higher PSNR than every cheaper one.
+def pareto(points, measure: str = "psnr") -> list[Point]:
+    """The points no other point beats, by increasing rate: each has a higher quality (PSNR, or the
+    `measure` of MEASURES) than every cheaper one.
 
-    A point is dropped when another costs no more and reaches at least its PSNR;
-    so PSNR rises strictly along the front, and log-rate is a function of it.
-    Lossless points (infinite PSNR) are dropped too: there is no interval to integrate up to.
+    A point is dropped when another costs no more and reaches at least its quality;
+    so quality rises strictly along the front, and log-rate is a function of it.
+    Lossless points (infinite PSNR, SSIM 1) are dropped too: there is no interval to integrate up to.
     """
+    quality = MEASURES[measure].decibels
     front = []
-    for p in sorted(points, key=lambda p: (p.bpp, -p.psnr)):
-        if math.isfinite(p.psnr) and (not front or p.psnr > front[-1].psnr):
+    for p in sorted((p for p in points if math.isfinite(quality(p))), key=lambda p: (p.bpp, -quality(p))):
+        if not front or quality(p) > quality(front[-1]):
             front.append(p)
     return front
 
 
-def bd_rate(reference, test) -> float | None:
-    """Bjøntegaard rate difference of `test` against `reference`, in percent (negative: `test` needs fewer bits).
+def bd_rate(reference, test, measure: str = "psnr") -> float | None:
+    """Bjøntegaard rate difference of `test` against `reference`, in percent (negative: `test` needs fewer bits),
+    at equal PSNR, or at equal SSIM in dB with measure="ssim".
 
     Method (Bjøntegaard, VCEG-M33, 2001, with the piecewise-cubic interpolation
     of the later JVET and AOM common test conditions): each curve is reduced
@@ -142,21 +173,23 @@ def bd_rate(reference, test) -> float | None:
     exactly over the PSNR interval both fronts cover, and the mean difference
     of log-rates d gives (exp(d) - 1) * 100. None when a front has fewer than
     two points or the intervals do not overlap: extrapolating would invent rates.
+    SSIM takes PSNR's place as -10 log10(1 - SSIM) dB (`ssim_decibels`).
     """
-    ref, tst = pareto(reference), pareto(test)
+    quality = MEASURES[measure].decibels
+    ref, tst = pareto(reference, measure), pareto(test, measure)
     if len(ref) < 2 or len(tst) < 2:
         return None
-    low, high = max(ref[0].psnr, tst[0].psnr), min(ref[-1].psnr, tst[-1].psnr)
+    low, high = max(quality(ref[0]), quality(tst[0])), min(quality(ref[-1]), quality(tst[-1]))
     if low >= high:
         return None
-    mean_difference = (_integral(tst, low, high) - _integral(ref, low, high)) / (high - low)
+    mean_difference = (_integral(tst, quality, low, high) - _integral(ref, quality, low, high)) / (high - low)
     return (math.exp(mean_difference) - 1) * 100
 
 
-def _integral(front: list[Point], low: float, high: float) -> float:
-    """Integral of the front's PCHIP log-rate from low to high PSNR. Simpson's rule is exact for a
+def _integral(front: list[Point], quality: Callable[[Point], float], low: float, high: float) -> float:
+    """Integral of the front's PCHIP log-rate from low to high quality. Simpson's rule is exact for a
     cubic, so it is applied between consecutive knots, where the interpolant is one cubic."""
-    x = np.array([p.psnr for p in front])
+    x = np.array([quality(p) for p in front])
     y = np.log([p.bpp for p in front])
     slopes = _pchip_slopes(x, y)
 
@@ -199,16 +232,18 @@ def _figure_class():
 
 
 def plot(curves: dict[str, list[Point]], path, title: str) -> None:
-    """PSNR against bits per pixel, one line per codec through its points by rate, written as a PNG."""
-    figure = _figure_class()(figsize=(7, 5), layout="constrained")
-    axes = figure.add_subplot()
-    for name, points in curves.items():
-        shown = sorted(p for p in points if math.isfinite(p.psnr))
-        axes.plot([p.bpp for p in shown], [p.psnr for p in shown], marker="o", markersize=3,
-                  label=ANCHORS[name].label if name in ANCHORS else name)
-    axes.set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=title)
-    axes.grid(alpha=0.3)
-    axes.legend()
+    """PSNR and SSIM (in dB, as its BD-rates take it) against bits per pixel side by side, one line per
+    codec through its points by rate, written as a PNG."""
+    figure = _figure_class()(figsize=(12, 5), layout="constrained")
+    for axes, measure in zip(figure.subplots(1, len(MEASURES)), MEASURES.values()):
+        for name, points in curves.items():
+            shown = sorted((p.bpp, measure.decibels(p)) for p in points if math.isfinite(measure.decibels(p)))
+            axes.plot([bpp for bpp, _ in shown], [value for _, value in shown], marker="o", markersize=3,
+                      label=ANCHORS[name].label if name in ANCHORS else name)
+        axes.set(xlabel="bits per pixel", ylabel=measure.axis)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.suptitle(title)
     buf = io.BytesIO()
     figure.savefig(buf, format="png", dpi=100)
     files.write_file(path, buf.getvalue(), force=True)
@@ -216,14 +251,14 @@ def plot(curves: dict[str, list[Point]], path, title: str) -> None:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One image: each codec's curve (in the order of its qualities) and vqcodec's BD-rate against each anchor."""
+    """One image: each codec's curve (in the order of its qualities) and vqcodec's BD-rates against each anchor."""
 
     image: str
     width: int
     height: int
     mode: str
     curves: dict[str, list[Point]]
-    bd_rates: dict[str, float | None]
+    bd_rates: dict[str, dict[str, float | None]]  # by measure, then anchor
 
 
 @dataclass(frozen=True)
@@ -234,14 +269,15 @@ class Report:
     anchors: tuple[str, ...]
     comparisons: list[Comparison]
 
-    def mean(self, name: str) -> float | None:
+    def mean(self, name: str, measure: str = "psnr") -> float | None:
         """The arithmetic mean BD-rate over the images where it is defined, as the common test conditions average."""
-        rates = [c.bd_rates[name] for c in self.comparisons if c.bd_rates[name] is not None]
+        rates = [c.bd_rates[measure][name] for c in self.comparisons if c.bd_rates[measure][name] is not None]
         return sum(rates) / len(rates) if rates else None
 
 
 def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None, plot_dir=None) -> Report:
-    """vqcodec's and each anchor's curve on every image, and the BD-rates; with plot_dir, one PNG per image.
+    """vqcodec's and each anchor's curve on every image, and the BD-rates on each measure; with plot_dir,
+    one PNG per image.
 
     Every option is checked before the first encode. `progress(i, total, text)` is told before each curve.
     """
@@ -269,7 +305,8 @@ def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None,
             curves[name] = vqcodec_curve(pixels, qualities) if name == VQCODEC else curve(pixels, name)
         height, width, channels = pixels.shape
         found = Comparison(path.name, width, height, images.NATIVE[channels - 1], curves,
-                           {name: bd_rate(curves[name], curves[VQCODEC]) for name in names})
+                           {measure: {name: bd_rate(curves[name], curves[VQCODEC], measure) for name in names}
+                            for measure in MEASURES})
         comparisons.append(found)
         if plot_dir is not None:
             plot(curves, Path(plot_dir) / f"{path.stem}-rd.png", f"{path.name}, {width} x {height} {found.mode}")
@@ -281,11 +318,13 @@ def _percent(value: float | None) -> str:
 
 
 def table(report: Report) -> str:
-    """A Markdown table, aligned for the terminal too: vqcodec's BD-rate against each anchor, per image and mean."""
-    head = ["image", *(f"vs {ANCHORS[name].label}" for name in report.anchors)]
-    rows = [[f"{c.image} ({c.width}x{c.height} {c.mode})", *(_percent(c.bd_rates[n]) for n in report.anchors)]
+    """A Markdown table, aligned for the terminal too: vqcodec's BD-rates against each anchor, on PSNR and
+    then on SSIM, per image and mean."""
+    columns = [(measure, name) for measure in MEASURES for name in report.anchors]
+    head = ["image", *(MEASURES[m].column.format(ANCHORS[n].label) for m, n in columns)]
+    rows = [[f"{c.image} ({c.width}x{c.height} {c.mode})", *(_percent(c.bd_rates[m][n]) for m, n in columns)]
             for c in report.comparisons]
-    rows.append(["mean", *(_percent(report.mean(n)) for n in report.anchors)])
+    rows.append(["mean", *(_percent(report.mean(n, m)) for m, n in columns)])
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
 
     def line(cells):
@@ -293,7 +332,8 @@ def table(report: Report) -> str:
 
     rule = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
     note = ("BD-rate: the bits vqcodec needs at equal PSNR, relative to the anchor (negative: fewer); "
-            "-: no PSNR range common to both curves.")
+            "SSIM columns: at equal SSIM, taken in dB as -10 log10(1 - SSIM); "
+            "-: no PSNR (SSIM) range common to both curves.")
     return "\n".join([line(head), rule, *map(line, rows), "", note])
 
 
@@ -302,7 +342,7 @@ def document(report: Report) -> dict:
     qualities = {VQCODEC: list(report.qualities), **{name: list(ANCHOR_QUALITIES) for name in report.anchors}}
 
     def points(name, curve_points):
-        return [{"quality": q, "bpp": p.bpp, "psnr": json_number(p.psnr)}
+        return [{"quality": q, "bpp": p.bpp, "psnr": json_number(p.psnr), "ssim": p.ssim}
                 for q, p in zip(qualities[name], curve_points)]
 
     return {
@@ -312,8 +352,10 @@ def document(report: Report) -> dict:
         "qualities": list(report.qualities),
         "images": [
             {"image": c.image, "width": c.width, "height": c.height, "mode": c.mode,
-             "curves": {name: points(name, pts) for name, pts in c.curves.items()}, "bd_rate": c.bd_rates}
+             "curves": {name: points(name, pts) for name, pts in c.curves.items()},
+             "bd_rate": c.bd_rates["psnr"], "bd_rate_ssim": c.bd_rates["ssim"]}
             for c in report.comparisons
         ],
         "mean_bd_rate": {name: report.mean(name) for name in report.anchors},
+        "mean_bd_rate_ssim": {name: report.mean(name, "ssim") for name in report.anchors},
     }

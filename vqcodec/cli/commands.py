@@ -364,7 +364,7 @@ PRESET_SETS = ("ks", "block_sizes", "qualities", "algos")  # what --preset choos
 @click.option("--montage", "montage_dir", type=click.Path(file_okay=False), help="Write side-by-side PNGs of original and reconstructions here.")
 @click.option("--rd", is_flag=True, help="Compare the rate-distortion encoder with JPEG, WebP and AVIF instead: curves and BD-rates.")
 @click.option("--anchors", "anchor_names", default="jpeg,webp,avif", show_default=True, help="With --rd: the codecs to compare with.")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="With --rd: write one PSNR-bpp plot per image here (needs matplotlib).")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="With --rd: write one plot per image here, PSNR and SSIM against bpp (needs matplotlib).")
 def bench_command(images, ks, block_sizes, qualities, classic, algos, repeat, seed, preset, json_path, csv_path,
                   baseline, save_baseline, psnr_tolerance, time_tolerance, no_timing_check, montage_dir, rd,
                   anchor_names, plot_dir):
