@@ -55,7 +55,7 @@ def test_records_agree_with_separate_encode_and_decode(image_path, records, rd_r
         assert rec.bpp == pytest.approx(8 * rec.bytes / (30 * 24))
         h = result.header
         assert (rec.version, rec.codewords) == (h.version, h.k)
-        assert rec.bytes == h.header_size + rec.means_bytes + rec.codebook_bytes + rec.index_bytes + 4
+        assert rec.bytes == h.header_size + rec.means_bytes + rec.codebook_bytes + rec.index_bytes + rec.filter_bytes + 4
         assert rec.codebook_bytes > 0 and rec.index_bytes > 0
 
 

@@ -44,7 +44,10 @@ V4_HEADER = 24  # version 4: the header before the plane records
 V4_PLANE_RECORD = 24  # version 4: bytes of one plane record
 TILE_ENTRY = 8  # version 4: a tile table entry, means length and index length
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: the tile side
-KNOWN_TOOLS = 0  # version 4 as the page specifies it defines no tool bit
+KNOWN_FILE_TOOLS = 0  # version 4 as the page specifies it defines no file tool
+FILTER = 1  # and one plane tool: the restoration filter
+KNOWN_PLANE_TOOLS = FILTER
+FILTER_BYTES = 16  # a tile's weights in the filter section
 
 
 # ---------------------------------------------------------------- checksum
@@ -274,7 +277,7 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
     if len(data) < table_start:  # 4. the plane records are there
         return None
     tools = _u32(data, 20)
-    if tools & ~KNOWN_TOOLS:  # 5. a file tool this decoder does not know: it needs a newer decoder
+    if tools & ~KNOWN_FILE_TOOLS:  # 5. a file tool this decoder does not know: it needs a newer decoder
         return None
     if colour not in COLOURS or (colour != PLANES and channels < 3):  # 6.
         return None
@@ -292,10 +295,10 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
         book_length = _u64(data, at + 16)
         plane = {"width": pw, "height": ph, "block": b, "cell": g, "step": s, "fill": fill,
                  "k": k, "tools": plane_tools, "tile": t, "lengths": ()}
-        if plane_tools & ~KNOWN_TOOLS:  # first the plane's tools
+        if plane_tools & ~KNOWN_PLANE_TOOLS:  # first the plane's tools
             return None
-        if k == 0:  # a constant plane: b = g = s = t = 0, no codebook; fill is any byte
-            if b != 0 or g != 0 or s != 0 or t != 0 or book_length != 0:
+        if k == 0:  # a constant plane: no tools, b = g = s = t = 0, no codebook; fill is any byte
+            if plane_tools != 0 or b != 0 or g != 0 or s != 0 or t != 0 or book_length != 0:
                 return None
             planes.append(plane)
             continue
@@ -327,6 +330,8 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
                 return None
             lengths += [means_length, index_length]
             at += TILE_ENTRY
+        if plane["tools"] & FILTER:  # the filter section: 16 bytes a tile
+            lengths.append(FILTER_BYTES * len(tiles_of(plane)))
         plane["lengths"] = tuple(lengths)
     if len(data) != body_start + sum(sum(plane["lengths"]) for plane in coded) + 4:  # 13.
         return None
@@ -344,7 +349,8 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
 
 PUBLIC_FIELDS = ("width", "height", "channels", "block", "trainer", "k",
                  "requested_k", "version", "sections", "colour", "planes", "tools")
-# a version-4 plane's lengths: its codebook's, then each tile's means and index lengths in tile order
+# a version-4 plane's lengths: its codebook's, then each tile's means and index lengths in tile order, then
+# with FILTER its filter section's
 PLANE_FIELDS = ("width", "height", "block", "cell", "step", "fill", "k", "lengths", "tile", "tools")
 
 
@@ -1050,6 +1056,7 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
         return [[plane["fill"]] * pw for _ in range(ph)]
     b, g, k = plane["block"], plane["cell"], plane["k"]
     book_length, *tile_lengths = plane["lengths"]
+    filter_length = tile_lengths.pop() if plane["tools"] & FILTER else 0
     book = decode_codebook_stream(data[at:at + book_length], k, b, 1)  # fresh models
     if book is None:
         return None
@@ -1096,4 +1103,35 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
         indices[top // b:top // b + blocks_down, left // b:left // b + blocks_across] = tile_indices
         this_row.append({"means": means_model, "index": index_model, "q": tile_q, "e": tile_e,
                          "indices": [[int(i) for i in row] for row in tile_indices]})
-    return reconstruct(plane, q, book, indices.reshape(-1))
+    samples = reconstruct(plane, q, book, indices.reshape(-1))
+    if plane["tools"] & FILTER:
+        samples = restoration_filter(plane, samples, data[index_at:index_at + filter_length])
+    return samples
+
+
+def restoration_filter(plane: dict, samples: list[list[int]], section: bytes) -> list[list[int]]:
+    """The tool FILTER: each sample from its unfiltered 3 x 3 neighbourhood (coordinates clamped to
+    the plane) and its unit's four weights, signed bytes stored 16 to a tile."""
+    pw, ph, t = plane["width"], plane["height"], plane["tile"]
+    unit = (t + 1) // 2
+    tiles_across = tile_grid(pw, ph, t)[1]
+
+    def weights(i: int, j: int) -> list[int]:
+        at = FILTER_BYTES * ((i // 2) * tiles_across + j // 2) + 4 * (2 * (i % 2) + j % 2)
+        return [b - 256 if b > 127 else b for b in section[at:at + 4]]
+
+    def x_(y: int, x: int) -> int:
+        return samples[min(max(y, 0), ph - 1)][min(max(x, 0), pw - 1)]
+
+    out = []
+    for y in range(ph):
+        line = []
+        for x in range(pw):
+            w0, w1, w2, w3 = weights(y // unit, x // unit)
+            c = x_(y, x)
+            v = (64 * c + 32 + w0 * (x_(y, x - 1) + x_(y, x + 1) - 2 * c) + w1 * (x_(y - 1, x) + x_(y + 1, x) - 2 * c)
+                 + w2 * (x_(y - 1, x - 1) + x_(y + 1, x + 1) - 2 * c)
+                 + w3 * (x_(y - 1, x + 1) + x_(y + 1, x - 1) - 2 * c))
+            line.append(_clip(v >> 6))
+        out.append(line)
+    return out

@@ -48,7 +48,8 @@ def spec_header(data: bytes) -> tuple | None:
     """(width, height, channels, block, k, planes, tools) of a file whose header, length and CRC are valid,
     else None. Versions 3 and 4: block and k as vqcodec reports them (plane 0's block, the planes' k summed),
     and for each plane (width, height, block, cell, step, fill, k, section lengths, tile side, tools), the
-    lengths of version 4 being its codebook's then each tile's means and index lengths; planes is () before."""
+    lengths of version 4 being its codebook's then each tile's means and index lengths (then the filter
+    section's, with that tool); planes is () before."""
     h = spec_vqc.read_header(data)
     if h is None:
         return None
@@ -62,7 +63,7 @@ def vqcodec_header(header) -> tuple:
     def lengths(p):
         if header.version == 3 or not p.k:
             return tuple(s.length for s in p.sections)
-        return (p.sections[0].length, *(int(n) for n in p.tile_lengths().ravel()))
+        return (p.sections[0].length, *(int(n) for n in p.tile_lengths().ravel()), *(s.length for s in p.sections[3:]))
 
     planes = () if header.version < 3 else tuple(
         (p.width, p.height, p.block, p.cell, p.step, p.fill, p.k, lengths(p), p.tile, p.tools) for p in header.planes)
@@ -542,7 +543,7 @@ TOOLS_BROKEN_TOO = [  # (golden file, offset of a tools field, its value, (offse
     ("v4-grey-70x75-t32", 20, 1, (6, "<B", 9), None),  # file tools, then a colour id that does not exist
     ("v4-grey-70x75-t32", 20, 1 << 31, (24, "<B", 99), None),  # file tools, then plane 0's block side
     ("v4-rgba-45x37-t32", 20, 1 << 12, (24 + 24 * 3 + 12, "<I", 0), None),  # then plane 3's tile side
-    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
+    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 1), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
     ("v4-la-constant-39x35-t32", 24 + 24 + 8, 1 << 31, (24 + 24, "<B", 3), 1),  # a constant plane's tools count too
 ]
 
@@ -691,8 +692,9 @@ CONSTANT_PLANE = 24 + 24  # plane 1 of v4-la-constant-39x35-t32, its alpha, is c
     (CONSTANT_PLANE + 12, "<I", 1, "tile side"), (CONSTANT_PLANE + 12, "<I", 2**32 - 1, "tile side"),
     (CONSTANT_PLANE + 16, "<Q", 1, "constant"), (CONSTANT_PLANE + 0, "<B", 2, "constant"),
     (CONSTANT_PLANE + 1, "<B", 8, "constant"), (CONSTANT_PLANE + 2, "<B", 1, "constant"),
+    (CONSTANT_PLANE + 8, "<I", 1, "tool"),  # FILTER, which a constant plane cannot have
 ])
-def test_v4_a_constant_plane_has_no_tile_side_and_no_sections(offset, fmt, value, word, tmp_path):
+def test_v4_a_constant_plane_has_no_tile_side_no_tool_and_no_sections(offset, fmt, value, word, tmp_path):
     assert_refused_everywhere(_put(_v4("v4-la-constant-39x35-t32"), (offset, fmt, value)), tmp_path, "plane 1", word)
 
 
@@ -865,7 +867,8 @@ def test_v4_changed_bytes_decode_as_specified_or_are_refused(path):
     """Bytes changed anywhere, or in the header, the plane records and the tile table (half the time): with
     the CRC recomputed or not, vqcodec decodes what spec_vqc decodes, or both refuse the file in one line."""
     data = path.read_bytes()
-    table_end = 24 + 24 * data[5] + 8 * sum(len(p["lengths"]) // 2 for p in spec_vqc.read_header(data)["planes"])
+    table_end = 24 + 24 * data[5] + 8 * sum(len(spec_vqc.tiles_of(p)) for p in spec_vqc.read_header(data)["planes"]
+                                            if p["k"])
     rng = np.random.default_rng(17)
     for n in range(V4_CHANGES):
         mutated = bytearray(data)
@@ -882,3 +885,29 @@ def test_v4_changed_bytes_decode_as_specified_or_are_refused(path):
             assert decoded is None, n
         else:
             np.testing.assert_array_equal(decoded, expected, err_msg=str(n))
+
+
+FILTERED = [GOLDEN / f"{name}.vqc" for name in ("v4-filter-grey-70x75-t32", "v4-filter-rgb420-75x67-t32")]
+
+
+@pytest.mark.parametrize("path", FILTERED, ids=lambda p: p.stem)
+def test_v4_any_filter_weights_decode_as_specified_in_whole_and_in_regions(path):
+    """Every byte of a filter section is valid: weights drawn at random, extremes included (the CRC
+    recomputed), decode as spec_vqc decodes them, and a region as the whole image has it."""
+    data = path.read_bytes()
+    header = vqcodec.info(data)
+    rng = np.random.default_rng(23)
+    for n in range(6):
+        mutated, at = bytearray(data), header.header_size
+        for p in header.planes:
+            at += sum(s.length for s in p.sections[:3])
+            if p.tools & container.FILTER:
+                weights = rng.integers(-128, 128, p.sections[3].length) if n else np.full(p.sections[3].length, -128)
+                mutated[at : at + p.sections[3].length] = weights.astype(np.int8).tobytes()
+                at += p.sections[3].length
+        fix_crc(mutated)
+        mutated = bytes(mutated)
+        whole = vqcodec.decode(mutated).pixels
+        np.testing.assert_array_equal(whole, spec_decode(mutated, FUZZ_CAP), err_msg=str(n))
+        for x, y, w, h in ((0, 0, 5, 7), (17, 31, 20, 9), (header.width - 3, header.height - 4, 3, 4)):
+            np.testing.assert_array_equal(vqcodec.decode(mutated, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])

@@ -13,6 +13,7 @@ from helpers import DOCS, GOLDEN
 from PIL import Image
 
 import vqcodec
+from vqcodec.format import container
 
 FORMAT = DOCS / "format.md"
 
@@ -38,6 +39,8 @@ EXPECTED = {
 
 # Version 4: name: (width, height, channels, colour, file size, (block, k, tile side, tiles) of each plane)
 EXPECTED_V4 = {
+    "v4-filter-grey-70x75-t32": (70, 75, 1, "planes", 1727, ((2, 235, 32, 9),)),
+    "v4-filter-rgb420-75x67-t32": (75, 67, 3, "ycbcr420", 1279, ((2, 65, 32, 9), (2, 1, 32, 4), (2, 1, 32, 4))),
     "v4-grey-47x33-one-tile": (47, 33, 1, "planes", 1169, ((2, 263, 256, 1),)),
     "v4-grey-56x50-k690-t32": (56, 50, 1, "planes", 3002, ((2, 690, 32, 4),)),
     "v4-grey-61x53-b3-t48": (61, 53, 1, "planes", 243, ((3, 15, 48, 4),)),
@@ -82,12 +85,14 @@ def test_version_3_golden_files_decode_forever(path):
 @pytest.mark.parametrize("name", sorted(EXPECTED_V4))
 def test_version_4_golden_files_decode_forever(name):
     """Each holds what golden/regenerate_v4.py says it covers (several tiles, partial ones, 4:2:0 chroma tiles
-    of 32 samples, the least, a constant plane, k = 1, k above 512, b = 3 with tiles of 48, a single tile) and
-    decodes to its image."""
+    of 32 samples, the least, a constant plane, k = 1, k above 512, b = 3 with tiles of 48, a single tile,
+    the restoration filter on every plane of the v4-filter-* files and on none of the others) and decodes
+    to its image."""
     path = GOLDEN / f"{name}.vqc"
     h = vqcodec.info(path)
     tiles = tuple((p.block, p.k, p.tile, p.tiles if p.k else 0) for p in h.planes)
     assert h.version == 4 and h.tools == 0
+    assert {p.tools for p in h.planes} == ({container.FILTER} if name.startswith("v4-filter-") else {0})
     assert (h.width, h.height, h.channels, h.colour, h.file_size, tiles) == EXPECTED_V4[name]
     expected = np.asarray(Image.open(path.with_suffix(".png")))
     assert np.array_equal(vqcodec.decode(path).pixels, expected)

@@ -32,7 +32,7 @@ from ..options import (DEFAULT_BLOCK, DEFAULT_K, DEFAULT_PSNR_TOLERANCE, DEFAULT
                        SCALAR_ONLY, EncodeOptions)
 from .montage import montage
 
-SCHEMA = "vqcodec-bench/3"
+SCHEMA = "vqcodec-bench/4"
 KEY = ("image", "encoder", "quality", "k", "block", "algo", "seed")
 RD, CLASSIC = "rd", "classic"  # which encoder a record measured
 
@@ -57,6 +57,7 @@ class Record:
     means_bytes: int
     codebook_bytes: int
     index_bytes: int
+    filter_bytes: int
     bpp: float
     ratio_raw: float
     ratio_png: float
@@ -161,7 +162,7 @@ def measure(path: Path, options: EncodeOptions, repeat: int, reference: float, p
         encoder=CLASSIC if options.plain else RD, quality=result.quality, k=options.k, block=options.block,
         algo=options.algo, seed=options.seed, version=header.version, codewords=header.k, bytes=len(data),
         means_bytes=header.bytes_of("means"), codebook_bytes=header.bytes_of("codebook"),
-        index_bytes=header.bytes_of("indices"), bpp=header.bits_per_pixel,
+        index_bytes=header.bytes_of("indices"), filter_bytes=header.bytes_of("filter"), bpp=header.bits_per_pixel,
         ratio_raw=original.size / len(data), ratio_png=png_size / len(data),
         psnr=psnr(original, decoded), ssim=ssim(original, decoded),
         encode_seconds=encode_seconds, encode_spread=encode_spread,

@@ -27,6 +27,7 @@ ASSIGNING = ("train.nearest.scan_rows", "format.order._walk")
 CLASSIC = ("format.entropy._index_kernel", "format.entropy._codebook_kernel")  # versions 2 and 3's context codings
 TILES = ("format.entropy._tile_index_kernel", "format.entropy._means_kernel", "format.entropy._codebook_kernel")
 PIXELS = ("rd.pixels.reconstruct_rows",)  # every rate-distortion plane, encoded (to measure) or decoded
+FILTER = ("rd.pixels.filter_rows",)  # the planes with the restoration filter
 
 
 def needed(command: str, options, header=None) -> tuple[str, ...]:
@@ -37,7 +38,7 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
         from ..format.container import PLANES_VERSION, TILES_VERSION
 
         if header.version == TILES_VERSION:
-            return TILES + PIXELS
+            return TILES + PIXELS + (FILTER if _filtered(header) else ())
         if header.version == PLANES_VERSION:
             return CLASSIC + ("format.entropy._means_kernel",) + PIXELS
         coded = {s.kind for s in header.sections if s.coding in ("predicted", "context")}
@@ -45,7 +46,14 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
     kernels = TRAINING.get(options.algo, ()) + ASSIGNING
     if options.plain:
         return kernels + (() if options.fixed_rate else CLASSIC)
-    return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks",)
+    return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks", "rd.pixels.filter_statistics")  # (the filter
+    # only where it pays: counting it would announce a compile on every run of an encoder of small images)
+
+
+def _filtered(header) -> bool:
+    from ..format.container import FILTER as TOOL
+
+    return any(p.tools & TOOL for p in header.planes)
 
 
 def cold(kernels) -> bool:
@@ -176,6 +184,21 @@ def _reconstruct() -> None:
                 np.zeros((1, 1), dtype=np.uint16), axes(p))
 
 
+def _filter() -> None:
+    """The restoration filter, with the arrays as vqcodec.rd.encode and decode make them."""
+    from ..rd.pixels import filter_rows
+
+    filter_rows(0, 2, np.empty((2, 4), dtype=np.uint8), 0, _BOOK, 0, 2, 0, 4, np.zeros((1, 2, 4), dtype=np.int32), 2)
+
+
+def _filter_statistics() -> None:
+    from ..rd.pixels import filter_statistics
+
+    original = _BOOK.view()
+    original.flags.writeable = False  # as the encoder passes the image's planes
+    filter_statistics(np.zeros((1, 2, 15), dtype=np.int64), _BOOK, 0, original, 0, 2, 2)
+
+
 def _merge() -> None:
     """The inverse colour transform's kernel, on a tiny 4:2:0 image."""
     from ..rd.planes import merge
@@ -243,6 +266,8 @@ JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.
     "tile_means": (_tile_means, ("format.entropy._means_kernel",)),
     "tile_indices": (_tile_indices, ("format.entropy._tile_index_kernel",)),
     "reconstruct": (_reconstruct, ("rd.pixels.reconstruct_rows",)),
+    "filter_statistics": (_filter_statistics, ("rd.pixels.filter_statistics",)),
+    "filter": (_filter, FILTER),
     "merge": (_merge, ("rd.pixels.merge_rows",)),
 }
 WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
@@ -262,7 +287,8 @@ def aside(command: str, options, header=None) -> tuple[str, ...]:
     if command == "decode":
         from ..format.container import PLANES_VERSION, TILES_VERSION
 
-        pixels = (("reconstruct",) if header.planes else ()) + (("merge",) if header.colour != "planes" else ())
+        pixels = (("reconstruct",) if header.planes else ()) + (("filter",) if _filtered(header) else ()) \
+            + (("merge",) if header.colour != "planes" else ())
         if header.version == TILES_VERSION:
             return ("codebook", "tile_means", "tile_indices") + pixels
         if header.version == PLANES_VERSION:
@@ -272,7 +298,8 @@ def aside(command: str, options, header=None) -> tuple[str, ...]:
     training = TRAINING_JOBS.get(options.algo, ("assignment",))
     if options.plain:
         return training + (() if options.fixed_rate else ("order", "codebook", "context_indices"))
-    return training + ("order", "reconstruct", "tile_means", "codebook", "tile_indices")
+    return training + ("order", "reconstruct", "filter_statistics", "filter", "tile_means", "codebook",
+                       "tile_indices")
 
 
 class _Claims:

@@ -39,7 +39,10 @@ PLANE_KINDS = ("means", "codebook", "indices")  # version 3: each coded plane's 
 MAX_CELL = 64  # versions 3 and 4: the side of a block-mean cell
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 32, so that the tile table stays a
 # small part of what it describes; at most 4096, so that a tile's sections fit the table's 32-bit lengths
-KNOWN_TOOLS = 0  # version 4's tool flags this decoder knows: none yet, so any set bit needs a newer vqcodec
+FILTER = 1  # version 4's plane tool: a restoration filter, with weights for each quarter of each tile
+KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = 0, FILTER  # version 4's tool flags this decoder knows: any other bit needs a
+# newer vqcodec
+FILTER_BYTES = 16  # a tile's filter weights: 4 signed bytes for each of its 4 units
 SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
 CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position
 COLOURS = ("planes", "ycbcr420", "ycbcr444")  # version 3, id = position: the channels as they are, or YCbCr (+ alpha)
@@ -61,7 +64,8 @@ class Plane:
     """Versions 3 and 4: how one plane is coded. k = 0: every sample is `fill`, and nothing more is stored.
     Version 4 cuts it into tiles of `tile` x `tile` samples, row by row, each with its own means and
     index streams, whose lengths are `table` (the file's tile table, 8 bytes a tile): its sections are
-    the codebook, then every tile's means, then every tile's indices."""
+    the codebook, then every tile's means, then every tile's indices, then with the FILTER tool every
+    tile's filter weights."""
 
     height: int
     width: int
@@ -84,6 +88,11 @@ class Plane:
         """Version 4: (top, left, height, width) of a tile, in samples of the plane."""
         top, left = row * self.tile, column * self.tile
         return top, left, min(self.tile, self.height - top), min(self.tile, self.width - left)
+
+    @property
+    def unit(self) -> int:
+        """Version 4's FILTER tool: the side of a filter unit, half a tile's rounded up (2 x 2 units a tile)."""
+        return (self.tile + 1) // 2
 
     @property
     def tiles(self) -> int:
@@ -424,19 +433,19 @@ def _parse_planes_v4(data: bytes, max_pixels: int | None) -> tuple[tuple, list[P
     """A version-4 header's fixed fields and its plane records, validated in the order docs/format.md
     gives, the pixel cap last: everything the tile table's size follows from."""
     magic, version, channels, colour_id, trainer_id, width, height, requested_k, tools = HEADER_V4.unpack_from(data)
-    if tools & ~KNOWN_TOOLS:  # first: a newer file's other fields may mean what this vqcodec cannot know
+    if tools & ~KNOWN_FILE_TOOLS:  # first: a newer file's other fields may mean what this vqcodec cannot know
         raise FormatError(f"the file uses tools this vqcodec does not know (flags {tools:#x}): it needs a newer vqcodec")
     colour = _checked_image(channels, colour_id, width, height, requested_k)
     planes = []
     for n, (h, w) in enumerate(shapes(colour, channels, height, width)):
         block, cell, step, fill, k, plane_tools, tile, codebook = PLANE_V4.unpack_from(data, HEADER_V4.size
                                                                                            + PLANE_V4.size * n)
-        if plane_tools & ~KNOWN_TOOLS:
+        if plane_tools & ~KNOWN_PLANE_TOOLS:
             raise FormatError(f"plane {n} uses tools this vqcodec does not know (flags {plane_tools:#x}): "
                               "it needs a newer vqcodec")
         plane = Plane(h, w, block, cell, step, fill, k, tile=tile, tools=plane_tools)
-        if k == 0 and tile:
-            raise FormatError(f"plane {n} is constant (k = 0) but has a tile side")
+        if k == 0 and (tile or plane_tools):
+            raise FormatError(f"plane {n} is constant (k = 0) but has a tile side or a tool")
         plane = _checked_plane(n, plane, [0, codebook, 0])
         if k:
             if not MIN_TILE <= tile <= MAX_TILE or tile % block or tile % cell:
@@ -466,7 +475,9 @@ def _parse_header_v4(data: bytes, max_pixels: int | None) -> Header:
                               f"{lengths[tile, which]} bytes, more than the {bounds[tile, which]} any encoder can write")
         means, indices = (int(total) for total in lengths.sum(axis=0))
         tiled.append(dataclasses.replace(p, sections=(p.sections[1], Section("means", CODED, means),
-                                                      Section("indices", CODED, indices))))
+                                                      Section("indices", CODED, indices))
+                                         + ((Section("filter", "raw", FILTER_BYTES * p.tiles),) if p.tools & FILTER
+                                            else ())))
     return Header(width, height, channels, tiled[0].block, sum(p.k for p in tiled), requested_k,
                   TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), TILES_VERSION,
                   tuple(sec for p in tiled for sec in p.sections), colour, tuple(tiled), tools)

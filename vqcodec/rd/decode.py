@@ -76,13 +76,18 @@ def _reconstruct_band(start, stop, plane, p, grid, codebook, indices, tables):
 def _decode_tiles(header, payloads, region):
     """The samples each plane needs for the region, tile by tile: first the means of every tile the
     region's base reads, then the indices and samples of the tiles it touches, the columns of tiles at
-    once. Planes are made whole-sized, but only those tiles are written."""
+    once; with a filter, the indices of the tiles the filter reads too, then the samples by bands of
+    rows. Planes are made whole-sized, but only those samples are written."""
     decoders = _plane_decoders(header, payloads)
+    boxes = {n: _samples_needed(header, n, region) for n in decoders}
+    read = {n: d.read(*boxes[n]) for n, d in decoders.items()}
     pool = _pool()
     for wave in ("means", "indices"):
-        futures = [f for n, d in decoders.items() for f in getattr(d, wave)(pool, *_samples_needed(header, n, region))]
+        futures = [f for n, d in decoders.items() for f in getattr(d, wave)(pool, *read[n])]
         for future in futures:
             future.result()
+    for n, d in decoders.items():
+        d.restore(*boxes[n])
     return {"planes": [decoders[n].plane if n in decoders else np.full((p.height, p.width), p.fill, dtype=np.uint8)
                        for n, p in enumerate(header.planes)]}
 
@@ -102,16 +107,46 @@ def _pool():
 
 
 class _PlaneDecode:
-    """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs."""
+    """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs.
+    With a filter, the tiles keep their indices, and the samples are made afterwards, a band of rows at
+    a time: the filter reads each sample's neighbours before they are filtered, across tiles."""
 
     def __init__(self, p: container.Plane, sections: list[bytes]):
-        self.p, self.sections = p, sections  # the codebook, every tile's means, every tile's indices
+        self.p, self.sections = p, sections  # the codebook, every tile's means, every tile's indices, weights
         lengths = p.tile_lengths()
         self.ends = np.cumsum(lengths, axis=0)  # where each tile's means and index streams end in their section
         self.starts = self.ends - lengths
         self.tables = axes(p)
         self.grid = np.zeros(p.cells, dtype=np.int32)
         self.plane = np.empty((p.height, p.width), dtype=np.uint8)
+        self.weights = unit_weights(p, sections[3]) if p.tools & container.FILTER else None
+        self.indices_kept = None if self.weights is None else np.zeros((-(-p.height // p.block), p.blocks_x),
+                                                                       dtype=np.uint16)
+        self.codebook = None
+
+    def read(self, top, left, bottom, right) -> tuple[int, int, int, int]:
+        """The samples the tiles must be decoded for, to make those: with a filter, one more on every side."""
+        if self.weights is None:
+            return top, left, bottom, right
+        return max(top - 1, 0), max(left - 1, 0), min(bottom + 1, self.p.height), min(right + 1, self.p.width)
+
+    def restore(self, top, left, bottom, right) -> None:
+        """With a filter: those samples, from the kept indices, a band of rows at a time on threads."""
+        if self.weights is not None:
+            over_rows(self._restore_rows, bottom - top, top, left, bottom, right, minimum=pixels.CHUNK)
+
+    def _restore_rows(self, start, stop, top, left, bottom, right) -> None:
+        p, b = self.p, self.p.block
+        for first in range(top + start, top + stop, pixels.CHUNK):
+            last = min(first + pixels.CHUNK, top + stop)
+            y0, y1 = max(first - 1, 0) // b * b, min(last + 1, p.height)
+            x0, x1 = max(left - 1, 0) // b * b, min(right + 1, p.width)
+            source = np.empty((y1 - y0, p.width), dtype=np.uint8)
+            pixels.reconstruct_rows(0, y1 - y0, source, y0, x0, x1 - x0, self.grid, *self.tables, p.cell,
+                                    pixels.shift_of(p.cell), self.codebook,
+                                    np.ascontiguousarray(self.indices_kept[y0 // b : -(-y1 // b), x0 // b :]), b)
+            pixels.filter_rows(0, last - first, self.plane[first:last], first, source, y0, p.height, left, right,
+                               self.weights, p.unit)
 
     def _tiles(self, top, left, bottom, right) -> dict[int, list[int]]:
         """The tiles that hold samples top..bottom-1 x left..right-1, and those their models come from."""
@@ -145,13 +180,16 @@ class _PlaneDecode:
         come from), and put those samples in place, from the first whole block that holds one."""
         from ..format.entropy import IndexModel, decode_codebook, decode_tile_indices
 
-        codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
+        codebook = self.codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
         b = self.p.block
 
         def code(row, column, model):
             y, x, height, width = self.p.tile_box(row, column)
             indices = decode_tile_indices(self._stream(1, row, column), -(-height // b), -(-width // b), model,
                                           tiles.side(row, column))
+            if self.indices_kept is not None:
+                self.indices_kept[y // b : y // b + indices.shape[0], x // b : x // b + indices.shape[1]] = indices
+                return
             y0, x0 = max(y, top // b * b), max(x, left // b * b)  # what the box needs of the tile
             y1, x1 = min(y + height, bottom), min(x + width, right)
             if y0 < y1 and x0 < x1:
@@ -159,6 +197,13 @@ class _PlaneDecode:
                             np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), self.tables)
 
         return tiles.chains(pool, self._tiles(top, left, bottom, right), lambda: IndexModel(self.p.k), code)
+
+
+def unit_weights(p: container.Plane, section: bytes) -> np.ndarray:
+    """A filter section's weights by unit: (2 x tile rows, 2 x tile columns, 4) int32."""
+    rows, columns = p.tile_grid
+    weights = np.frombuffer(section, dtype=np.int8).reshape(rows, columns, 2, 2, 4)
+    return weights.transpose(0, 2, 1, 3, 4).reshape(2 * rows, 2 * columns, 4).astype(np.int32)
 
 
 def _samples_needed(header, n, region) -> tuple[int, int, int, int]:
@@ -169,7 +214,8 @@ def _samples_needed(header, n, region) -> tuple[int, int, int, int]:
         return top, left, top + height, left + width
     rows = pixels.axis(header.height, 2, p.height)  # 4:2:0 chroma: cells of 2 x 2 pixels
     columns = pixels.axis(header.width, 2, p.width)
-    return rows[0, top], columns[0, left], rows[1, top + height - 1] + 1, columns[1, left + width - 1] + 1
+    return (int(rows[0, top]), int(columns[0, left]), int(rows[1, top + height - 1]) + 1,
+            int(columns[1, left + width - 1]) + 1)
 
 
 # --- both ----------------------------------------------------------------------------------------

@@ -227,14 +227,75 @@ def _assign(image, grids, books, lengths, settings):
     return {"codebooks": codebooks, "indices": indices}
 
 
-def _measure(image, means, grids, codebooks, indices, settings):
+def _filters(image, grids, codebooks, indices, settings):
+    """Each coded plane's restoration filter: weights for each unit (a quarter of a tile) by least squares
+    from sums over the image a band at a time, kept where they lower the unit's error; None for a plane
+    where what they lower does not pay for its weights' bytes at the plane's lambda (it goes without the
+    tool)."""
+    from .pixels import filter_statistics
+
+    sizes = _plane_shapes(image, settings)
+    coded = [None if grid is None else _Decodable(size, grid, book, labels, s)
+             for size, grid, book, labels, s in zip(sizes, grids, codebooks, indices, settings.planes)]
+    stats = [None if d is None else np.zeros((*units(d.p), 15), dtype=np.int64) for d in coded]
+    for _, _, planes, tops in _bands(image, settings):
+        for plane, top, decodable, sums in zip(planes, tops, coded, stats):
+            if decodable is None:
+                continue
+            first, source = decodable.unfiltered(max(top - 1, 0), min(top + len(plane) + 1, decodable.p.height))
+            original = plane.view()
+            original.flags.writeable = False  # one specialisation of the kernel, whether the plane is the image's
+            filter_statistics(sums, source, first, original, top, decodable.p.height, decodable.p.unit)
+    filters = []
+    for d, sums, s in zip(coded, stats, settings.planes):
+        weights, gain = (None, 0.0) if d is None else chosen_weights(sums, d.p)
+        pays = gain > s.lam * 8 * container.FILTER_BYTES * d.p.tiles if d is not None else False
+        filters.append(weights if pays else None)
+    return {"filters": filters}
+
+
+def units(p: Plane) -> tuple[int, int]:
+    """Rows and columns of a plane's filter units: two of each tile's sides."""
+    rows, columns = p.tile_grid
+    return 2 * rows, 2 * columns
+
+
+def chosen_weights(sums: np.ndarray, p: Plane) -> tuple[np.ndarray, float]:
+    """Each unit's weights (int8) from its sums (filter_statistics): least squares, rounded, kept when the
+    squared error they predict, plus the rounding's (1/12 a sample), is below the error without them; and
+    by how much they lower the plane's squared error in all, so predicted."""
+    from .pixels import WEIGHT_ONE
+
+    upper = np.array([0, 1, 2, 3, 1, 4, 5, 6, 2, 5, 7, 8, 3, 6, 8, 9])  # sums[..., 0:10] as a 4 x 4 matrix
+    a = sums[..., upper].reshape(*sums.shape[:-1], 4, 4).astype(np.float64)
+    b = sums[..., 10:14].astype(np.float64)
+    ridge = 1e-6 * (np.trace(a, axis1=-2, axis2=-1) + 1.0)[..., None, None] * np.eye(4)
+    exact = WEIGHT_ONE * np.linalg.solve(a + ridge, b[..., None])[..., 0]
+    w = np.clip(np.rint(exact), -128, 127)
+    gain = 2 * np.einsum("...i,...i", w, b) / WEIGHT_ONE - np.einsum("...i,...ij,...j", w, a, w) / WEIGHT_ONE ** 2
+    unit = p.unit
+    heights = np.clip(p.height - unit * np.arange(sums.shape[0]), 0, unit)
+    widths = np.clip(p.width - unit * np.arange(sums.shape[1]), 0, unit)
+    gain -= np.outer(heights, widths) / 12
+    kept = gain > 0
+    return np.where(kept[..., None], w, 0).astype(np.int8), float(np.sum(gain[kept]))
+
+
+def filter_section(weights: np.ndarray) -> bytes:
+    """A plane's filter section: each tile's units' weights (2 x 2 units of 4), tiles in row order."""
+    rows, columns = weights.shape[0] // 2, weights.shape[1] // 2
+    return weights.reshape(rows, 2, columns, 2, 4).transpose(0, 2, 1, 3, 4).astype(np.int8).tobytes()
+
+
+def _measure(image, means, grids, codebooks, indices, filters, settings):
     """PSNR of the image the file decodes to, decoded a band of rows at a time as the decoder would."""
     from ..metrics import psnr_of_error, squared_error
 
     height, width, channels = image.shape
     sizes = _plane_shapes(image, settings)
-    coded = [means[n] if grid is None else _Decodable(sizes[n], grid, book, labels, s)
-             for n, (grid, book, labels, s) in enumerate(zip(grids, codebooks, indices, settings.planes))]
+    coded = [means[n] if grid is None else _Decodable(sizes[n], grid, book, labels, s, weights)
+             for n, (grid, book, labels, weights, s) in enumerate(zip(grids, codebooks, indices, filters,
+                                                                      settings.planes))]
     error = 0
     for top in range(0, height, MEASURE_ROWS):
         bottom = min(height, top + MEASURE_ROWS)
@@ -245,14 +306,16 @@ def _measure(image, means, grids, codebooks, indices, settings):
 class _Decodable:
     """What the decoder will make of a coded plane, ready to decode any of its rows."""
 
-    def __init__(self, size, grid, book, labels, s):
+    def __init__(self, size, grid, book, labels, s, weights=None):
         from .decode import axes, means_of
 
         self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
         self.means, self.tables, self.book, self.labels = means_of(grid, s.step), axes(self.p), book, labels
+        self.weights = weights
 
-    def rows(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
-        """(first row, the decoded rows first..bottom-1), the first row at or above `top` that starts a block."""
+    def unfiltered(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
+        """(first row, the rows first..bottom-1 before the filter), the first row at or above `top` that
+        starts a block."""
         from .pixels import reconstruct_rows, shift_of
 
         p = self.p
@@ -260,6 +323,19 @@ class _Decodable:
         band = np.empty((bottom - top, p.width), dtype=np.uint8)
         reconstruct_rows(0, len(band), band, top, 0, p.width, self.means, *self.tables, p.cell, shift_of(p.cell),
                          self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block)
+        return top, band
+
+    def rows(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
+        """(first row, the decoded rows first..bottom-1), the first row at or above `top` that starts a block,
+        or with a filter `top` itself."""
+        from .pixels import filter_rows
+
+        if self.weights is None:
+            return self.unfiltered(top, bottom)
+        first, source = self.unfiltered(max(top - 1, 0), min(bottom + 1, self.p.height))
+        band = np.empty((bottom - top, self.p.width), dtype=np.uint8)
+        filter_rows(0, len(band), band, top, source, first, self.p.height, 0, self.p.width,
+                    self.weights.astype(np.int32), self.p.unit)
         return top, band
 
 
@@ -274,7 +350,7 @@ def _decoded_band(top, bottom, sizes, coded, colour) -> np.ndarray:
         first, last = top, bottom
         if colour == "ycbcr420" and n in (1, 2):  # the chroma rows the interpolation reads
             rows = axis(height, 2, chroma_rows(colour, height))
-            first, last = rows[0, top], rows[1, bottom - 1] + 1
+            first, last = int(rows[0, top]), int(rows[1, bottom - 1]) + 1
         if isinstance(decodable, int):  # a constant plane
             start, band = first, np.full((last - first, w), decodable, dtype=np.uint8)
         else:
@@ -294,7 +370,7 @@ class _Models:
         return _Models(self.index.copy(), self.means.copy())
 
 
-def _code(image, means, grids, codebooks, indices, settings, options):
+def _code(image, means, grids, codebooks, indices, filters, settings, options):
     """Each plane's codebook, then its tiles' means and indices, the columns of tiles on every core."""
     import numba
 
@@ -302,12 +378,13 @@ def _code(image, means, grids, codebooks, indices, settings, options):
 
     pool = tiles.pool(numba.config.NUMBA_NUM_THREADS)
     coded = []
-    for size, mean, grid, book, labels, s in zip(_plane_shapes(image, settings), means, grids, codebooks, indices,
-                                                 settings.planes):
+    for size, mean, grid, book, labels, weights, s in zip(_plane_shapes(image, settings), means, grids, codebooks,
+                                                          indices, filters, settings.planes):
         if grid is None:
-            coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None))
+            coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None, None))
             continue
-        p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
+        p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile,
+                  tools=0 if weights is None else container.FILTER)
         streams, limits = {}, p.tile_bounds() + 1
 
         def code(row, column, models, p=p, grid=grid, labels=labels, streams=streams, limits=limits):
@@ -322,9 +399,9 @@ def _code(image, means, grids, codebooks, indices, settings, options):
         rows, columns = p.tile_grid
         futures = tiles.chains(pool, tiles.needed(rows - 1, 0, columns - 1),
                                lambda p=p: _Models(IndexModel(p.k), MeansModel()), code)
-        coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1)))
+        coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1), weights))
     records, payloads = [], []
-    for p, streams, futures, book in coded:
+    for p, streams, futures, book, weights in coded:
         for future in futures:
             future.result()
         if streams is None:
@@ -335,8 +412,11 @@ def _code(image, means, grids, codebooks, indices, settings, options):
         ordered = [streams[key] for key in sorted(streams)]  # tiles in row order
         parts = [book, b"".join(means for means, _ in ordered), b"".join(labels for _, labels in ordered)]
         table = b"".join(container.TILE_ENTRY.pack(len(means), len(labels)) for means, labels in ordered)
-        records.append(dataclasses.replace(p, table=table, sections=tuple(
-            Section(kind, container.CODED, len(part)) for kind, part in zip(("codebook", "means", "indices"), parts))))
+        sections = [Section(kind, container.CODED, len(part)) for kind, part in zip(("codebook", "means", "indices"), parts)]
+        if weights is not None:
+            parts.append(filter_section(weights))
+            sections.append(Section("filter", "raw", len(parts[-1])))
+        records.append(dataclasses.replace(p, table=table, sections=tuple(sections)))
         payloads.extend(parts)
     height, width, channels = image.shape
     header = Header(width, height, channels, records[0].block, sum(p.k for p in records), options.k or 0,
@@ -358,6 +438,7 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
     Stage("train", _train, ("starts",)),
     Stage("ecvq", _ecvq, ("books", "lengths")),
     Stage("assign", _assign, ("codebooks", "indices")),
+    Stage("filter", _filters, ("filters",)),
     Stage("measure", _measure, ("psnr",), background=True),
     Stage("code", _code, ("header", "payloads")),
     Stage("container", _build, ("data",)),

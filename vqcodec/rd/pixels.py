@@ -170,3 +170,81 @@ def split_rows(start, stop, pixels, luma, cb, cr, half):
                     red += 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
             cb[y // step, cx] = min(max(np.rint(blue / (step * step)), 0.0), 255.0)
             cr[y // step, cx] = min(max(np.rint(red / (step * step)), 0.0), 255.0)
+
+
+# --- the restoration filter (version 4's plane tool FILTER) ----------------------------------------
+
+WEIGHT_ONE = 64  # the filter's weights are in 1/64; its taps are the neighbour pairs along (0, 1), (1, 0), (1, 1), (1, -1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _neighbours(source, y, x, dy, dx, height, width, source_top):
+    """The sum of the two samples at (y + dy, x + dx) and (y - dy, x - dx), coordinates clamped to the plane."""
+    ya, xa = min(max(y + dy, 0), height - 1), min(max(x + dx, 0), width - 1)
+    yb, xb = min(max(y - dy, 0), height - 1), min(max(x - dx, 0), width - 1)
+    return np.int32(source[ya - source_top, xa]) + np.int32(source[yb - source_top, xb])
+
+
+@njit(cache=True, nogil=True)
+def filter_rows(start, stop, out, out_top, source, source_top, height, left, right, weights, unit):
+    """Rows start..stop-1 of `out`, which holds the plane's rows from `out_top` on, at columns left..right-1:
+    the restoration filter of the unfiltered samples in `source` (the plane's rows from `source_top` on,
+    every column, including one row beyond those whenever the plane has it). A sample c of filter unit
+    (y // unit, x // unit), whose weights are w, becomes (64 c + sum of w_i (a_i + b_i - 2 c) + 32) >> 6,
+    clipped to a byte, with a_i and b_i its neighbours along tap i; weights of 0 leave it as it is."""
+    width = source.shape[1]
+    for i in range(start, stop):
+        y = out_top + i
+        row, units = out[i], weights[y // unit]
+        x = left
+        while x < right:
+            end = min((x // unit + 1) * unit, right)
+            w = units[x // unit]
+            if w[0] == 0 and w[1] == 0 and w[2] == 0 and w[3] == 0:
+                for xx in range(x, end):
+                    row[xx] = source[y - source_top, xx]
+            else:
+                for xx in range(x, end):
+                    c = np.int32(source[y - source_top, xx])
+                    total = WEIGHT_ONE * c + 32
+                    total += w[0] * (_neighbours(source, y, xx, 0, 1, height, width, source_top) - 2 * c)
+                    total += w[1] * (_neighbours(source, y, xx, 1, 0, height, width, source_top) - 2 * c)
+                    total += w[2] * (_neighbours(source, y, xx, 1, 1, height, width, source_top) - 2 * c)
+                    total += w[3] * (_neighbours(source, y, xx, 1, -1, height, width, source_top) - 2 * c)
+                    row[xx] = min(max(total >> 6, 0), 255)
+            x = end
+
+
+@njit(cache=True, nogil=True)
+def filter_statistics(stats, source, source_top, original, original_top, height, unit):
+    """The encoder's sums for choosing each unit's weights, over the rows of `original` (the plane's rows
+    from `original_top` on, every column): per unit, the products of the four neighbour terms
+    (a_i + b_i - 2 c) with one another (10) and with the error t = original - c (4), and t * t, exact
+    in int64. `source` holds the unfiltered samples as filter_rows reads them."""
+    width = source.shape[1]
+    for i in range(original.shape[0]):
+        y = original_top + i
+        sums = stats[y // unit]
+        for x in range(width):
+            c = np.int32(source[y - source_top, x])
+            f0 = np.int64(_neighbours(source, y, x, 0, 1, height, width, source_top) - 2 * c)
+            f1 = np.int64(_neighbours(source, y, x, 1, 0, height, width, source_top) - 2 * c)
+            f2 = np.int64(_neighbours(source, y, x, 1, 1, height, width, source_top) - 2 * c)
+            f3 = np.int64(_neighbours(source, y, x, 1, -1, height, width, source_top) - 2 * c)
+            t = np.int64(original[i, x]) - c
+            s = sums[x // unit]
+            s[0] += f0 * f0
+            s[1] += f0 * f1
+            s[2] += f0 * f2
+            s[3] += f0 * f3
+            s[4] += f1 * f1
+            s[5] += f1 * f2
+            s[6] += f1 * f3
+            s[7] += f2 * f2
+            s[8] += f2 * f3
+            s[9] += f3 * f3
+            s[10] += f0 * t
+            s[11] += f1 * t
+            s[12] += f2 * t
+            s[13] += f3 * t
+            s[14] += t * t
