@@ -72,18 +72,19 @@ def main() -> None:
         earlier_files(args.revision, photos, qualities, folder)
         for photo in photos:
             pixels = images.load(photo, None)
-            before, now, versions = [], [], set()
+            before, now, versions, same = [], [], set(), True
             for q in qualities:
                 old = (folder / f"{photo.stem}-{q}.vqc").read_bytes()
                 new = vqcodec.encode(pixels, quality=q).data
                 versions |= {old[4], new[4]}
+                same &= old == new
                 before.append(point(pixels, old))
                 now.append(point(pixels, new))
             change = anchors.bd_rate(before, now)
             size = sum(p.bpp for p in now) / sum(p.bpp for p in before) - 1
             rows.append((photo.stem, change, size))
-            if len(versions) < 2:
-                sys.exit(f"Error: both encoders wrote version {versions.pop()}: is {args.revision} this checkout's?")
+            if same:
+                sys.exit(f"Error: both encoders wrote the same files: is {args.revision} this checkout's?")
             print(f"{photo.stem}: BD-rate {change:+.2f} %, bytes at the same qualities {100 * size:+.2f} % "
                   f"(versions {sorted(versions)})", file=sys.stderr)
     print(f"| photo | BD-rate of this checkout against {args.revision} | bytes at the same qualities |")

@@ -1111,7 +1111,7 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
 
 def restoration_filter(plane: dict, samples: list[list[int]], section: bytes) -> list[list[int]]:
     """The tool FILTER: each sample from its unfiltered 3 x 3 neighbourhood (coordinates clamped to
-    the plane) and its unit's four weights, signed bytes stored 16 to a tile."""
+    its tile) and its unit's four weights, signed bytes stored 16 to a tile."""
     pw, ph, t = plane["width"], plane["height"], plane["tile"]
     unit = (t + 1) // 2
     tiles_across = tile_grid(pw, ph, t)[1]
@@ -1120,13 +1120,16 @@ def restoration_filter(plane: dict, samples: list[list[int]], section: bytes) ->
         at = FILTER_BYTES * ((i // 2) * tiles_across + j // 2) + 4 * (2 * (i % 2) + j % 2)
         return [b - 256 if b > 127 else b for b in section[at:at + 4]]
 
-    def x_(y: int, x: int) -> int:
-        return samples[min(max(y, 0), ph - 1)][min(max(x, 0), pw - 1)]
-
     out = []
     for y in range(ph):
         line = []
+        top = y // t * t
         for x in range(pw):
+            left = x // t * t
+
+            def x_(yy: int, xx: int) -> int:  # clamped to the tile of (y, x)
+                return samples[min(max(yy, top), min(top + t, ph) - 1)][min(max(xx, left), min(left + t, pw) - 1)]
+
             w0, w1, w2, w3 = weights(y // unit, x // unit)
             c = x_(y, x)
             v = (64 * c + 32 + w0 * (x_(y, x - 1) + x_(y, x + 1) - 2 * c) + w1 * (x_(y - 1, x) + x_(y + 1, x) - 2 * c)

@@ -14,20 +14,27 @@ from vqcodec.rd.decode import unit_weights
 PAIRS = ((0, 1), (1, 0), (1, 1), (1, -1))  # docs/format.md: the neighbour pairs of weights 0 to 3
 
 
-def neighbour_terms(plane: np.ndarray) -> np.ndarray:
-    """(4, H, W): a + b - 2c for each pair, the plane's edge samples repeated beyond it."""
-    padded = np.pad(plane.astype(np.int64), 1, mode="edge")
+def neighbour_terms(plane: np.ndarray, tile: int) -> np.ndarray:
+    """(4, H, W): a + b - 2c for each pair, each tile's edge samples repeated beyond it."""
     h, w = plane.shape
-    centre = padded[1 : 1 + h, 1 : 1 + w]
-    return np.stack([padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] + padded[1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
-                     - 2 * centre for dy, dx in PAIRS])
+    terms = np.empty((4, h, w), dtype=np.int64)
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            part = plane[top : top + tile, left : left + tile]
+            padded = np.pad(part.astype(np.int64), 1, mode="edge")
+            th, tw = part.shape
+            centre = padded[1 : 1 + th, 1 : 1 + tw]
+            terms[:, top : top + th, left : left + tw] = np.stack(
+                [padded[1 + dy : 1 + dy + th, 1 + dx : 1 + dx + tw] + padded[1 - dy : 1 - dy + th, 1 - dx : 1 - dx + tw]
+                 - 2 * centre for dy, dx in PAIRS])
+    return terms
 
 
-def filtered(plane: np.ndarray, weights: np.ndarray, unit: int) -> np.ndarray:
+def filtered(plane: np.ndarray, weights: np.ndarray, unit: int, tile: int) -> np.ndarray:
     """The filter as docs/format.md writes it, in NumPy."""
     h, w = plane.shape
     per_sample = weights[np.arange(h)[:, None] // unit, np.arange(w)[None, :] // unit].astype(np.int64)  # H x W x 4
-    total = 64 * plane.astype(np.int64) + 32 + np.einsum("khw,hwk->hw", neighbour_terms(plane), per_sample)
+    total = 64 * plane.astype(np.int64) + 32 + np.einsum("khw,hwk->hw", neighbour_terms(plane, tile), per_sample)
     return np.clip(total >> 6, 0, 255).astype(np.uint8)
 
 
@@ -40,38 +47,40 @@ def random_case(seed: int, h: int, w: int, unit: int):
     return plane, weights
 
 
-@pytest.mark.parametrize(("h", "w", "unit"), [(1, 1, 16), (2, 3, 1), (37, 45, 16), (40, 33, 7), (64, 64, 32)])
-def test_the_filter_kernel_is_the_formula(h, w, unit):
+@pytest.mark.parametrize(("h", "w", "tile"), [(1, 1, 32), (2, 3, 1), (3, 2, 2), (37, 45, 32), (40, 33, 13), (64, 64, 64)])
+def test_the_filter_kernel_is_the_formula(h, w, tile):
+    unit = (tile + 1) // 2
     plane, weights = random_case(h * w, h, w, unit)
     out = np.empty_like(plane)
-    pixels.filter_rows(0, h, out, 0, plane, 0, h, 0, w, weights, unit)
-    np.testing.assert_array_equal(out, filtered(plane, weights, unit))
+    pixels.filter_rows(0, h, out, 0, plane, 0, h, 0, w, weights, unit, tile)
+    np.testing.assert_array_equal(out, filtered(plane, weights, unit, tile))
 
 
 def test_the_filter_kernel_does_bands_and_boxes_from_the_unfiltered_rows_around_them():
     """A band of rows with the unfiltered rows it reads (one more on each side), and a box of columns: the
     same samples as the whole plane's filter, wherever the band and the box lie."""
-    h, w, unit = 50, 41, 8
+    h, w, unit, tile = 50, 41, 8, 16
     plane, weights = random_case(5, h, w, unit)
-    whole = filtered(plane, weights, unit)
+    whole = filtered(plane, weights, unit, tile)
     for top, bottom, left, right in ((0, 50, 0, 41), (0, 9, 3, 20), (17, 30, 0, 41), (44, 50, 38, 41), (25, 26, 7, 8)):
         first, last = max(top - 1, 0), min(bottom + 1, h)
         out = np.full((bottom - top, w), 7, dtype=np.uint8)
-        pixels.filter_rows(0, bottom - top, out, top, plane[first:last].copy(), first, h, left, right, weights, unit)
+        pixels.filter_rows(0, bottom - top, out, top, plane[first:last].copy(), first, h, left, right, weights, unit,
+                           tile)
         np.testing.assert_array_equal(out[:, left:right], whole[top:bottom, left:right])
         assert (out[:, :left] == 7).all() and (out[:, right:] == 7).all()
 
 
 def test_the_encoders_sums_are_the_products_of_the_neighbour_terms_and_the_error():
-    h, w, unit = 37, 29, 8
+    h, w, unit, tile = 37, 29, 8, 15
     plane, _ = random_case(9, h, w, unit)
     original = np.random.default_rng(3).integers(0, 256, (h, w)).astype(np.uint8)
     stats = np.zeros((-(-h // unit), -(-w // unit), 15), dtype=np.int64)
     for top in range(0, h, 10):  # in bands, as the encoder reads the image
         bottom = min(top + 10, h)
         first, last = max(top - 1, 0), min(bottom + 1, h)
-        pixels.filter_statistics(stats, plane[first:last].copy(), first, original[top:bottom], top, h, unit)
-    terms = neighbour_terms(plane)
+        pixels.filter_statistics(stats, plane[first:last].copy(), first, original[top:bottom], top, h, unit, tile)
+    terms = neighbour_terms(plane, tile)
     error = original.astype(np.int64) - plane
     pairs = [(0, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3)]
     products = [terms[i] * terms[j] for i, j in pairs] + [terms[i] * error for i in range(4)] + [error * error]
@@ -92,12 +101,12 @@ def test_chosen_weights_are_those_that_minimise_the_error_where_they_lower_it():
     original[32:] = plane[32:]  # the bottom half is exact already
     p = container.Plane(64, 64, 2, 8, 1, 0, 10, tile=64)
     stats = np.zeros((*encode.units(p), 15), dtype=np.int64)
-    pixels.filter_statistics(stats, plane, 0, original, 0, 64, p.unit)
+    pixels.filter_statistics(stats, plane, 0, original, 0, 64, p.unit, p.tile)
     weights, gain = encode.chosen_weights(stats, p)
     assert weights.dtype == np.int8 and weights.shape == (2, 2, 4)
     assert weights[0].any(axis=1).all() and not weights[1].any()
     out = np.empty_like(plane)
-    pixels.filter_rows(0, 64, out, 0, plane, 0, 64, 0, 64, weights.astype(np.int32), p.unit)
+    pixels.filter_rows(0, 64, out, 0, plane, 0, 64, 0, 64, weights.astype(np.int32), p.unit, p.tile)
     before = ((original[:32].astype(np.int64) - plane[:32]) ** 2).sum()
     after = ((original[:32].astype(np.int64) - out[:32]) ** 2).sum()
     assert after < 0.5 * before, (before, after)

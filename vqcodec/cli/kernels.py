@@ -188,7 +188,8 @@ def _filter() -> None:
     """The restoration filter, with the arrays as vqcodec.rd.encode and decode make them."""
     from ..rd.pixels import filter_rows
 
-    filter_rows(0, 2, np.empty((2, 4), dtype=np.uint8), 0, _BOOK, 0, 2, 0, 4, np.zeros((1, 2, 4), dtype=np.int32), 2)
+    filter_rows(0, 2, np.empty((2, 4), dtype=np.uint8), 0, _BOOK, 0, 2, 0, 4, np.zeros((1, 2, 4), dtype=np.int32), 2,
+                4)
 
 
 def _filter_statistics() -> None:
@@ -196,7 +197,7 @@ def _filter_statistics() -> None:
 
     original = _BOOK.view()
     original.flags.writeable = False  # as the encoder passes the image's planes
-    filter_statistics(np.zeros((1, 2, 15), dtype=np.int64), _BOOK, 0, original, 0, 2, 2)
+    filter_statistics(np.zeros((1, 2, 15), dtype=np.int64), _BOOK, 0, original, 0, 2, 2, 4)
 
 
 def _merge() -> None:

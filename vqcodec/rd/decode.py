@@ -76,18 +76,13 @@ def _reconstruct_band(start, stop, plane, p, grid, codebook, indices, tables):
 def _decode_tiles(header, payloads, region):
     """The samples each plane needs for the region, tile by tile: first the means of every tile the
     region's base reads, then the indices and samples of the tiles it touches, the columns of tiles at
-    once; with a filter, the indices of the tiles the filter reads too, then the samples by bands of
-    rows. Planes are made whole-sized, but only those samples are written."""
+    once. Planes are made whole-sized, but only those tiles are written."""
     decoders = _plane_decoders(header, payloads)
-    boxes = {n: _samples_needed(header, n, region) for n in decoders}
-    read = {n: d.read(*boxes[n]) for n, d in decoders.items()}
     pool = _pool()
     for wave in ("means", "indices"):
-        futures = [f for n, d in decoders.items() for f in getattr(d, wave)(pool, *read[n])]
+        futures = [f for n, d in decoders.items() for f in getattr(d, wave)(pool, *_samples_needed(header, n, region))]
         for future in futures:
             future.result()
-    for n, d in decoders.items():
-        d.restore(*boxes[n])
     return {"planes": [decoders[n].plane if n in decoders else np.full((p.height, p.width), p.fill, dtype=np.uint8)
                        for n, p in enumerate(header.planes)]}
 
@@ -107,9 +102,7 @@ def _pool():
 
 
 class _PlaneDecode:
-    """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs.
-    With a filter, the tiles keep their indices, and the samples are made afterwards, a band of rows at
-    a time: the filter reads each sample's neighbours before they are filtered, across tiles."""
+    """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs."""
 
     def __init__(self, p: container.Plane, sections: list[bytes]):
         self.p, self.sections = p, sections  # the codebook, every tile's means, every tile's indices, weights
@@ -120,33 +113,6 @@ class _PlaneDecode:
         self.grid = np.zeros(p.cells, dtype=np.int32)
         self.plane = np.empty((p.height, p.width), dtype=np.uint8)
         self.weights = unit_weights(p, sections[3]) if p.tools & container.FILTER else None
-        self.indices_kept = None if self.weights is None else np.zeros((-(-p.height // p.block), p.blocks_x),
-                                                                       dtype=np.uint16)
-        self.codebook = None
-
-    def read(self, top, left, bottom, right) -> tuple[int, int, int, int]:
-        """The samples the tiles must be decoded for, to make those: with a filter, one more on every side."""
-        if self.weights is None:
-            return top, left, bottom, right
-        return max(top - 1, 0), max(left - 1, 0), min(bottom + 1, self.p.height), min(right + 1, self.p.width)
-
-    def restore(self, top, left, bottom, right) -> None:
-        """With a filter: those samples, from the kept indices, a band of rows at a time on threads."""
-        if self.weights is not None:
-            over_rows(self._restore_rows, bottom - top, top, left, bottom, right, minimum=pixels.CHUNK)
-
-    def _restore_rows(self, start, stop, top, left, bottom, right) -> None:
-        p, b = self.p, self.p.block
-        for first in range(top + start, top + stop, pixels.CHUNK):
-            last = min(first + pixels.CHUNK, top + stop)
-            y0, y1 = max(first - 1, 0) // b * b, min(last + 1, p.height)
-            x0, x1 = max(left - 1, 0) // b * b, min(right + 1, p.width)
-            source = np.empty((y1 - y0, p.width), dtype=np.uint8)
-            pixels.reconstruct_rows(0, y1 - y0, source, y0, x0, x1 - x0, self.grid, *self.tables, p.cell,
-                                    pixels.shift_of(p.cell), self.codebook,
-                                    np.ascontiguousarray(self.indices_kept[y0 // b : -(-y1 // b), x0 // b :]), b)
-            pixels.filter_rows(0, last - first, self.plane[first:last], first, source, y0, p.height, left, right,
-                               self.weights, p.unit)
 
     def _tiles(self, top, left, bottom, right) -> dict[int, list[int]]:
         """The tiles that hold samples top..bottom-1 x left..right-1, and those their models come from."""
@@ -160,10 +126,13 @@ class _PlaneDecode:
 
     def means(self, pool, top, left, bottom, right):
         """Decode the means of every tile holding a cell the base of those samples reads (the cells on
-        both sides of each: the tables say which)."""
+        both sides of each: the tables say which), and with a filter of the samples one beyond them."""
         from ..format.entropy import MeansModel, decode_tile_means
 
         (rows, columns), cell = self.tables, self.p.cell
+        if self.weights is not None:
+            top, left = max(top - 1, 0), max(left - 1, 0)
+            bottom, right = min(bottom + 1, self.p.height), min(right + 1, self.p.width)
 
         def code(row, column, model):
             y, x, height, width = self.p.tile_box(row, column)
@@ -180,23 +149,39 @@ class _PlaneDecode:
         come from), and put those samples in place, from the first whole block that holds one."""
         from ..format.entropy import IndexModel, decode_codebook, decode_tile_indices
 
-        codebook = self.codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
+        codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
         b = self.p.block
 
         def code(row, column, model):
             y, x, height, width = self.p.tile_box(row, column)
             indices = decode_tile_indices(self._stream(1, row, column), -(-height // b), -(-width // b), model,
                                           tiles.side(row, column))
-            if self.indices_kept is not None:
-                self.indices_kept[y // b : y // b + indices.shape[0], x // b : x // b + indices.shape[1]] = indices
-                return
-            y0, x0 = max(y, top // b * b), max(x, left // b * b)  # what the box needs of the tile
-            y1, x1 = min(y + height, bottom), min(x + width, right)
-            if y0 < y1 and x0 < x1:
-                reconstruct(self.plane, self.p, (y0, x0, y1 - y0, x1 - x0), self.grid, codebook,
-                            np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), self.tables)
+            box = max(y, top), max(x, left), min(y + height, bottom), min(x + width, right)  # what the box needs
+            if box[0] < box[2] and box[1] < box[3]:
+                self._samples((y, x, height, width), box, codebook, indices)
 
         return tiles.chains(pool, self._tiles(top, left, bottom, right), lambda: IndexModel(self.p.k), code)
+
+    def _samples(self, tile, box, codebook, indices) -> None:
+        """The samples of `box` (top, left, bottom, right) inside `tile` (top, left, height, width), from
+        the first whole block that holds one; with a filter, from the samples one beyond it on every side
+        that the tile holds, before the filter."""
+        p, b = self.p, self.p.block
+        y, x, height, width = tile
+        top, left, bottom, right = box
+        if self.weights is None:
+            y0, x0 = top // b * b, left // b * b
+            reconstruct(self.plane, p, (y0, x0, bottom - y0, right - x0), self.grid, codebook,
+                        np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), self.tables)
+            return
+        y0, x0 = max(top - 1, y) // b * b, max(left - 1, x) // b * b
+        y1, x1 = min(bottom + 1, y + height), min(right + 1, x + width)
+        source = np.empty((y1 - y0, p.width), dtype=np.uint8)
+        pixels.reconstruct_rows(0, y1 - y0, source, y0, x0, x1 - x0, self.grid, *self.tables, p.cell,
+                                pixels.shift_of(p.cell), codebook,
+                                np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), b)
+        pixels.filter_rows(0, bottom - top, self.plane[top:bottom], top, source, y0, p.height, left, right,
+                           self.weights, p.unit, p.tile)
 
 
 def unit_weights(p: container.Plane, section: bytes) -> np.ndarray:

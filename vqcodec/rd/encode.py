@@ -10,6 +10,7 @@ pass over it, so that memory follows the band rather than the image; the
 planes' tiles are coded on every core.
 """
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -25,7 +26,8 @@ TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-cons
 ECVQ_SAMPLE = 1 << 18  # blocks the entropy-constrained rounds see (docs/performance.md: what it costs)
 BAND_ROWS = 256  # image rows read at a time, at least: rounded up to whole blocks and cells of every plane
 BAND_BLOCKS = 1 << 16  # indices renumbered at a time
-MEASURE_ROWS = 64  # image rows decoded at a time to measure: beside the coders, so few
+MEASURE_ROWS = 128  # image rows decoded at a time to measure
+THREAD_ROWS = 16  # rows of a plane a thread decodes at least, to measure
 
 
 # --- the image, a band at a time ---------------------------------------------------------------
@@ -232,6 +234,7 @@ def _filters(image, grids, codebooks, indices, settings):
     from sums over the image a band at a time, kept where they lower the unit's error; None for a plane
     where what they lower does not pay for its weights' bytes at the plane's lambda (it goes without the
     tool)."""
+    from ..train.rows import each_at_once
     from .pixels import filter_statistics
 
     sizes = _plane_shapes(image, settings)
@@ -245,7 +248,12 @@ def _filters(image, grids, codebooks, indices, settings):
             first, source = decodable.unfiltered(max(top - 1, 0), min(top + len(plane) + 1, decodable.p.height))
             original = plane.view()
             original.flags.writeable = False  # one specialisation of the kernel, whether the plane is the image's
-            filter_statistics(sums, source, first, original, top, decodable.p.height, decodable.p.unit)
+            unit = decodable.p.unit
+            cuts = [0, *range(unit - top % unit, len(plane), unit), len(plane)]  # at units' edges: a thread's
+            # rows add to their own units' sums
+            each_at_once(lambda rows: filter_statistics(sums, source, first, original[rows[0] : rows[1]], top + rows[0],
+                                                        decodable.p.height, unit, decodable.p.tile),
+                         itertools.pairwise(cuts))
     filters = []
     for d, sums, s in zip(coded, stats, settings.planes):
         weights, gain = (None, 0.0) if d is None else chosen_weights(sums, d.p)
@@ -311,31 +319,33 @@ class _Decodable:
 
         self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
         self.means, self.tables, self.book, self.labels = means_of(grid, s.step), axes(self.p), book, labels
-        self.weights = weights
+        self.weights = None if weights is None else weights.astype(np.int32)
 
     def unfiltered(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
         """(first row, the rows first..bottom-1 before the filter), the first row at or above `top` that
         starts a block."""
+        from ..train.rows import over_rows
         from .pixels import reconstruct_rows, shift_of
 
         p = self.p
         top -= top % p.block
         band = np.empty((bottom - top, p.width), dtype=np.uint8)
-        reconstruct_rows(0, len(band), band, top, 0, p.width, self.means, *self.tables, p.cell, shift_of(p.cell),
-                         self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block)
+        over_rows(reconstruct_rows, len(band), band, top, 0, p.width, self.means, *self.tables, p.cell, shift_of(p.cell),
+                  self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block, minimum=THREAD_ROWS)
         return top, band
 
     def rows(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
         """(first row, the decoded rows first..bottom-1), the first row at or above `top` that starts a block,
         or with a filter `top` itself."""
+        from ..train.rows import over_rows
         from .pixels import filter_rows
 
         if self.weights is None:
             return self.unfiltered(top, bottom)
         first, source = self.unfiltered(max(top - 1, 0), min(bottom + 1, self.p.height))
         band = np.empty((bottom - top, self.p.width), dtype=np.uint8)
-        filter_rows(0, len(band), band, top, source, first, self.p.height, 0, self.p.width,
-                    self.weights.astype(np.int32), self.p.unit)
+        over_rows(filter_rows, len(band), band, top, source, first, self.p.height, 0, self.p.width, self.weights,
+                  self.p.unit, self.p.tile, minimum=THREAD_ROWS)
         return top, band
 
 

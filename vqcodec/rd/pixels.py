@@ -178,45 +178,58 @@ WEIGHT_ONE = 64  # the filter's weights are in 1/64; its taps are the neighbour 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _neighbours(source, y, x, dy, dx, height, width, source_top):
-    """The sum of the two samples at (y + dy, x + dx) and (y - dy, x - dx), coordinates clamped to the plane."""
-    ya, xa = min(max(y + dy, 0), height - 1), min(max(x + dx, 0), width - 1)
-    yb, xb = min(max(y - dy, 0), height - 1), min(max(x - dx, 0), width - 1)
-    return np.int32(source[ya - source_top, xa]) + np.int32(source[yb - source_top, xb])
+def _terms(up, mid, down, x, first, last):
+    """For the sample at column x of row `mid`, between rows `up` and `down` (the rows above and below,
+    clamped to its tile): c and a + b - 2c for each tap, columns clamped to first..last (its tile's)."""
+    left, right = max(x - 1, first), min(x + 1, last)
+    c = np.int32(mid[x])
+    return (c, np.int32(mid[left]) + np.int32(mid[right]) - 2 * c, np.int32(up[x]) + np.int32(down[x]) - 2 * c,
+            np.int32(up[left]) + np.int32(down[right]) - 2 * c, np.int32(up[right]) + np.int32(down[left]) - 2 * c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows_around(source, source_top, y, height, tile):
+    """Rows y - 1, y and y + 1 of `source` (which holds the plane's rows from `source_top` on), the first
+    and the last clamped to the tile's rows."""
+    top = y // tile * tile
+    bottom = min(top + tile, height) - 1
+    return (source[max(y - 1, top) - source_top], source[y - source_top],
+            source[min(y + 1, bottom) - source_top])
 
 
 @njit(cache=True, nogil=True)
-def filter_rows(start, stop, out, out_top, source, source_top, height, left, right, weights, unit):
+def filter_rows(start, stop, out, out_top, source, source_top, height, left, right, weights, unit, tile):
     """Rows start..stop-1 of `out`, which holds the plane's rows from `out_top` on, at columns left..right-1:
     the restoration filter of the unfiltered samples in `source` (the plane's rows from `source_top` on,
-    every column, including one row beyond those whenever the plane has it). A sample c of filter unit
+    every column, with the rows above and below those that their tiles have). A sample c of filter unit
     (y // unit, x // unit), whose weights are w, becomes (64 c + sum of w_i (a_i + b_i - 2 c) + 32) >> 6,
-    clipped to a byte, with a_i and b_i its neighbours along tap i; weights of 0 leave it as it is."""
+    clipped to a byte, with a_i and b_i its neighbours along tap i, in its tile of side `tile`
+    (coordinates clamped to the tile); weights of 0 leave it as it is."""
     width = source.shape[1]
     for i in range(start, stop):
         y = out_top + i
+        up, mid, down = _rows_around(source, source_top, y, height, tile)
         row, units = out[i], weights[y // unit]
         x = left
         while x < right:
-            end = min((x // unit + 1) * unit, right)
+            first = x // tile * tile
+            last = min(first + tile, width) - 1
+            end = min((x // unit + 1) * unit, last + 1, right)
             w = units[x // unit]
-            if w[0] == 0 and w[1] == 0 and w[2] == 0 and w[3] == 0:
+            w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
+            if w0 == 0 and w1 == 0 and w2 == 0 and w3 == 0:
                 for xx in range(x, end):
-                    row[xx] = source[y - source_top, xx]
+                    row[xx] = mid[xx]
             else:
                 for xx in range(x, end):
-                    c = np.int32(source[y - source_top, xx])
-                    total = WEIGHT_ONE * c + 32
-                    total += w[0] * (_neighbours(source, y, xx, 0, 1, height, width, source_top) - 2 * c)
-                    total += w[1] * (_neighbours(source, y, xx, 1, 0, height, width, source_top) - 2 * c)
-                    total += w[2] * (_neighbours(source, y, xx, 1, 1, height, width, source_top) - 2 * c)
-                    total += w[3] * (_neighbours(source, y, xx, 1, -1, height, width, source_top) - 2 * c)
+                    c, f0, f1, f2, f3 = _terms(up, mid, down, xx, first, last)
+                    total = WEIGHT_ONE * c + 32 + w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3
                     row[xx] = min(max(total >> 6, 0), 255)
             x = end
 
 
 @njit(cache=True, nogil=True)
-def filter_statistics(stats, source, source_top, original, original_top, height, unit):
+def filter_statistics(stats, source, source_top, original, original_top, height, unit, tile):
     """The encoder's sums for choosing each unit's weights, over the rows of `original` (the plane's rows
     from `original_top` on, every column): per unit, the products of the four neighbour terms
     (a_i + b_i - 2 c) with one another (10) and with the error t = original - c (4), and t * t, exact
@@ -224,13 +237,12 @@ def filter_statistics(stats, source, source_top, original, original_top, height,
     width = source.shape[1]
     for i in range(original.shape[0]):
         y = original_top + i
+        up, mid, down = _rows_around(source, source_top, y, height, tile)
         sums = stats[y // unit]
         for x in range(width):
-            c = np.int32(source[y - source_top, x])
-            f0 = np.int64(_neighbours(source, y, x, 0, 1, height, width, source_top) - 2 * c)
-            f1 = np.int64(_neighbours(source, y, x, 1, 0, height, width, source_top) - 2 * c)
-            f2 = np.int64(_neighbours(source, y, x, 1, 1, height, width, source_top) - 2 * c)
-            f3 = np.int64(_neighbours(source, y, x, 1, -1, height, width, source_top) - 2 * c)
+            first = x // tile * tile
+            c, g0, g1, g2, g3 = _terms(up, mid, down, x, first, min(first + tile, width) - 1)
+            f0, f1, f2, f3 = np.int64(g0), np.int64(g1), np.int64(g2), np.int64(g3)
             t = np.int64(original[i, x]) - c
             s = sums[x // unit]
             s[0] += f0 * f0
