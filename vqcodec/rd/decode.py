@@ -7,6 +7,8 @@ each plane whole; version 4 in tiles, decoded on threads, so that a region
 needs only the tiles it touches and those their models come from. A
 thumbnail is the means alone: one value per cell of 8 x 8 pixels.
 """
+import threading
+
 import numpy as np
 
 from ..format import container, tiles
@@ -113,6 +115,7 @@ class _PlaneDecode:
         self.grid = np.zeros(p.cells, dtype=np.int32)
         self.plane = np.empty((p.height, p.width), dtype=np.uint8)
         self.weights = unit_weights(p, sections[3]) if p.tools & container.FILTER else None
+        self._buffers = threading.local()  # each thread's unfiltered samples of the tile it filters
 
     def _tiles(self, top, left, bottom, right) -> dict[int, list[int]]:
         """The tiles that hold samples top..bottom-1 x left..right-1, and those their models come from."""
@@ -176,7 +179,10 @@ class _PlaneDecode:
             return
         y0, x0 = max(top - 1, y) // b * b, max(left - 1, x) // b * b
         y1, x1 = min(bottom + 1, y + height), min(right + 1, x + width)
-        source = np.empty((y1 - y0, p.width), dtype=np.uint8)
+        source = getattr(self._buffers, "source", None)
+        if source is None:  # a thread's own, kept: a tile's rows as wide as the plane
+            source = self._buffers.source = np.empty((p.tile + b, p.width), dtype=np.uint8)
+        source = source[: y1 - y0]
         pixels.reconstruct_rows(0, y1 - y0, source, y0, x0, x1 - x0, self.grid, *self.tables, p.cell,
                                 pixels.shift_of(p.cell), codebook,
                                 np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), b)

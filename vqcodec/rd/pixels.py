@@ -188,6 +188,12 @@ def _terms(up, mid, down, x, first, last):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _filtered(up, mid, down, x, first, last, w0, w1, w2, w3):
+    c, f0, f1, f2, f3 = _terms(up, mid, down, x, first, last)
+    return min(max((WEIGHT_ONE * c + 32 + w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3) >> 6, 0), 255)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _rows_around(source, source_top, y, height, tile):
     """Rows y - 1, y and y + 1 of `source` (which holds the plane's rows from `source_top` on), the first
     and the last clamped to the tile's rows."""
@@ -221,10 +227,18 @@ def filter_rows(start, stop, out, out_top, source, source_top, height, left, rig
                 for xx in range(x, end):
                     row[xx] = mid[xx]
             else:
-                for xx in range(x, end):
-                    c, f0, f1, f2, f3 = _terms(up, mid, down, xx, first, last)
-                    total = WEIGHT_ONE * c + 32 + w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3
-                    row[xx] = min(max(total >> 6, 0), 255)
+                inner_start, inner_end = max(x, first + 1), max(min(end, last), x)  # no column clamped between
+                for xx in range(x, min(inner_start, end)):
+                    row[xx] = _filtered(up, mid, down, xx, first, last, w0, w1, w2, w3)
+                centre = WEIGHT_ONE - 2 * (w0 + w1 + w2 + w3)  # the same sum, grouped by sample
+                for xi in range(inner_start, inner_end):
+                    total = (centre * np.int32(mid[xi]) + 32 + w0 * (np.int32(mid[xi - 1]) + np.int32(mid[xi + 1]))
+                             + w1 * (np.int32(up[xi]) + np.int32(down[xi]))
+                             + w2 * (np.int32(up[xi - 1]) + np.int32(down[xi + 1]))
+                             + w3 * (np.int32(up[xi + 1]) + np.int32(down[xi - 1])))
+                    row[xi] = min(max(total >> 6, 0), 255)
+                for xx in range(max(inner_end, inner_start), end):
+                    row[xx] = _filtered(up, mid, down, xx, first, last, w0, w1, w2, w3)
             x = end
 
 
