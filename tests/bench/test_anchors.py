@@ -223,3 +223,37 @@ def test_an_image_below_one_ssim_window_is_rated_on_psnr_only(tmp_path):
 def test_cli_rd_refuses_bad_options_before_any_work(args, message):
     result = CliRunner().invoke(main, ["bench", *args])
     assert result.exit_code == 2 and result.stderr.startswith(message)
+
+
+@pytest.mark.parametrize("name", list(anchors.ANCHORS))
+def test_at_equal_size_each_anchor_takes_its_highest_quality_that_fits(camera, name):
+    """vqcodec's file at the default quality sets the size; the anchor's file is no larger, and one quality
+    more would be (unless it is at 100 already)."""
+    panels = anchors.equal_size(camera[..., None], [name])
+    budget = panels[0].size
+    assert panels[0].codec == "vqcodec" and panels[0].quality == 75
+    assert budget == len(api.encode(camera).data)
+    assert np.array_equal(panels[0].pixels[..., 0], api.decode(api.encode(camera).data).pixels)
+    (panel,) = panels[1:]
+    assert panel.size <= budget and panel.pixels.shape == (128, 128, 1)
+    if panel.quality < 100:
+        found = anchors.ANCHORS[name]
+        bigger, _ = anchors._anchor_file(Image.fromarray(camera), (128, 128, 1), found, panel.quality + 1)
+        assert len(bigger) > budget
+
+
+def test_the_montage_crop_is_where_the_detail_is_not_where_one_edge_is():
+    image = np.full((96, 160, 1), 40, dtype=np.uint8)
+    image[:, 20:] = 220  # one strong edge on the left
+    image[32:64, 112:144, 0] = np.random.default_rng(0).integers(0, 256, (32, 32))  # texture on the right
+    top, left = anchors.detailed_window(image, 32)
+    assert (top, left) == (32, 112)
+
+
+def test_cli_rd_montage_shows_each_codec_at_equal_size(tmp_path):
+    args = ["bench", "--rd", str(SAMPLES / "camera-128.png"), "--qualities", "40,80", "--anchors", "jpeg,webp",
+            "--montage", str(tmp_path / "m")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "m" / "camera-128-montage.png") as im:
+        assert im.format == "PNG" and im.width > 4 * 256  # the original and three files, crops at twice their size

@@ -25,6 +25,7 @@ from ..errors import DependencyError, ImageError, OptionsError, OutputError
 from ..metrics import psnr, ssim
 from ..options import EncodeOptions
 from . import paper
+from .montage import montage
 from .runs import bundled_samples, json_number
 
 SCHEMA = "vqcodec-rd/2"
@@ -123,14 +124,17 @@ def curve(pixels, codec_name: str, qualities=None) -> list[Point]:
     found = anchor(codec_name)
     pixels = _pixels(pixels)
     original = images.to_pil(pixels)
-    points = []
-    for quality in ANCHOR_QUALITIES if qualities is None else qualities:
-        buf = io.BytesIO()
-        original.save(buf, format=found.format, quality=quality, **found.settings)
-        with Image.open(buf) as decoded:
-            decoded = np.asarray(decoded.convert(original.mode)).reshape(pixels.shape)
-        points.append(point(len(buf.getvalue()), pixels, decoded))
-    return points
+    return [point(len(data), pixels, decoded) for data, decoded in
+            (_anchor_file(original, pixels.shape, found, quality)
+             for quality in (ANCHOR_QUALITIES if qualities is None else qualities))]
+
+
+def _anchor_file(original: Image.Image, shape: tuple, found: Anchor, quality: int) -> tuple[bytes, np.ndarray]:
+    """The file an anchor writes at a quality, and its pixels decoded back (of `shape`)."""
+    buf = io.BytesIO()
+    original.save(buf, format=found.format, quality=quality, **found.settings)
+    with Image.open(buf) as decoded:
+        return buf.getvalue(), np.asarray(decoded.convert(original.mode)).reshape(shape)
 
 
 def vqcodec_curve(pixels, qualities) -> list[Point]:
@@ -275,9 +279,10 @@ class Report:
         return sum(rates) / len(rates) if rates else None
 
 
-def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None, plot_dir=None) -> Report:
+def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None, plot_dir=None,
+        montage_dir=None) -> Report:
     """vqcodec's and each anchor's curve on every image, and the BD-rates on each measure; with plot_dir,
-    one PNG per image.
+    one PNG per image; with montage_dir, one montage per image (write_montage).
 
     Every option is checked before the first encode. `progress(i, total, text)` is told before each curve.
     """
@@ -290,10 +295,12 @@ def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None,
         anchor(name)
     if plot_dir is not None:
         _figure_class()
+    for folder in (plot_dir, montage_dir):
         try:
-            Path(plot_dir).mkdir(parents=True, exist_ok=True)
+            if folder is not None:
+                Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"{plot_dir}: cannot create the folder ({exc.strerror or exc})") from None
+            raise OutputError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
     total = len(paths) * (1 + len(names))
     comparisons = []
     for path in map(Path, paths):
@@ -310,7 +317,85 @@ def run(paths, qualities=DEFAULT_QUALITIES, names=tuple(ANCHORS), progress=None,
         comparisons.append(found)
         if plot_dir is not None:
             plot(curves, Path(plot_dir) / f"{path.stem}-rd.png", f"{path.name}, {width} x {height} {found.mode}")
+        if montage_dir is not None:
+            write_montage(pixels, names, Path(montage_dir) / f"{path.stem}-montage.png")
     return Report(qualities, names, comparisons)
+
+
+MONTAGE_SIDE = 128  # pixels of the crops a montage shows, each at twice its size
+
+
+class Panel(NamedTuple):
+    """One codec's file in a montage: who wrote it, at which quality, its bytes and its pixels decoded back."""
+
+    codec: str
+    quality: int
+    size: int
+    pixels: np.ndarray
+
+
+def equal_size(pixels: np.ndarray, names) -> list[Panel]:
+    """vqcodec's file at its default quality, then each anchor's largest file that is no larger (the
+    highest quality whose file fits, found by bisection: an anchor's size grows with its quality), or
+    its smallest when none fits."""
+    encoded = api.encode(pixels, max_pixels=None)
+    budget = len(encoded.data)
+    panels = [Panel(VQCODEC, int(encoded.quality), budget, api.decode(encoded.data, max_pixels=None).pixels
+                    .reshape(pixels.shape))]
+    original = images.to_pil(pixels)
+    for name in names:
+        found = anchor(name)
+        low, high = 1, 100  # the highest quality that fits is in low..high, or there is none
+        best = None
+        while low <= high:
+            middle = (low + high) // 2
+            data, decoded = _anchor_file(original, pixels.shape, found, middle)
+            if len(data) <= budget:
+                best, low = (middle, data, decoded), middle + 1
+            else:
+                high = middle - 1
+        quality, data, decoded = best or (1, *_anchor_file(original, pixels.shape, found, 1))
+        panels.append(Panel(found.label, quality, len(data), decoded))
+    return panels
+
+
+def detailed_window(pixels: np.ndarray, side: int) -> tuple[int, int]:
+    """(top, left) of the side x side window, on a grid of steps of side / 4, with the most detail (the sum
+    over its pixels of the luma's gradient magnitude, in which one strong edge weighs as much as its
+    length, no more): where codecs differ."""
+    luma = pixels.astype(np.float64) @ ([0.299, 0.587, 0.114] if pixels.shape[2] == 3 else [1.0])
+    detail = np.zeros_like(luma)
+    detail[:, 1:] += np.diff(luma, axis=1) ** 2
+    detail[1:, :] += np.diff(luma, axis=0) ** 2
+    detail = np.sqrt(detail)  # an edge's strength counts once, not squared
+    height, width = luma.shape
+    step = max(1, side // 4)
+    windows = [(top, left) for top in range(0, max(1, height - side + 1), step)
+               for left in range(0, max(1, width - side + 1), step)]
+    return max(windows, key=lambda w: detail[w[0] : w[0] + side, w[1] : w[1] + side].sum())
+
+
+def write_montage(pixels: np.ndarray, names, path) -> list[Panel]:
+    """A PNG of the most detailed crop of the original and of each codec's file at equal size
+    (equal_size), labelled with quality, bytes, PSNR and SSIM of the whole image."""
+    panels = equal_size(pixels, names)
+    side = min(MONTAGE_SIDE, pixels.shape[0], pixels.shape[1])
+    top, left = detailed_window(pixels, side)
+
+    def crop(image: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(image[top : top + side, left : left + side], 2, axis=0), 2, axis=1)
+
+    def label(panel: Panel) -> str:
+        measured = point(panel.size, pixels, panel.pixels)
+        similarity = "" if measured.ssim is None else f", SSIM {measured.ssim:.3f}"
+        return (f"{panel.codec} q{panel.quality}\n{panel.size:,} bytes, {measured.bpp:.2f} bpp\n"
+                f"{measured.psnr:.2f} dB{similarity}")
+
+    picture = montage(crop(pixels), [(label(panel), crop(panel.pixels)) for panel in panels])
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    files.write_file(path, buf.getvalue(), force=True)
+    return panels
 
 
 def _percent(value: float | None) -> str:

@@ -331,7 +331,7 @@ def _algo_list(ctx, param, value):
 
 RD_ONLY = ("anchor_names", "plot_dir")  # bench options that need --rd
 NOT_RD = ("ks", "block_sizes", "algos", "repeat", "seed", "preset", "csv_path", "baseline", "save_baseline",
-          "psnr_tolerance", "time_tolerance", "no_timing_check", "montage_dir", "classic")  # that --rd refuses
+          "psnr_tolerance", "time_tolerance", "no_timing_check", "classic")  # that --rd refuses
 PRESET_SETS = ("ks", "block_sizes", "qualities", "algos")  # what --preset chooses itself
 
 
@@ -361,7 +361,9 @@ PRESET_SETS = ("ks", "block_sizes", "qualities", "algos")  # what --preset choos
 @click.option("--psnr-tolerance", type=float, default=DEFAULT_PSNR_TOLERANCE, show_default=True, help="dB a record's PSNR may drop below the baseline.")
 @click.option("--time-tolerance", type=float, default=DEFAULT_TIME_TOLERANCE, show_default=True, help="Fraction by which encode time relative to the reference workload may grow.")
 @click.option("--no-timing-check", is_flag=True, help="Compare only PSNR and size with the baseline, not time.")
-@click.option("--montage", "montage_dir", type=click.Path(file_okay=False), help="Write side-by-side PNGs of original and reconstructions here.")
+@click.option("--montage", "montage_dir", type=click.Path(file_okay=False),
+              help="Write side-by-side PNGs of original and reconstructions here; with --rd, of a detailed crop of each "
+                   "codec's file at the size of vqcodec's at the default quality.")
 @click.option("--rd", is_flag=True, help="Compare the rate-distortion encoder with JPEG, WebP and AVIF instead: curves and BD-rates.")
 @click.option("--anchors", "anchor_names", default="jpeg,webp,avif", show_default=True, help="With --rd: the codecs to compare with.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="With --rd: write one plot per image here, PSNR and SSIM against bpp (needs matplotlib).")
@@ -391,7 +393,8 @@ def bench_command(images, ks, block_sizes, qualities, classic, algos, repeat, se
             raise OptionsError(f"{opts[preset_sets[0]]} does not apply to --preset {preset}, which sets it")
         if rd:
             report = anchors.run([Path(p) for p in images] or anchors.photos(), qualities or anchors.DEFAULT_QUALITIES,
-                                 [n.strip() for n in anchor_names.split(",") if n.strip()], _progress, plot_dir)
+                                 [n.strip() for n in anchor_names.split(",") if n.strip()], _progress, plot_dir,
+                                 montage_dir)
             click.echo(anchors.table(report))
             if json_path:
                 runs.write_json(json_path, anchors.document(report))
