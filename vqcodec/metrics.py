@@ -10,7 +10,7 @@ def squared_error(a: np.ndarray, b: np.ndarray) -> int:
     so that a large image needs no wide copy."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
-    rows = max(1, (1 << 20) // max(1, a[0].size))
+    rows = max(1, (1 << 18) // max(1, a[0].size))  # two int32 copies of 1 MiB: memory beside a large encode
     total = 0
     for start in range(0, len(a), rows):
         diff = a[start : start + rows].astype(np.int32) - b[start : start + rows]

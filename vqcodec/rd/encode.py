@@ -24,7 +24,7 @@ from .settings import settings_for
 
 TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-constrained rounds refine it
 ECVQ_SAMPLE = 1 << 18  # blocks the entropy-constrained rounds see (docs/performance.md: what it costs)
-BAND_ROWS = 256  # image rows read at a time, at least: rounded up to whole blocks and cells of every plane
+BAND_ROWS = 128  # image rows read at a time, at least: rounded up to whole blocks and cells of every plane
 BAND_BLOCKS = 1 << 16  # indices renumbered at a time
 MEASURE_ROWS = 64  # image rows decoded at a time to measure: beside the coders, so few
 THREAD_ROWS = 16  # rows of a plane a thread decodes at least, to measure
