@@ -14,6 +14,8 @@ DEFAULT_ALGO = "kmeans"
 DEFAULT_K = 256  # plain (classic) VQ; the rate-distortion encoder picks K and b from the quality
 DEFAULT_BLOCK = 4
 DEFAULT_QUALITY = 75  # the rate-distortion encoder's default (README: what it gives on the samples)
+EFFORTS = range(1, 10)  # how hard the rate-distortion encoder searches, as cjxl -e and cwebp -m
+DEFAULT_EFFORT = 5
 TARGETS = ("quality", "psnr", "size", "bpp")  # what a user can ask the rate-distortion encoder for
 MAX_K = 1 << 16  # indices of at most 16 bits
 MAX_BLOCK = 16  # see docs/format.md, "Limits and why"
@@ -47,6 +49,11 @@ def check_algo(algo) -> None:
 def check_seed(seed) -> None:
     if not _is_int(seed) or seed < 0:
         raise OptionsError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def check_effort(effort) -> None:
+    if not _is_int(effort) or effort not in EFFORTS:
+        raise OptionsError(f"effort must be an integer from {EFFORTS[0]} to {EFFORTS[-1]}, got {effort!r}")
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
@@ -84,6 +91,7 @@ class EncodeOptions:
     bpp: float | None = None  # bits per pixel not to exceed
     strict: bool = False  # a target out of reach is an error, not a warning
     tile: int | None = None  # tile side in pixels of the image (version 4); None: chosen for you
+    effort: int = DEFAULT_EFFORT  # 1..9: encode time against file size (version 4)
 
     def __post_init__(self):
         if self.k is not None:
@@ -108,6 +116,9 @@ class EncodeOptions:
                                    f"got {self.tile!r}")
             if self.plain:
                 raise OptionsError("tile is for the rate-distortion encoder, not --classic or --fixed-rate")
+        check_effort(self.effort)
+        if self.effort != DEFAULT_EFFORT and self.plain:
+            raise OptionsError("effort is for the rate-distortion encoder, not --classic or --fixed-rate")
         _check_number("quality", self.quality, 0, 100)
         _check_number("psnr", self.psnr, 1, 99)
         _check_number("bpp", self.bpp, 1e-6, 64)

@@ -147,6 +147,24 @@ def test_overwrite_flags_exclude_each_other(runner, workdir, flags):
     assert not Path("lena.vqc").exists()
 
 
+@pytest.mark.parametrize("flags,message", [
+    (("--effort", "0"), "Error: effort must be an integer from 1 to 9, got 0\n"),
+    (("--effort", "10"), "Error: effort must be an integer from 1 to 9, got 10\n"),
+    (("--effort", "3", "--classic"), "Error: effort is for the rate-distortion encoder, not --classic or --fixed-rate\n"),
+    (("--effort", "2.5"), None), (("--effort", "x"), None),
+])
+def test_a_bad_effort_is_a_usage_error(runner, workdir, flags, message):
+    result = run(runner, "encode", "lena.png", *flags)
+    assert result.exit_code == 2 and "Traceback" not in result.output and not Path("lena.vqc").exists()
+    if message:  # not an integer at all: click's own usage error, as for -k x
+        assert result.stderr == message
+
+
+def test_effort_is_passed_on(runner, workdir):
+    assert_ok(run(runner, "encode", "lena.png", "-o", "9.vqc", "--effort", "9"))
+    assert Path("9.vqc").read_bytes() == vqcodec.encode("lena.png", effort=9).data
+
+
 # --- output formats ------------------------------------------------------------------------
 
 
@@ -753,13 +771,13 @@ def test_the_program_exits_with_mains_code_and_every_byte_it_wrote(tmp_path):
     assert program("--version").stdout.decode().startswith("vqcodec, version")
 
 
-@pytest.mark.parametrize("algo", ["kmeans", "centnn"])
-def test_one_and_two_threads_write_the_same_file(tmp_path, algo):
+@pytest.mark.parametrize("flags", [("--algo", "kmeans"), ("--algo", "centnn"), ("--effort", "1"), ("--effort", "9")])
+def test_one_and_two_threads_write_the_same_file(tmp_path, flags):
     outputs = []
     for threads in (1, 2):
         out = tmp_path / f"{threads}.vqc"
         env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
         subprocess.run([sys.executable, "-m", "vqcodec", "encode", str(SAMPLES / "camera-128.png"), "-o", str(out),
-                        "--algo", algo, "-q"], check=True, env=env)
+                        *flags, "-q"], check=True, env=env)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]

@@ -1,6 +1,7 @@
 """The rate-distortion encoder and its decoder: each stage against a plain reference, the encoder's
 files, and the search for a quality, PSNR or size. Version 3 files as hostile input and golden files are
 tested with the format, in tests/format."""
+import hashlib
 import os
 import subprocess
 import sys
@@ -316,3 +317,52 @@ def test_planes_decode_the_same_on_one_thread_and_on_two(tmp_path):
                        env={**os.environ, "NUMBA_NUM_THREADS": str(threads)})
         decoded.append(np.load(out))
     assert np.array_equal(decoded[0], decoded[1]) and np.array_equal(decoded[0], vqcodec.decode(data).pixels)
+
+
+# --- effort -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("effort", [0, 10, 2.5, "x", True, None])
+def test_effort_outside_1_to_9_is_refused_in_one_line(effort):
+    with pytest.raises(OptionsError, match="^effort must be an integer from 1 to 9, got") as caught:
+        EncodeOptions(effort=effort)
+    assert "\n" not in str(caught.value)
+
+
+def test_effort_is_for_the_rate_distortion_encoder():
+    with pytest.raises(OptionsError, match="effort is for the rate-distortion encoder"):
+        EncodeOptions(classic=True, effort=3)
+    assert EncodeOptions(classic=True, effort=5).plain  # the default, said aloud
+
+
+CHELSEA = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:96, :128]
+CAMERA = np.asarray(Image.open(SAMPLES / "camera-128.png"))
+
+
+@pytest.mark.parametrize("image,fields", [(CAMERA, {}), (CHELSEA, {"quality": 40, "tile": 64}),
+                                          (CHELSEA, {"psnr": 33.0}), (CAMERA, {"size": 1500, "algo": "centnn"})])
+def test_effort_5_is_the_default(image, fields):
+    assert vqcodec.encode(image, effort=5, **fields).data == vqcodec.encode(image, **fields).data
+
+
+@pytest.mark.parametrize("image,fields,digest", [
+    (CAMERA, {}, "f9bc8cddd3c84a1abf577b2e8b562d832cfe605a90e4047a8de53871302fe7ff"),
+    (CHELSEA, {"quality": 40, "tile": 64}, "8e1ba2bd29861b0b7af07987b33cc11d04828a7f17019a59352c4ade4c390dd3"),
+])
+def test_the_default_writes_the_files_it_wrote_before_effort(image, fields, digest):
+    """The digests are those of the encoder before --effort came: effort 5 changed no byte."""
+    assert hashlib.sha256(vqcodec.encode(image, **fields).data).hexdigest() == digest
+
+
+@pytest.mark.parametrize("effort", [1, 9])
+def test_every_effort_round_trips_with_the_psnr_it_reports(effort):
+    encoded = vqcodec.encode(CHELSEA, effort=effort, quality=60)
+    assert encoded.psnr == pytest.approx(psnr(CHELSEA, vqcodec.decode(encoded.data).pixels))
+    assert encoded.data != vqcodec.encode(CHELSEA, quality=60).data  # the effort was used
+
+
+@pytest.mark.parametrize("effort", [1, 9])
+def test_targets_are_met_at_every_effort(effort):
+    assert 33.0 <= vqcodec.encode(CHELSEA, psnr=33.0, effort=effort).psnr <= 33.3
+    assert 0.97 * 2500 <= len(vqcodec.encode(CHELSEA, size=2500, effort=effort).data) <= 2500
+    assert 0.97 * 0.5 <= vqcodec.encode(CAMERA, bpp=0.5, effort=effort).bits_per_pixel <= 0.5

@@ -16,8 +16,8 @@ import click
 
 from .. import __version__
 from ..errors import OptionsError, VQCodecError
-from ..options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE, DEFAULT_QUALITY,
-                       DEFAULT_TIME_TOLERANCE, EncodeOptions)
+from ..options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_EFFORT, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
+                       DEFAULT_QUALITY, DEFAULT_TIME_TOLERANCE, EncodeOptions)
 
 EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
@@ -157,12 +157,14 @@ def main():
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
 @click.option("--tile", type=int, help="Tile side in pixels, 32 to 4096 (default 256): larger tiles make a little smaller files, "
                                         "smaller ones faster region decodes.")
+@click.option("--effort", type=int, default=DEFAULT_EFFORT, show_default=True,
+              help="1 to 9: how hard the encoder searches; higher is slower, for smaller files.")
 @click.option("--classic", is_flag=True, help="Plain VQ of the pixels (.vqc version 2), without colour transform, means or rate control.")
 @click.option("--fixed-rate", is_flag=True,
               help="Classic VQ with the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
                    "but the size follows from K, b and the image size, and each block's index is at a known offset.")
 def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines, quality, psnr, size,
-           bpp, strict, k, block, algo, seed, tile, classic, fixed_rate):
+           bpp, strict, k, block, algo, seed, tile, effort, classic, fixed_rate):
     """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
 
     Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
@@ -173,7 +175,8 @@ def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
 
     with _reporting():
         options = EncodeOptions(k=k, block=block, algo=algo, seed=seed, fixed_rate=fixed_rate, classic=classic,
-                                quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict, tile=tile)
+                                quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict, tile=tile,
+                                effort=effort)
         settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update,
                             skip_existing=skip_existing)
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)

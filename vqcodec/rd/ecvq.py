@@ -11,11 +11,9 @@ import numpy as np
 
 from ..train.nearest import nearest
 
-ITERATIONS = 6  # assignment and centroid rounds; later rounds change the file by a fraction of a percent
 
-
-def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, keep: int | None = None,
-           iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, iterations: int,
+           keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(codebook uint8, code length in bits per codeword) after entropy-constrained rounds from a
     starting codebook: what assigning other vectors of the same kind needs, at lambda times its length.
 

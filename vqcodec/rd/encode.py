@@ -22,7 +22,6 @@ from ..pipeline import Pipeline, Stage
 from .planes import chroma_rows, split
 from .settings import settings_for
 
-TRAIN_ROWS_PER_CODEWORD = 32  # the trainer only gives a start: the entropy-constrained rounds refine it
 ECVQ_SAMPLE = 1 << 18  # blocks the entropy-constrained rounds see (docs/performance.md: what it costs)
 BAND_ROWS = 128  # image rows read at a time, at least: rounded up to whole blocks and cells of every plane
 BAND_BLOCKS = 1 << 16  # indices renumbered at a time
@@ -157,8 +156,8 @@ def _train(samples, settings, options):
             continue
         wanted = min(s.k - 1, len(v))  # k with the zero codeword
         if wanted >= 2:
-            trained = train_codebook(_subsample(v, TRAIN_ROWS_PER_CODEWORD * s.k, options.seed),
-                                     options.replace(k=wanted))
+            trained = train_codebook(_subsample(v, settings.effort.train_rows * s.k, options.seed),
+                                     options.replace(k=wanted), refined=settings.effort.refined)
         else:  # no trainer takes K = 1: one codeword is the mean
             trained = v.mean(axis=0, keepdims=True)
         trained = np.clip(np.rint(trained), 0, 255).astype(np.uint8)
@@ -180,7 +179,7 @@ def _ecvq(samples, starts, settings):
 
     books, lengths = [], []
     for v, start, s in zip(samples, starts, settings.planes):
-        book, bits = refine(v, start, _lambda(s), keep=0) if v is not None else (None, None)
+        book, bits = refine(v, start, _lambda(s), settings.effort.rounds, keep=0) if v is not None else (None, None)
         books.append(book)
         lengths.append(bits)
     return {"books": books, "lengths": lengths}

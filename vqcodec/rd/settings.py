@@ -24,9 +24,35 @@ class PlaneSettings:
 
 
 @dataclass(frozen=True)
+class Effort:
+    """How hard the encoder searches at one --effort (docs/rate-distortion.md, "Effort": what each buys).
+    The entropy-constrained rounds make the codebook; the trainer only gives them a start, so a smaller
+    training sample and no Hartigan refinement cost little."""
+
+    rounds: int  # entropy-constrained rounds
+    train_rows: int  # the trainer's sample, in rows per codeword
+    refined: bool  # Hartigan's refinement after the trainer
+
+
+FASTEST = Effort(rounds=6, train_rows=8, refined=False)  # fewer rounds or rows cost bits and saved no time
+EFFORTS = {
+    1: FASTEST,
+    2: FASTEST,
+    3: FASTEST,
+    4: Effort(rounds=6, train_rows=16, refined=True),
+    5: Effort(rounds=6, train_rows=32, refined=True),
+    6: Effort(rounds=10, train_rows=32, refined=True),
+    7: Effort(rounds=16, train_rows=32, refined=True),
+    8: Effort(rounds=24, train_rows=32, refined=True),
+    9: Effort(rounds=32, train_rows=32, refined=True),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     colour: str
     planes: tuple[PlaneSettings, ...]
+    effort: Effort
 
 
 def lam_of(quality: float) -> float:
@@ -55,7 +81,7 @@ def settings_for(options: EncodeOptions, channels: int, quality: float | None = 
     chroma = PlaneSettings(block, k, CELL, step, lam * CHROMA_LAMBDA,
                            tile_side(tile // 2 if colour == "ycbcr420" else tile, block, CELL))
     per_plane = [luma, chroma, chroma] if colour != "planes" else [luma, luma, luma]
-    return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels])
+    return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels], EFFORTS[options.effort])
 
 
 def tile_side(samples: int, block: int, cell: int) -> int:

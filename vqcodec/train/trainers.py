@@ -87,7 +87,7 @@ TRAINERS = {t.name: t for t in (Trainer("kmeans", _kmeans), Trainer("centnn", _c
                                  Trainer("park", _park, refined=False), Trainer("optimal", _optimal, refined=False))}
 
 
-def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> np.ndarray:
+def train_codebook(vectors, options: EncodeOptions | None = None, *, refined: bool = True, **fields) -> np.ndarray:
     """Learn at most K codewords (float32 rows) for the rows of `vectors` (any N x D array).
 
     `options` (an EncodeOptions) or its fields as keywords (k=, algo=, seed=)
@@ -95,7 +95,8 @@ def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> n
     has fewer than K distinct rows. When rows repeat a lot (scalar 8-bit data
     above all), training runs on the distinct rows weighted by their counts.
     Large inputs train on a random sample of max(256 K, 65536) rows, drawn
-    with the seed; `optimal`, for one-column data only, never samples.
+    with the seed; `optimal`, for one-column data only, never samples. `refined=False` skips Hartigan's
+    refinement, for a start that other rounds refine anyway.
     """
     options = EncodeOptions.of(options, **fields)
     if options.k is None:
@@ -109,4 +110,4 @@ def train_codebook(vectors, options: EncodeOptions | None = None, **fields) -> n
     if not trainer.scalar_only:
         vectors, weights = training_sample(vectors, weights, options.k, options.seed)
     codebook = trainer.fit(vectors, weights, options.k, options.seed)
-    return _refine(vectors, weights, codebook) if trainer.refined else codebook
+    return _refine(vectors, weights, codebook) if trainer.refined and refined else codebook
