@@ -40,7 +40,7 @@ EFFORTS = {
     2: FASTEST,
     3: FASTEST,
     4: Effort(rounds=6, train_rows=16, refined=True),
-    5: Effort(rounds=6, train_rows=32, refined=True),
+    5: Effort(rounds=8, train_rows=16, refined=True),
     6: Effort(rounds=10, train_rows=32, refined=True),
     7: Effort(rounds=16, train_rows=32, refined=True),
     8: Effort(rounds=24, train_rows=32, refined=True),
