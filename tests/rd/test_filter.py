@@ -149,3 +149,31 @@ def test_a_plane_the_filter_cannot_improve_enough_to_pay_for_its_bytes_goes_with
     flat[::2, ::2] = 91
     encoded = vqcodec.encode(np.stack([flat, flat, flat], axis=2), quality=100)
     assert all(p.tools == 0 for p in encoded.header.planes if p.k), encoded.header.planes
+
+
+@pytest.mark.parametrize("colour", ["ycbcr420", "ycbcr444"])
+def test_the_measure_decodes_every_chroma_row_the_colour_transform_reads(colour):
+    """The colour transform reads, for each pixel row, the chroma rows on both sides of it (with 4:4:4 the
+    next one too, at a weight of 0): a band must hold them, or the transform reads past its end."""
+    from vqcodec.rd.planes import chroma_rows
+
+    height, width = 37, 10
+    chroma = chroma_rows(colour, height)
+    chroma_size = (chroma, -(-width // 2) if colour == "ycbcr420" else width)
+    sizes = [(height, width), chroma_size, chroma_size]
+    asked = []
+
+    class Plane:
+        def __init__(self, n):
+            self.n = n
+
+        def rows(self, top, bottom):
+            asked.append((self.n, top, bottom))
+            return top, np.full((bottom - top, sizes[self.n][1]), 128, dtype=np.uint8)
+
+    table = pixels.axis(height, 2 if colour == "ycbcr420" else 1, chroma)
+    for top, bottom in ((0, 8), (8, 16), (30, 37)):
+        asked.clear()
+        encode._decoded_band(top, bottom, sizes, [Plane(0), Plane(1), Plane(2)], colour)
+        for n, first, last in asked[1:]:
+            assert first <= table[0, top] and last > table[1, bottom - 1], (colour, top, bottom, first, last)

@@ -40,13 +40,13 @@ def chains(pool: ThreadPoolExecutor, columns: dict[int, list[int]], fresh: Calla
     the models; the first tile of each column starts from a copy of the models the first tile of the
     column before ended with, the first column's from `fresh()`. Columns 0..n-1 all come. The jobs'
     futures, in column order; a failure reaches the columns after it instead of leaving them waiting."""
-    handoff = {column: Future() for column in columns if column}
+    handoff = {column: Future() for column in columns}
+    handoff[0].set_result(fresh())
 
     def job(column):
         try:
-            models = handoff[column].result() if column else fresh()  # made when the column starts: a plane
-            # whose columns wait in the pool holds no models yet
-            handoff.pop(column, None)  # the column is their only holder now: when it ends, they go
+            models = handoff[column].result()
+            del handoff[column]  # the column is their only holder now: when it ends, they go
             code(columns[column][0], column, models)
         except BaseException as exc:  # the next column must not wait for ever
             if column + 1 in handoff:

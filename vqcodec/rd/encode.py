@@ -357,8 +357,9 @@ def _decoded_band(top, bottom, sizes, coded, colour) -> np.ndarray:
     bands, tops = [], []
     for n, ((h, w), decodable) in enumerate(zip(sizes, coded)):
         first, last = top, bottom
-        if colour == "ycbcr420" and n in (1, 2):  # the chroma rows the interpolation reads
-            rows = axis(height, 2, chroma_rows(colour, height))
+        if colour != "planes" and n in (1, 2):  # the chroma rows the colour transform reads (with 4:4:4 too,
+            # whose cells of one sample read the next row with a weight of 0)
+            rows = axis(height, 2 if colour == "ycbcr420" else 1, chroma_rows(colour, height))
             first, last = int(rows[0, top]), int(rows[1, bottom - 1]) + 1
         if isinstance(decodable, int):  # a constant plane
             start, band = first, np.full((last - first, w), decodable, dtype=np.uint8)
