@@ -177,3 +177,29 @@ def test_the_measure_decodes_every_chroma_row_the_colour_transform_reads(colour)
         encode._decoded_band(top, bottom, sizes, [Plane(0), Plane(1), Plane(2)], colour)
         for n, first, last in asked[1:]:
             assert first <= table[0, top] and last > table[1, bottom - 1], (colour, top, bottom, first, last)
+
+
+@pytest.mark.parametrize("colour", ["ycbcr420", "ycbcr444"])
+def test_the_measure_merges_chroma_planes_that_start_on_different_rows(colour):
+    """A plane without a filter gives its rows from the block that holds the first one asked, a plane with one
+    from that row itself: the band is the rows of the whole decoded image all the same."""
+    from vqcodec.rd.planes import chroma_rows, merge
+
+    height, width = 37, 10
+    rng = np.random.default_rng(5)
+    chroma = (chroma_rows(colour, height), -(-width // 2) if colour == "ycbcr420" else width)
+    planes = [rng.integers(0, 256, size, dtype=np.uint8) for size in ((height, width), chroma, chroma)]
+
+    class Plane:
+        def __init__(self, n, block):
+            self.n, self.block = n, block
+
+        def rows(self, top, bottom):
+            first = top - top % self.block
+            return first, planes[self.n][first:bottom]
+
+    coded = [Plane(0, 2), Plane(1, 2), Plane(2, 1)]
+    whole = merge(planes, colour)
+    for top, bottom in ((0, 8), (9, 16), (31, 37)):
+        band = encode._decoded_band(top, bottom, [p.shape for p in planes], coded, colour)
+        np.testing.assert_array_equal(band, whole[top:bottom])

@@ -362,11 +362,13 @@ def _decoded_band(top, bottom, sizes, coded, colour) -> np.ndarray:
             rows = axis(height, 2 if colour == "ycbcr420" else 1, chroma_rows(colour, height))
             first, last = int(rows[0, top]), int(rows[1, bottom - 1]) + 1
         if isinstance(decodable, int):  # a constant plane
-            start, band = first, np.full((last - first, w), decodable, dtype=np.uint8)
-        else:
+            band = np.full((last - first, w), decodable, dtype=np.uint8)
+        else:  # from `first` on: the colour transform takes one first row for both chroma planes, and a plane
+            # with a filter starts where one without starts a block
             start, band = decodable.rows(first, last)
+            band = band[first - start :]
         bands.append(band)
-        tops.append(start)
+        tops.append(first)
     return merge(bands, colour, (0, top, width, bottom - top), (height, width), tops)
 
 
