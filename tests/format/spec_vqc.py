@@ -42,11 +42,12 @@ COLOURS = {PLANES: "planes", YCBCR420: "ycbcr420", YCBCR444: "ycbcr444"}
 MAX_CELL = 64  # version 3: the side of a mean cell
 V4_HEADER = 24  # version 4: the header before the plane records
 V4_PLANE_RECORD = 24  # version 4: bytes of one plane record
-TILE_ENTRY = 8  # version 4: a tile table entry, means length and index length
+TILE_ENTRY = 8  # version 4: a tile table entry, means length and index length (12: and refinement length)
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: the tile side
 KNOWN_FILE_TOOLS = 0  # version 4 as the page specifies it defines no file tool
-FILTER = 1  # and one plane tool: the restoration filter
-KNOWN_PLANE_TOOLS = FILTER
+FILTER = 1  # and two plane tools: the restoration filter
+REFINE = 2  # and the refinement layer
+KNOWN_PLANE_TOOLS = FILTER | REFINE
 FILTER_BYTES = 16  # a tile's weights in the filter section
 
 
@@ -313,14 +314,16 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
     if max_pixels is not None and width * height > max_pixels:  # 10. the pixel cap
         return None
     coded = [plane for plane in planes if plane["k"]]
-    count = sum(rows * columns for rows, columns in
-                (tile_grid(plane["width"], plane["height"], plane["tile"]) for plane in coded))  # T
-    body_start = table_start + TILE_ENTRY * count
+    for plane in coded:  # a tile's entry: 8 bytes, 12 with REFINE
+        plane["entry"] = TILE_ENTRY + (4 if plane["tools"] & REFINE else 0)
+    body_start = table_start + sum(plane["entry"] * rows * columns for plane, (rows, columns) in
+                                   ((plane, tile_grid(plane["width"], plane["height"], plane["tile"]))
+                                    for plane in coded))
     if len(data) < body_start:  # 11. the tile table is there (so T is at most the file's length / 8)
         return None
     at = table_start
-    for plane in coded:  # 12. each entry in table order: means length, then index length
-        lengths = [plane["book_length"]]
+    for plane in coded:  # 12. each entry in table order: means length, index length, refinement length
+        lengths, refinements = [plane["book_length"]], []
         for *_, th, tw in tiles_of(plane):
             means_bound, index_bound = tile_bounds(plane, th, tw)
             means_length, index_length = _u32(data, at), _u32(data, at + 4)
@@ -329,11 +332,20 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
             if index_length > index_bound:
                 return None
             lengths += [means_length, index_length]
-            at += TILE_ENTRY
+            if plane["tools"] & REFINE:
+                refinements.append(_u32(data, at + 8))
+                if refinements[-1] > 32 * th * tw + 9:
+                    return None
+                lengths.append(refinements[-1])
+            at += plane["entry"]
+        plane["size"] = sum(lengths)  # the sections' bytes, so far
         if plane["tools"] & FILTER:  # the filter section: 16 bytes a tile
             lengths.append(FILTER_BYTES * len(tiles_of(plane)))
+            plane["size"] += lengths[-1]
+        if plane["tools"] & REFINE:  # the refinement section: the tiles' refinement streams
+            lengths.append(sum(refinements))
         plane["lengths"] = tuple(lengths)
-    if len(data) != body_start + sum(sum(plane["lengths"]) for plane in coded) + 4:  # 13.
+    if len(data) != body_start + sum(plane["size"] for plane in coded) + 4:  # 13.
         return None
     if crc32(data[:-4]) != _u32(data, len(data) - 4):  # 14.
         return None
@@ -349,8 +361,9 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
 
 PUBLIC_FIELDS = ("width", "height", "channels", "block", "trainer", "k",
                  "requested_k", "version", "sections", "colour", "planes", "tools")
-# a version-4 plane's lengths: its codebook's, then each tile's means and index lengths in tile order, then
-# with FILTER its filter section's
+# a version-4 plane's lengths: its codebook's, then each tile's means and index lengths in tile order (with
+# REFINE its refinement length too), then with FILTER its filter section's, then with REFINE its refinement
+# section's
 PLANE_FIELDS = ("width", "height", "block", "cell", "step", "fill", "k", "lengths", "tile", "tools")
 
 
@@ -1022,7 +1035,8 @@ def _decode_planes(data: bytes, header: dict, decode_plane) -> np.ndarray | None
         if samples is None:
             return None
         planes.append(samples)
-        at += sum(plane["lengths"])
+        at += plane.get("size", sum(plane["lengths"]))  # version 4 with REFINE lists each tile's refinement
+        # length and their sum
     return colour_image(planes, header)
 
 
@@ -1056,7 +1070,13 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
         return [[plane["fill"]] * pw for _ in range(ph)]
     b, g, k = plane["block"], plane["cell"], plane["k"]
     book_length, *tile_lengths = plane["lengths"]
+    refined = plane["tools"] & REFINE
+    if refined:
+        tile_lengths.pop()  # the refinement section's length: the sum of its tiles'
     filter_length = tile_lengths.pop() if plane["tools"] & FILTER else 0
+    refinement_lengths = tile_lengths[2::3] if refined else []
+    if refined:
+        del tile_lengths[2::3]
     book = decode_codebook_stream(data[at:at + book_length], k, b, 1)  # fresh models
     if book is None:
         return None
@@ -1106,7 +1126,35 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
     samples = reconstruct(plane, q, book, indices.reshape(-1))
     if plane["tools"] & FILTER:
         samples = restoration_filter(plane, samples, data[index_at:index_at + filter_length])
+    if refined:
+        at = index_at + filter_length
+        for (u, v, top, left, th, tw), length in zip(tiles_of(plane), refinement_lengths):
+            if length and not refine_tile(samples, data[at:at + length], top, left, th, tw):
+                return None
+            at += length
     return samples
+
+
+def refine_tile(samples: list[list[int]], stream: bytes, top: int, left: int, th: int, tw: int) -> bool:
+    """The tool REFINE: a tile's non-empty refinement stream, its step s (1 to 255) then the residuals
+    of its samples row by row, each added times s to its sample (after the filter), clipped. Each residual
+    is coded with fresh models of 8 contexts, the context the number of binary digits (at most 7) of
+    |left| + |up| + ((|up-left| + |up-right| + 1) >> 1), residuals outside the tile counting as 0.
+    False if the stream is not one."""
+    step = stream[0]
+    if step == 0:
+        return False
+    coder, model = ArithmeticDecoder(stream[1:]), ResidualModel(8)
+    q = [[0] * (tw + 2) for _ in range(th + 1)]  # row 0 and columns 0 and tw + 1: outside the tile
+    for i in range(1, th + 1):
+        for j in range(1, tw + 1):
+            if coder.cut_short():
+                return False
+            a = abs(q[i][j - 1]) + abs(q[i - 1][j]) + ((abs(q[i - 1][j - 1]) + abs(q[i - 1][j + 1]) + 1) >> 1)
+            q[i][j] = model.decode_residual(coder, _level(a))
+            y, x = top + i - 1, left + j - 1
+            samples[y][x] = _clip(samples[y][x] + q[i][j] * step)
+    return coder.ended_properly()
 
 
 def restoration_filter(plane: dict, samples: list[list[int]], section: bytes) -> list[list[int]]:

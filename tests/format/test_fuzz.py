@@ -502,8 +502,9 @@ def _put(data: bytes, *changes: tuple[int, str, int], crc: bool = True) -> bytes
 
 def v4_lengths(data: bytes) -> list[tuple[int, str, int]]:
     """(offset, struct format, bound) of every section length of a valid version-4 file, in section order:
-    each coded plane's codebook length (in its plane record), then its tiles' means and index lengths (in
-    the tile table), with the bounds of docs/format.md. Found by spec_vqc, not by vqcodec."""
+    each coded plane's codebook length (in its plane record), then its tiles' means and index lengths, and
+    with REFINE refinement lengths (in the tile table), with the bounds of docs/format.md. Found by spec_vqc,
+    not by vqcodec."""
     header = spec_vqc.read_header(data)
     at = 24 + 24 * header["channels"]
     out = []
@@ -514,7 +515,15 @@ def v4_lengths(data: bytes) -> list[tuple[int, str, int]]:
                 means_bound, index_bound = spec_vqc.tile_bounds(plane, th, tw)
                 out += [(at, "<I", means_bound), (at + 4, "<I", index_bound)]
                 at += 8
+                if plane["tools"] & spec_vqc.REFINE:
+                    out.append((at, "<I", 32 * th * tw + 9))
+                    at += 4
     return out
+
+
+def table_size(plane: dict) -> int:
+    """Bytes of a coded plane's part of the tile table (spec_vqc's header fields): 8 a tile, 12 with REFINE."""
+    return (12 if plane["tools"] & spec_vqc.REFINE else 8) * len(spec_vqc.tiles_of(plane))
 
 
 def assert_refused_everywhere(data: bytes, folder: Path, *words: str, header_check: bool = True,
@@ -543,7 +552,7 @@ TOOLS_BROKEN_TOO = [  # (golden file, offset of a tools field, its value, (offse
     ("v4-grey-70x75-t32", 20, 1, (6, "<B", 9), None),  # file tools, then a colour id that does not exist
     ("v4-grey-70x75-t32", 20, 1 << 31, (24, "<B", 99), None),  # file tools, then plane 0's block side
     ("v4-rgba-45x37-t32", 20, 1 << 12, (24 + 24 * 3 + 12, "<I", 0), None),  # then plane 3's tile side
-    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 1), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
+    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 2), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
     ("v4-la-constant-39x35-t32", 24 + 24 + 8, 1 << 31, (24 + 24, "<B", 3), 1),  # a constant plane's tools count too
 ]
 
@@ -867,8 +876,7 @@ def test_v4_changed_bytes_decode_as_specified_or_are_refused(path):
     """Bytes changed anywhere, or in the header, the plane records and the tile table (half the time): with
     the CRC recomputed or not, vqcodec decodes what spec_vqc decodes, or both refuse the file in one line."""
     data = path.read_bytes()
-    table_end = 24 + 24 * data[5] + 8 * sum(len(spec_vqc.tiles_of(p)) for p in spec_vqc.read_header(data)["planes"]
-                                            if p["k"])
+    table_end = 24 + 24 * data[5] + sum(table_size(p) for p in spec_vqc.read_header(data)["planes"] if p["k"])
     rng = np.random.default_rng(17)
     for n in range(V4_CHANGES):
         mutated = bytearray(data)
@@ -911,3 +919,45 @@ def test_v4_any_filter_weights_decode_as_specified_in_whole_and_in_regions(path)
         np.testing.assert_array_equal(whole, spec_decode(mutated, FUZZ_CAP), err_msg=str(n))
         for x, y, w, h in ((0, 0, 5, 7), (17, 31, 20, 9), (header.width - 3, header.height - 4, 3, 4)):
             np.testing.assert_array_equal(vqcodec.decode(mutated, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])
+
+
+REFINED = [GOLDEN / f"{name}.vqc" for name in ("v4-refine-grey-70x75-t32", "v4-refine-rgb444-75x67-t32")]
+
+
+def refinement_steps_at(header) -> list[int]:
+    """Where the step of each non-empty refinement stream of a file is: its first byte."""
+    at, places = header.header_size, []
+    for p in header.planes:
+        at += sum(s.length for s in p.sections[: 4 if p.tools & container.FILTER else 3])
+        if p.tools & container.REFINE:
+            starts = at + np.concatenate([[0], np.cumsum(p.tile_lengths()[:, 2])[:-1]])
+            places += [int(start) for start, length in zip(starts, p.tile_lengths()[:, 2]) if length]
+            at += p.sections[-1].length
+    return places
+
+
+@pytest.mark.parametrize("path", REFINED, ids=lambda p: p.stem)
+def test_v4_any_refinement_step_decodes_as_specified_in_whole_and_in_regions(path):
+    """Every step from 1 to 255 is valid: steps drawn at random, extremes included (the CRC recomputed),
+    decode as spec_vqc decodes them, and a region as the whole image has it; a step of 0 is refused."""
+    data = path.read_bytes()
+    header = vqcodec.info(data)
+    places = refinement_steps_at(header)
+    assert places and all(data[at] for at in places)
+    rng = np.random.default_rng(29)
+    for n in range(5):
+        mutated = bytearray(data)
+        for at in places:
+            mutated[at] = (1, 255)[n] if n < 2 else rng.integers(1, 256)
+        fix_crc(mutated)
+        mutated = bytes(mutated)
+        whole = vqcodec.decode(mutated).pixels
+        np.testing.assert_array_equal(whole, spec_decode(mutated, FUZZ_CAP), err_msg=str(n))
+        for x, y, w, h in ((0, 0, 5, 7), (17, 31, 20, 9), (header.width - 3, header.height - 4, 3, 4)):
+            np.testing.assert_array_equal(vqcodec.decode(mutated, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])
+    mutated = bytearray(data)
+    mutated[places[-1]] = 0
+    fix_crc(mutated)
+    assert spec_decode(bytes(mutated), FUZZ_CAP) is None
+    with pytest.raises(FormatError, match="step of 0"):
+        vqcodec.decode(bytes(mutated))

@@ -41,6 +41,8 @@ EXPECTED = {
 EXPECTED_V4 = {
     "v4-filter-grey-70x75-t32": (70, 75, 1, "planes", 1727, ((2, 235, 32, 9),)),
     "v4-filter-rgb420-75x67-t32": (75, 67, 3, "ycbcr420", 1279, ((2, 65, 32, 9), (2, 1, 32, 4), (2, 1, 32, 4))),
+    "v4-refine-grey-70x75-t32": (70, 75, 1, "planes", 1832, ((2, 32, 32, 9),)),
+    "v4-refine-rgb444-75x67-t32": (75, 67, 3, "ycbcr444", 4896, ((2, 64, 32, 9), (2, 62, 32, 9), (2, 47, 32, 9))),
     "v4-grey-47x33-one-tile": (47, 33, 1, "planes", 1169, ((2, 263, 256, 1),)),
     "v4-grey-56x50-k690-t32": (56, 50, 1, "planes", 3002, ((2, 690, 32, 4),)),
     "v4-grey-61x53-b3-t48": (61, 53, 1, "planes", 243, ((3, 15, 48, 4),)),
@@ -50,6 +52,11 @@ EXPECTED_V4 = {
     "v4-rgb420-75x67-t32": (75, 67, 3, "ycbcr420", 2338, ((2, 225, 32, 9), (2, 26, 32, 4), (2, 29, 32, 4))),
     "v4-rgb444-45x37-q100-t32": (45, 37, 3, "ycbcr444", 1382, ((2, 226, 32, 4), (2, 46, 32, 4), (2, 23, 32, 4))),
     "v4-rgba-45x37-t32": (45, 37, 4, "ycbcr420", 1545, ((2, 304, 32, 4), (2, 7, 32, 1), (2, 3, 32, 1), (2, 7, 32, 4))),
+}
+BOTH = container.FILTER | container.REFINE
+REFINED = {  # each plane's tools in the v4-refine-* files
+    "v4-refine-grey-70x75-t32": (BOTH,),
+    "v4-refine-rgb444-75x67-t32": (BOTH, 0, 0),
 }
 
 
@@ -86,13 +93,14 @@ def test_version_3_golden_files_decode_forever(path):
 def test_version_4_golden_files_decode_forever(name):
     """Each holds what golden/regenerate_v4.py says it covers (several tiles, partial ones, 4:2:0 chroma tiles
     of 32 samples, the least, a constant plane, k = 1, k above 512, b = 3 with tiles of 48, a single tile,
-    the restoration filter on every plane of the v4-filter-* files and on none of the others) and decodes
-    to its image."""
+    the restoration filter on every plane of the v4-filter-* files, the refinement on the planes REFINED
+    lists and on none of the others) and decodes to its image."""
     path = GOLDEN / f"{name}.vqc"
     h = vqcodec.info(path)
     tiles = tuple((p.block, p.k, p.tile, p.tiles if p.k else 0) for p in h.planes)
     assert h.version == 4 and h.tools == 0
-    assert {p.tools for p in h.planes} == ({container.FILTER} if name.startswith("v4-filter-") else {0})
+    tools = REFINED.get(name, (container.FILTER if name.startswith("v4-filter-") else 0,) * len(h.planes))
+    assert tuple(p.tools for p in h.planes) == tools
     assert (h.width, h.height, h.channels, h.colour, h.file_size, tiles) == EXPECTED_V4[name]
     expected = np.asarray(Image.open(path.with_suffix(".png")))
     assert np.array_equal(vqcodec.decode(path).pixels, expected)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import vqcodec
 from vqcodec.errors import FormatError
-from vqcodec.format import entropy, tiles
+from vqcodec.format import container, entropy, tiles
 from helpers import random_image
 
 
@@ -149,12 +149,13 @@ def test_any_bytes_as_a_tile_index_stream_decode_or_are_refused(data, rows, acro
 def test_the_tile_table_bounds_hold_for_what_an_encoder_writes():
     data = vqcodec.encode(random_image(70, 90, 3, seed=4), tile=32, quality=100).data
     header = vqcodec.info(data)
+    assert any(p.tools & container.REFINE for p in header.planes)  # quality 100: the refinement's bounds too
     for p in header.planes:
         rows, columns = p.tile_grid
         bounds = p.tile_bounds()
         boxes = [p.tile_box(r, c) for r in range(rows) for c in range(columns)]
         assert bounds.tolist() == [[32 * -(-h // p.cell) * -(-w // p.cell) + 8, 32 * -(-h // p.block) * -(-w // p.block) + 8]
-                                   for _, _, h, w in boxes]
+                                   + ([32 * h * w + 9] if p.tools & container.REFINE else []) for _, _, h, w in boxes]
         assert (p.tile_lengths() <= bounds).all() and p.tile_lengths().sum() > 0
 
 

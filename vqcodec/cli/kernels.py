@@ -28,6 +28,7 @@ CLASSIC = ("format.entropy._index_kernel", "format.entropy._codebook_kernel")  #
 TILES = ("format.entropy._tile_index_kernel", "format.entropy._means_kernel", "format.entropy._codebook_kernel")
 PIXELS = ("rd.pixels.reconstruct_rows",)  # every rate-distortion plane, encoded (to measure) or decoded
 FILTER = ("rd.pixels.filter_rows",)  # the planes with the restoration filter
+REFINE = ("format.entropy._refinement_kernel", "rd.pixels.refine_box")  # the planes with the refinement layer
 
 
 def needed(command: str, options, header=None) -> tuple[str, ...]:
@@ -38,7 +39,8 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
         from ..format.container import PLANES_VERSION, TILES_VERSION
 
         if header.version == TILES_VERSION:
-            return TILES + PIXELS + (FILTER if _filtered(header) else ())
+            return (TILES + PIXELS + (FILTER if _with(header, "FILTER") else ())
+                    + (REFINE if _with(header, "REFINE") else ()))
         if header.version == PLANES_VERSION:
             return CLASSIC + ("format.entropy._means_kernel",) + PIXELS
         coded = {s.kind for s in header.sections if s.coding in ("predicted", "context")}
@@ -47,13 +49,15 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
     if options.plain:
         return kernels + (() if options.fixed_rate else CLASSIC)
     return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks", "rd.pixels.filter_statistics")  # (the filter
-    # only where it pays: counting it would announce a compile on every run of an encoder of small images)
+    # and the refinement only where they pay: counting them would announce a compile on every run of an encoder
+    # of small images)
 
 
-def _filtered(header) -> bool:
-    from ..format.container import FILTER as TOOL
+def _with(header, tool: str) -> bool:
+    """Whether a plane of the file has the tool ("FILTER", "REFINE")."""
+    from ..format import container
 
-    return any(p.tools & TOOL for p in header.planes)
+    return any(p.tools & getattr(container, tool) for p in header.planes)
 
 
 def cold(kernels) -> bool:
@@ -192,6 +196,24 @@ def _filter() -> None:
                 4)
 
 
+def _refine() -> None:
+    """A tile's refinement coded, decoded and added, with the arrays as vqcodec.rd.encode and decode make them."""
+    from ..format.entropy import decode_refinement, encode_refinement, refinement_grid
+    from ..rd.pixels import refine_box
+
+    q = refinement_grid(2, 2)
+    q[1, 1] = 3
+    step, q = decode_refinement(encode_refinement(q, 2, 64), 2, 2)
+    refine_box(_BOOK.copy(), 0, 0, 0, 2, 2, q, 0, 0, step)
+
+
+def _quantize() -> None:
+    from ..format.entropy import refinement_grid
+    from ..rd.pixels import quantize_residuals
+
+    quantize_residuals(_BOOK.copy(), _BOOK.copy(), 2, refinement_grid(2, 2))
+
+
 def _filter_statistics() -> None:
     from ..rd.pixels import filter_statistics
 
@@ -269,6 +291,8 @@ JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.
     "reconstruct": (_reconstruct, ("rd.pixels.reconstruct_rows",)),
     "filter_statistics": (_filter_statistics, ("rd.pixels.filter_statistics",)),
     "filter": (_filter, FILTER),
+    "refine": (_refine, REFINE),
+    "quantize": (_quantize, ("rd.pixels.quantize_residuals",)),
     "merge": (_merge, ("rd.pixels.merge_rows",)),
 }
 WAIT_LIMIT = 120.0  # seconds this process waits for the other before it compiles a kernel itself
@@ -288,8 +312,8 @@ def aside(command: str, options, header=None) -> tuple[str, ...]:
     if command == "decode":
         from ..format.container import PLANES_VERSION, TILES_VERSION
 
-        pixels = (("reconstruct",) if header.planes else ()) + (("filter",) if _filtered(header) else ()) \
-            + (("merge",) if header.colour != "planes" else ())
+        pixels = (("reconstruct",) if header.planes else ()) + (("filter",) if _with(header, "FILTER") else ()) \
+            + (("refine",) if _with(header, "REFINE") else ()) + (("merge",) if header.colour != "planes" else ())
         if header.version == TILES_VERSION:
             return ("codebook", "tile_means", "tile_indices") + pixels
         if header.version == PLANES_VERSION:

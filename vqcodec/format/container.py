@@ -30,7 +30,7 @@ HEADER_V3 = struct.Struct("<4sBBBBIII")  # magic, version, channels, colour, tra
 PLANE = struct.Struct("<BBBBIQQQ")  # block, cell, step, fill, k, then the means, codebook and index lengths
 HEADER_V4 = struct.Struct("<4sBBBBIIII")  # magic, version, channels, colour, trainer, width, height, requested k, tools
 PLANE_V4 = struct.Struct("<BBBBIIIQ")  # block, cell, step, fill, k, tools, tile side, codebook length
-TILE_ENTRY = struct.Struct("<II")  # version 4: a tile's means and index lengths, in the tile table
+LENGTH = struct.Struct("<I")  # version 4: a tile table entry is a tile's stream lengths, each one of these
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
 TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal", 4: "park"}  # informative: other ids are read as "unknown (id)"
@@ -39,8 +39,9 @@ PLANE_KINDS = ("means", "codebook", "indices")  # version 3: each coded plane's 
 MAX_CELL = 64  # versions 3 and 4: the side of a block-mean cell
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 32, so that the tile table stays a
 # small part of what it describes; at most 4096, so that a tile's sections fit the table's 32-bit lengths
-FILTER = 1  # version 4's plane tool: a restoration filter, with weights for each quarter of each tile
-KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = 0, FILTER  # version 4's tool flags this decoder knows: any other bit needs a
+FILTER = 1  # version 4's plane tools: a restoration filter, with weights for each quarter of each tile;
+REFINE = 2  # and a refinement layer, each tile's residual after the filter quantized with a step and coded
+KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = 0, FILTER | REFINE  # version 4's tool flags this decoder knows: any other bit needs a
 # newer vqcodec
 FILTER_BYTES = 16  # a tile's filter weights: 4 signed bytes for each of its 4 units
 SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
@@ -63,9 +64,10 @@ class Section:
 class Plane:
     """Versions 3 and 4: how one plane is coded. k = 0: every sample is `fill`, and nothing more is stored.
     Version 4 cuts it into tiles of `tile` x `tile` samples, row by row, each with its own means and
-    index streams, whose lengths are `table` (the file's tile table, 8 bytes a tile): its sections are
-    the codebook, then every tile's means, then every tile's indices, then with the FILTER tool every
-    tile's filter weights."""
+    index streams (and with the REFINE tool a refinement stream), whose lengths are `table` (the file's
+    tile table, 8 bytes a tile, 12 with REFINE): its sections are the codebook, then every tile's means,
+    then every tile's indices, then with the FILTER tool every tile's filter weights, then with REFINE
+    every tile's refinement."""
 
     height: int
     width: int
@@ -99,19 +101,30 @@ class Plane:
         rows, columns = self.tile_grid
         return rows * columns
 
+    @property
+    def streams(self) -> int:
+        """Version 4: streams per tile: means and indices, and with REFINE the refinement."""
+        return 3 if self.tools & REFINE else 2
+
+    @property
+    def table_size(self) -> int:
+        """Version 4: bytes of the plane's part of the tile table."""
+        return LENGTH.size * self.streams * self.tiles
+
     def tile_lengths(self) -> np.ndarray:
-        """Version 4: each tile's means and index lengths, (tiles, 2) int64, tiles in row order."""
-        return np.frombuffer(self.table, dtype="<u4").reshape(-1, 2).astype(np.int64)
+        """Version 4: each tile's stream lengths, (tiles, streams) int64, tiles in row order."""
+        return np.frombuffer(self.table, dtype="<u4").reshape(-1, self.streams).astype(np.int64)
 
     def tile_bounds(self) -> np.ndarray:
-        """Version 4: the most bytes each tile's means and index streams can take, (tiles, 2) int64, tiles
-        in row order: SYMBOL_BYTES per cell or block, plus 8."""
+        """Version 4: the most bytes each tile's streams can take, (tiles, streams) int64, tiles in row
+        order: SYMBOL_BYTES per cell, block or (refinement: plus its step's byte) sample, plus 8."""
         rows, columns = self.tile_grid
         heights = np.minimum(self.tile, self.height - self.tile * np.arange(rows, dtype=np.int64))
         widths = np.minimum(self.tile, self.width - self.tile * np.arange(columns, dtype=np.int64))
         def count(side):
             return np.outer(-(-heights // side), -(-widths // side)).ravel()
-        return np.stack([SYMBOL_BYTES * count(self.cell) + 8, SYMBOL_BYTES * count(self.block) + 8], axis=1)
+        bounds = [SYMBOL_BYTES * count(self.cell) + 8, SYMBOL_BYTES * count(self.block) + 8]
+        return np.stack(bounds + [SYMBOL_BYTES * count(1) + 9] * (self.streams - 2), axis=1)
 
     @property
     def blocks_x(self) -> int:
@@ -327,7 +340,7 @@ def header_length(data: bytes, max_pixels: int | None = None) -> int:
         if len(data) < fixed:
             return fixed
         planes = _parse_planes_v4(data, max_pixels)[1]
-        return fixed + TILE_ENTRY.size * sum(p.tile_grid[0] * p.tile_grid[1] for p in planes if p.k)
+        return fixed + sum(p.table_size for p in planes if p.k)
     if data[4] == PLANES_VERSION:
         if data[5] not in MODES:
             raise FormatError(f"channel count {data[5]} is not 1 to 4")
@@ -464,20 +477,22 @@ def _parse_header_v4(data: bytes, max_pixels: int | None) -> Header:
         if not p.k:
             tiled.append(p)
             continue
-        p = dataclasses.replace(p, table=bytes(data[at : at + TILE_ENTRY.size * p.tiles]))
+        p = dataclasses.replace(p, table=bytes(data[at : at + p.table_size]))
         at += len(p.table)
         lengths, bounds = p.tile_lengths(), p.tile_bounds()
-        over = np.flatnonzero((lengths > bounds).ravel())  # in table order: a tile's means, then its indices
+        over = np.flatnonzero((lengths > bounds).ravel())  # in table order: a tile's means, its indices, ...
         if len(over):
-            tile, which = divmod(int(over[0]), 2)
+            tile, which = divmod(int(over[0]), p.streams)
             row, column = divmod(tile, p.tile_grid[1])
-            raise FormatError(f"plane {n}, tile ({row}, {column}): {('means', 'index')[which]} section of "
-                              f"{lengths[tile, which]} bytes, more than the {bounds[tile, which]} any encoder can write")
-        means, indices = (int(total) for total in lengths.sum(axis=0))
-        tiled.append(dataclasses.replace(p, sections=(p.sections[1], Section("means", CODED, means),
-                                                      Section("indices", CODED, indices))
+            raise FormatError(f"plane {n}, tile ({row}, {column}): {('means', 'index', 'refinement')[which]} "
+                              f"section of {lengths[tile, which]} bytes, more than the {bounds[tile, which]} any "
+                              "encoder can write")
+        totals = [int(total) for total in lengths.sum(axis=0)]
+        tiled.append(dataclasses.replace(p, sections=(p.sections[1], Section("means", CODED, totals[0]),
+                                                      Section("indices", CODED, totals[1]))
                                          + ((Section("filter", "raw", FILTER_BYTES * p.tiles),) if p.tools & FILTER
-                                            else ())))
+                                            else ())
+                                         + ((Section("refinement", CODED, totals[2]),) if p.tools & REFINE else ())))
     return Header(width, height, channels, tiled[0].block, sum(p.k for p in tiled), requested_k,
                   TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), TILES_VERSION,
                   tuple(sec for p in tiled for sec in p.sections), colour, tuple(tiled), tools)

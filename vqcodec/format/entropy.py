@@ -691,3 +691,59 @@ def decode_tile_means(payload: bytes, rows: int, across: int, model: MeansModel,
     _decode_means_with(payload, q, e, model.counters)
     model.ended(q, e)
     return q[1:, 1:].astype(np.uint8)
+
+
+# --- the refinement model (version 4's plane tool REFINE) --------------------------------------
+
+REFINEMENT_CONTEXTS = 8  # neighbourhood activity
+
+
+@njit(cache=True, nogil=True)
+def _refinement_kernel(q, decoding, state, buf, capacity, counters, divisors):
+    """Code a tile's quantized residuals q[1:, 1:-1] (int16, row by row) in place; row 0 and columns 0 and
+    -1 are zeros around the tile. Each is coded with the counters of how large its decoded neighbours
+    are: left, up, and half of up-left and up-right. Returns -1, or -2 when the encoded bytes exceeded
+    `capacity`."""
+    coder = _loaded(state)
+    for r in range(1, q.shape[0]):
+        for c in range(1, q.shape[1] - 1):
+            activity = (abs(np.int64(q[r, c - 1])) + abs(np.int64(q[r - 1, c]))
+                        + ((abs(np.int64(q[r - 1, c - 1])) + abs(np.int64(q[r - 1, c + 1])) + 1) >> 1))
+            ctx = RESIDUAL_COUNTERS * _level(activity)
+            value, coder = _code_residual(coder, buf, counters, ctx, np.int64(q[r, c]), divisors, decoding)
+            if decoding:
+                q[r, c] = value
+            elif coder[3] > capacity:
+                return _stored(state, coder, -2)
+    return _stored(state, coder, -1)
+
+
+def refinement_grid(rows: int, across: int) -> np.ndarray:
+    """A tile's quantized residuals as _refinement_kernel holds them: zeros, with a row above and a column
+    on each side."""
+    return np.zeros((rows + 1, across + 2), dtype=np.int16)
+
+
+def encode_refinement(q: np.ndarray, step: int, limit: int) -> bytes | None:
+    """A tile's refinement stream: its step's byte, then its quantized residuals (a refinement_grid, each
+    -255..255) coded; None if it would take `limit` bytes or more."""
+    state, buf = _start(None, limit - 1)
+    counters = np.full(REFINEMENT_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
+    if _refinement_kernel(q, False, state, buf, limit - 1, counters, DIVISORS) == -2:
+        return None
+    data = _finish(state, buf)
+    return None if data is None or len(data) + 1 >= limit else bytes([step]) + data
+
+
+def decode_refinement(payload: bytes, rows: int, across: int) -> tuple[int, np.ndarray]:
+    """(step, a refinement_grid of the quantized residuals) from a tile's non-empty refinement stream;
+    FormatError if it is not one."""
+    step = payload[0]
+    if step == 0:
+        raise FormatError("a refinement stream has a step of 0")
+    state, buf = _start(payload[1:])
+    q = refinement_grid(rows, across)
+    counters = np.full(REFINEMENT_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
+    _refinement_kernel(q, True, state, buf, 0, counters, DIVISORS)
+    _check_end(state, payload[1:], "refinement")
+    return step, q

@@ -107,7 +107,7 @@ class _PlaneDecode:
     """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs."""
 
     def __init__(self, p: container.Plane, sections: list[bytes]):
-        self.p, self.sections = p, sections  # the codebook, every tile's means, every tile's indices, weights
+        self.p, self.sections = p, sections  # the codebook, every tile's means and indices, weights, refinement
         lengths = p.tile_lengths()
         self.ends = np.cumsum(lengths, axis=0)  # where each tile's means and index streams end in their section
         self.starts = self.ends - lengths
@@ -115,6 +115,7 @@ class _PlaneDecode:
         self.grid = np.zeros(p.cells, dtype=np.int32)
         self.plane = np.empty((p.height, p.width), dtype=np.uint8)
         self.weights = unit_weights(p, sections[3]) if p.tools & container.FILTER else None
+        self.refinement = sections[-1] if p.tools & container.REFINE else None
         self._buffers = threading.local()  # each thread's unfiltered samples of the tile it filters
 
     def _tiles(self, top, left, bottom, right) -> dict[int, list[int]]:
@@ -123,9 +124,9 @@ class _PlaneDecode:
         return tiles.needed((bottom - 1) // t, left // t, (right - 1) // t)
 
     def _stream(self, kind: int, row: int, column: int) -> bytes:
-        """Tile (row, column)'s means (kind 0) or index (kind 1) stream."""
+        """Tile (row, column)'s means (kind 0), index (kind 1) or refinement (kind 2) stream."""
         at = row * self.p.tile_grid[1] + column
-        return self.sections[1 + kind][self.starts[at, kind] : self.ends[at, kind]]
+        return (self.sections[1 + kind] if kind < 2 else self.refinement)[self.starts[at, kind] : self.ends[at, kind]]
 
     def means(self, pool, top, left, bottom, right):
         """Decode the means of every tile holding a cell the base of those samples reads (the cells on
@@ -162,6 +163,8 @@ class _PlaneDecode:
             box = max(y, top), max(x, left), min(y + height, bottom), min(x + width, right)  # what the box needs
             if box[0] < box[2] and box[1] < box[3]:
                 self._samples((y, x, height, width), box, codebook, indices)
+                if self.refinement is not None:
+                    self._refine(row, column, box)
 
         return tiles.chains(pool, self._tiles(top, left, bottom, right), lambda: IndexModel(self.p.k), code)
 
@@ -188,6 +191,17 @@ class _PlaneDecode:
                                 np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), b)
         pixels.filter_rows(0, bottom - top, self.plane[top:bottom], top, source, y0, p.height, left, right,
                            self.weights, p.unit, p.tile)
+
+
+    def _refine(self, row, column, box) -> None:
+        """The tile's refinement added to the samples of `box` (top, left, bottom, right) inside it."""
+        from ..format.entropy import decode_refinement
+
+        stream = self._stream(2, row, column)
+        if stream:
+            y, x, height, width = self.p.tile_box(row, column)
+            step, q = decode_refinement(stream, height, width)
+            pixels.refine_box(self.plane, 0, *box, q, y, x, step)
 
 
 def unit_weights(p: container.Plane, section: bytes) -> np.ndarray:

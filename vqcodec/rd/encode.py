@@ -294,15 +294,78 @@ def filter_section(weights: np.ndarray) -> bytes:
     return weights.reshape(rows, 2, columns, 2, 4).transpose(0, 2, 1, 3, 4).astype(np.int8).tobytes()
 
 
-def _measure(image, means, grids, codebooks, indices, filters, settings):
+def _refinements(image, grids, codebooks, indices, filters, settings):
+    """Each coded plane's refinement: a stream per tile, tiles in row order, each the step of least error
+    plus the plane's refinement lambda times its bits among a few (empty where none pays); a row of tiles
+    at a time, its tiles on every core. None for a plane without a refinement lambda, or where what the
+    streams lower does not pay for their lengths in the tile table."""
+    from ..train.rows import each_at_once
+
+    sizes = _plane_shapes(image, settings)
+    coded = [None if grid is None or not s.refine else _Decodable(size, grid, book, labels, s, weights)
+             for size, grid, book, labels, weights, s in zip(sizes, grids, codebooks, indices, filters,
+                                                             settings.planes)]
+    tiles_done = [[] for _ in coded]  # (stream, gain) of each tile coded, in row order
+    pending = [None] * len(coded)  # (first row, original rows, decoded rows) short of a whole row of tiles
+    for _, _, planes, tops in _bands(image, settings):
+        for n, (plane, top, d, s) in enumerate(zip(planes, tops, coded, settings.planes)):
+            if d is None:
+                continue
+            first, decoded = d.rows(top, top + len(plane))
+            start, original, decoded = top, plane, decoded[top - first :]
+            if pending[n] is not None:
+                start = pending[n][0]
+                original, decoded = np.concatenate([pending[n][1], original]), np.concatenate([pending[n][2], decoded])
+            end, t = start + len(original), d.p.tile
+            done = end if end == d.p.height else end // t * t
+            for row_top in range(start, done, t):
+                rows = slice(row_top - start, min(row_top + t, done) - start)
+                tiles_done[n].extend(each_at_once(
+                    lambda left, rows=rows, o=original, dec=decoded, s=s, t=t: _refined_tile(
+                        o[rows, left : left + t], dec[rows, left : left + t], s.refine, settings.effort),
+                    range(0, d.p.width, t)))
+            pending[n] = None if done == end else (done, original[done - start :].copy(), decoded[done - start :].copy())
+    refinements = []
+    for d, done, s in zip(coded, tiles_done, settings.planes):
+        gain = sum(g for _, g in done)
+        pays = d is not None and gain > s.refine * 8 * container.LENGTH.size * d.p.tiles
+        refinements.append([stream for stream, _ in done] if pays else None)
+    return {"refinements": refinements}
+
+
+def _refined_tile(original: np.ndarray, decoded: np.ndarray, lam: float, effort) -> tuple[bytes, float]:
+    """(a tile's refinement stream, by how much it lowers the tile's error plus lambda times bits): the
+    best of the steps the effort tries, or b"" and 0 when none lowers it."""
+    from ..format.entropy import encode_refinement, refinement_grid
+    from .pixels import quantize_residuals
+    from .settings import refinement_steps
+
+    original = np.array(original, order="C")  # a copy: writable, whether the plane is the image's, for one
+    decoded = np.ascontiguousarray(decoded)  # specialisation of the kernel
+    difference = original.astype(np.int64) - decoded
+    unrefined = float(np.sum(difference * difference))
+    best, stream = unrefined, b""
+    limit = container.SYMBOL_BYTES * original.size + 10  # past any tile's refinement bound
+    for step in refinement_steps(lam, effort.refinement_steps):
+        q = refinement_grid(*original.shape)
+        error = quantize_residuals(original, decoded, step, q)
+        if error >= best:  # its bits can only add to that
+            continue
+        data = encode_refinement(q, step, limit)
+        if data is not None and error + lam * 8 * len(data) < best:
+            best, stream = error + lam * 8 * len(data), data
+    return stream, unrefined - best
+
+
+def _measure(image, means, grids, codebooks, indices, filters, refinements, settings):
     """PSNR of the image the file decodes to, decoded a band of rows at a time as the decoder would."""
     from ..metrics import psnr_of_error, squared_error
 
     height, width, channels = image.shape
     sizes = _plane_shapes(image, settings)
-    coded = [means[n] if grid is None else _Decodable(sizes[n], grid, book, labels, s, weights)
-             for n, (grid, book, labels, weights, s) in enumerate(zip(grids, codebooks, indices, filters,
-                                                                      settings.planes))]
+    coded = [means[n] if grid is None else _Decodable(sizes[n], grid, book, labels, s, weights, refinement)
+             for n, (grid, book, labels, weights, refinement, s) in enumerate(zip(grids, codebooks, indices, filters,
+                                                                                  refinements, settings.planes))]
     error = 0
     for top in range(0, height, MEASURE_ROWS):
         bottom = min(height, top + MEASURE_ROWS)
@@ -313,12 +376,14 @@ def _measure(image, means, grids, codebooks, indices, filters, settings):
 class _Decodable:
     """What the decoder will make of a coded plane, ready to decode any of its rows."""
 
-    def __init__(self, size, grid, book, labels, s, weights=None):
+    def __init__(self, size, grid, book, labels, s, weights=None, refinement=None):
         from .decode import axes, means_of
 
         self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
         self.means, self.tables, self.book, self.labels = means_of(grid, s.step), axes(self.p), book, labels
         self.weights = None if weights is None else weights.astype(np.int32)
+        self.refinement = refinement  # each tile's refinement stream, tiles in row order
+        self.residuals = {}  # (row, column) -> (step, refinement grid) of the tiles decoded, in the last row
 
     def unfiltered(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
         """(first row, the rows first..bottom-1 before the filter), the first row at or above `top` that
@@ -340,12 +405,35 @@ class _Decodable:
         from .pixels import filter_rows
 
         if self.weights is None:
-            return self.unfiltered(top, bottom)
-        first, source = self.unfiltered(max(top - 1, 0), min(bottom + 1, self.p.height))
-        band = np.empty((bottom - top, self.p.width), dtype=np.uint8)
-        over_rows(filter_rows, len(band), band, top, source, first, self.p.height, 0, self.p.width, self.weights,
-                  self.p.unit, self.p.tile, minimum=THREAD_ROWS)
-        return top, band
+            first, band = self.unfiltered(top, bottom)
+        else:
+            source_top, source = self.unfiltered(max(top - 1, 0), min(bottom + 1, self.p.height))
+            first, band = top, np.empty((bottom - top, self.p.width), dtype=np.uint8)
+            over_rows(filter_rows, len(band), band, top, source, source_top, self.p.height, 0, self.p.width,
+                      self.weights, self.p.unit, self.p.tile, minimum=THREAD_ROWS)
+        if self.refinement is not None:
+            self._refine(first, band)
+        return first, band
+
+    def _refine(self, first: int, band: np.ndarray) -> None:
+        """The refinement added to the rows of `band` (the plane's from `first` on), each tile's stream
+        decoded once while the rows asked for are in its row of tiles."""
+        from ..format.entropy import decode_refinement
+        from .pixels import refine_box
+
+        p = self.p
+        last = first + len(band)
+        for row in range(first // p.tile, (last - 1) // p.tile + 1):
+            self.residuals = {key: value for key, value in self.residuals.items() if key[0] >= row}
+            for column in range(p.tile_grid[1]):
+                stream = self.refinement[row * p.tile_grid[1] + column]
+                if not stream:
+                    continue
+                y, x, height, width = p.tile_box(row, column)
+                if (row, column) not in self.residuals:
+                    self.residuals[row, column] = decode_refinement(stream, height, width)
+                step, q = self.residuals[row, column]
+                refine_box(band, first, max(y, first), x, min(y + height, last), x + width, q, y, x, step)
 
 
 def _decoded_band(top, bottom, sizes, coded, colour) -> np.ndarray:
@@ -382,7 +470,7 @@ class _Models:
         return _Models(self.index.copy(), self.means.copy())
 
 
-def _code(image, means, grids, codebooks, indices, filters, settings, options):
+def _code(image, means, grids, codebooks, indices, filters, refinements, settings, options):
     """Each plane's codebook, then its tiles' means and indices, the columns of tiles on every core."""
     import numba
 
@@ -390,13 +478,14 @@ def _code(image, means, grids, codebooks, indices, filters, settings, options):
 
     pool = tiles.pool(numba.config.NUMBA_NUM_THREADS)
     coded = []
-    for size, mean, grid, book, labels, weights, s in zip(_plane_shapes(image, settings), means, grids, codebooks,
-                                                          indices, filters, settings.planes):
+    for size, mean, grid, book, labels, weights, refinement, s in zip(_plane_shapes(image, settings), means, grids,
+                                                                      codebooks, indices, filters, refinements,
+                                                                      settings.planes):
         if grid is None:
-            coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None, None))
+            coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None, None, None))
             continue
         p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile,
-                  tools=0 if weights is None else container.FILTER)
+                  tools=(0 if weights is None else container.FILTER) | (0 if refinement is None else container.REFINE))
         streams, limits = {}, p.tile_bounds() + 1
 
         def code(row, column, models, p=p, grid=grid, labels=labels, streams=streams, limits=limits):
@@ -411,9 +500,10 @@ def _code(image, means, grids, codebooks, indices, filters, settings, options):
         rows, columns = p.tile_grid
         futures = tiles.chains(pool, tiles.needed(rows - 1, 0, columns - 1),
                                lambda p=p: _Models(IndexModel(p.k), MeansModel()), code)
-        coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1), weights))
+        coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1), weights,
+                      refinement))
     records, payloads = [], []
-    for p, streams, futures, book, weights in coded:
+    for p, streams, futures, book, weights, refinement in coded:
         for future in futures:
             future.result()
         if streams is None:
@@ -423,11 +513,16 @@ def _code(image, means, grids, codebooks, indices, filters, settings, options):
             raise OverflowError("a codebook exceeded its bound")  # cannot happen: the bound is a worst case
         ordered = [streams[key] for key in sorted(streams)]  # tiles in row order
         parts = [book, b"".join(means for means, _ in ordered), b"".join(labels for _, labels in ordered)]
-        table = b"".join(container.TILE_ENTRY.pack(len(means), len(labels)) for means, labels in ordered)
+        lengths = [[len(means), len(labels)] for means, labels in ordered]
         sections = [Section(kind, container.CODED, len(part)) for kind, part in zip(("codebook", "means", "indices"), parts)]
         if weights is not None:
             parts.append(filter_section(weights))
             sections.append(Section("filter", "raw", len(parts[-1])))
+        if refinement is not None:
+            lengths = [tile + [len(stream)] for tile, stream in zip(lengths, refinement)]
+            parts.append(b"".join(refinement))
+            sections.append(Section("refinement", container.CODED, len(parts[-1])))
+        table = np.array(lengths, dtype="<u4").tobytes()
         records.append(dataclasses.replace(p, table=table, sections=tuple(sections)))
         payloads.extend(parts)
     height, width, channels = image.shape
@@ -451,6 +546,7 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
     Stage("ecvq", _ecvq, ("books", "lengths")),
     Stage("assign", _assign, ("codebooks", "indices")),
     Stage("filter", _filters, ("filters",)),
+    Stage("refine", _refinements, ("refinements",)),
     Stage("measure", _measure, ("psnr",), background=True),
     Stage("code", _code, ("header", "payloads")),
     Stage("container", _build, ("data",)),

@@ -274,3 +274,35 @@ def filter_statistics(stats, source, source_top, original, original_top, height,
             s[12] += f2 * t
             s[13] += f3 * t
             s[14] += t * t
+
+
+# --- the refinement layer (version 4's plane tool REFINE) -----------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def refine_box(samples, first, top, left, bottom, right, q, tile_top, tile_left, step):
+    """Samples top..bottom-1 x left..right-1 of `samples` (the plane's rows from `first` on, every column),
+    each plus its quantized residual times the step, clipped to a byte. q is the refinement grid of the
+    tile whose top left sample is (tile_top, tile_left): the residual of its sample (y, x) at q[1 + y, 1 + x]."""
+    for y in range(top, bottom):
+        row, residuals = samples[y - first], q[1 + y - tile_top]
+        for x in range(left, right):
+            row[x] = min(max(np.int32(row[x]) + np.int32(residuals[1 + x - tile_left]) * step, 0), 255)
+
+
+@njit(cache=True, nogil=True)
+def quantize_residuals(original, decoded, step, q):
+    """Each sample's residual original - decoded quantized with the step into the refinement grid q,
+    rounded to the nearest multiple, halves towards 0 (a tie costs more bits than it saves error); returns
+    the squared error left once refine_box has added them."""
+    error = np.int64(0)
+    for y in range(original.shape[0]):
+        for x in range(original.shape[1]):
+            d = np.int64(decoded[y, x])
+            e = np.int64(original[y, x]) - d
+            m = (2 * abs(e) + step - 1) // (2 * step)
+            v = m if e > 0 else -m
+            q[1 + y, 1 + x] = v
+            t = np.int64(original[y, x]) - min(max(d + v * step, 0), 255)
+            error += t * t
+    return error

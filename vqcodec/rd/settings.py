@@ -9,11 +9,14 @@ BLOCK = 2  # 2 x 2 residual blocks: docs/rate-distortion.md, "What each tool bro
 CELL = 8  # side of a block-mean cell: means of 8 x 8 pixels, interpolated between cell centres
 CHROMA_LAMBDA = 0.35  # chroma errors move RGB PSNR less than luma's: measured best near 0.25-0.5
 TILE = 256  # a tile's side in pixels of the image (docs/performance.md: what tiles cost and buy)
+REFINE_FROM = 80  # the refinement layer's first quality: it costs decode time, and below it buys little
+REFINE_LAMBDA = 0.4  # its lambda, per plane lambda: measured best near 0.25-0.5 (docs/rate-distortion.md)
 
 
 @dataclass(frozen=True)
 class PlaneSettings:
-    """How to code one plane: residual block side, codebook size, mean cell and step, lambda, tile side."""
+    """How to code one plane: residual block side, codebook size, mean cell and step, lambda, tile side,
+    and the refinement layer's lambda (squared error per bit; 0: none)."""
 
     block: int
     k: int
@@ -21,6 +24,7 @@ class PlaneSettings:
     step: int
     lam: float
     tile: int
+    refine: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -32,19 +36,20 @@ class Effort:
     rounds: int  # entropy-constrained rounds
     train_rows: int  # the trainer's sample, in rows per codeword
     refined: bool  # Hartigan's refinement after the trainer
+    refinement_steps: int  # steps the refinement layer tries per tile
 
 
-FASTEST = Effort(rounds=6, train_rows=8, refined=False)  # fewer rounds or rows cost bits and saved no time
+FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1)  # fewer rounds or rows cost bits and saved no time
 EFFORTS = {
     1: FASTEST,
     2: FASTEST,
     3: FASTEST,
-    4: Effort(rounds=6, train_rows=16, refined=True),
-    5: Effort(rounds=8, train_rows=16, refined=True),
-    6: Effort(rounds=10, train_rows=32, refined=True),
-    7: Effort(rounds=16, train_rows=32, refined=True),
-    8: Effort(rounds=24, train_rows=32, refined=True),
-    9: Effort(rounds=32, train_rows=32, refined=True),
+    4: Effort(rounds=6, train_rows=16, refined=True, refinement_steps=3),
+    5: Effort(rounds=8, train_rows=16, refined=True, refinement_steps=3),
+    6: Effort(rounds=10, train_rows=32, refined=True, refinement_steps=3),
+    7: Effort(rounds=16, train_rows=32, refined=True, refinement_steps=4),
+    8: Effort(rounds=24, train_rows=32, refined=True, refinement_steps=4),
+    9: Effort(rounds=32, train_rows=32, refined=True, refinement_steps=4),
 }
 
 
@@ -77,11 +82,27 @@ def settings_for(options: EncodeOptions, channels: int, quality: float | None = 
     step = max(1, min(16, round(math.sqrt(lam) / 4)))
     colour = "planes" if channels < 3 else "ycbcr444" if lam < 8 else "ycbcr420"
     tile = options.tile or TILE
-    luma = PlaneSettings(block, k, CELL, step, lam, tile_side(tile, block, CELL))
+    refine = refine_lambda(q)
+    luma = PlaneSettings(block, k, CELL, step, lam, tile_side(tile, block, CELL), refine)
     chroma = PlaneSettings(block, k, CELL, step, lam * CHROMA_LAMBDA,
-                           tile_side(tile // 2 if colour == "ycbcr420" else tile, block, CELL))
+                           tile_side(tile // 2 if colour == "ycbcr420" else tile, block, CELL), refine * CHROMA_LAMBDA)
     per_plane = [luma, chroma, chroma] if colour != "planes" else [luma, luma, luma]
     return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels], EFFORTS[options.effort])
+
+
+def refine_lambda(quality: float) -> float:
+    """The refinement layer's lambda: none below REFINE_FROM, then REFINE_LAMBDA x lambda, halving every
+    5 points above 90 as well, so that quality 100 reaches 46 dB where the codebooks stop near 40."""
+    if quality < REFINE_FROM:
+        return 0.0
+    return REFINE_LAMBDA * lam_of(quality) * 2.0 ** (-max(0.0, quality - 90) / 5)
+
+
+def refinement_steps(lam: float, count: int) -> list[int]:
+    """The steps to try for a refinement lambda: `count` from the one where a uniform quantizer's rate-
+    distortion slope at high rates, 2 ln 2 step^2 / 12 per bit, meets lambda, and those just above it."""
+    best = max(2, round(math.sqrt(6 * lam / math.log(2))))
+    return [s for s in range(best - 1, best + count - 1) if 2 <= s <= 255] if count > 1 else [best]
 
 
 def tile_side(samples: int, block: int, cell: int) -> int:

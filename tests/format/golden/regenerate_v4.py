@@ -11,7 +11,8 @@ the restoration filter (the tool FILTER), which vqcodec 0.4.0, which wrote the o
 encoder of today would give those the filter too, so the script writes only the files named, or by
 default those not there yet. Those few pixels could not pay for the filter's weights, which vqcodec weighs
 against their bytes; the script has every plane of them take the filter all the same (an encoder may), with
-the weights vqcodec chooses.
+the weights vqcodec chooses. The files named v4-refine-* have planes with the refinement layer (the tool
+REFINE), which vqcodec 0.6.0 added; some of their tiles are refined and some not.
 
     python tests/format/golden/regenerate_v4.py [NAME ...]
 """
@@ -50,6 +51,10 @@ def inputs() -> dict:
         # the filter: units of 16 samples, partial ones at the edges; on luma, and on 4:2:0 chroma
         "v4-filter-grey-70x75-t32": (camera[100:175, 250:320], {"quality": 50, "tile": 32}),
         "v4-filter-rgb420-75x67-t32": (chelsea[150:217, 100:175], {"quality": 40, "tile": 32}),
+        # the refinement: steps chosen per tile, tiles without one, partial tiles; grey, and a 4:4:4 image
+        # (few codewords, as so few blocks would otherwise have one each)
+        "v4-refine-grey-70x75-t32": (camera[100:175, 250:320], {"quality": 90, "k": 32, "tile": 32}),
+        "v4-refine-rgb444-75x67-t32": (chelsea[150:217, 100:175], {"quality": 100, "k": 64, "tile": 32}),
     }
 
 
