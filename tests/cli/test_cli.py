@@ -298,6 +298,16 @@ def test_info(runner, encoded_classic):
     assert f"{h.bits_per_pixel:.3f} bits/pixel" in rows["total"]
 
 
+def test_info_of_a_refined_file_lists_its_refinement_in_the_same_columns(runner):
+    path = GOLDEN / "v4-refine-grey-70x75-t32.vqc"
+    result = run(runner, "info", str(path))
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert len({re.match(r" *(?:plane \d+|\S+) +", line).end() for line in lines}) == 1, lines
+    (refinement,) = [line for line in lines if line.startswith("  refinement ")]
+    assert refinement.split()[1] == f"{vqcodec.info(path).section('refinement').length:,}"
+
+
 def test_fixed_rate_writes_raw_codebook_and_packed_indices(runner, workdir):
     save_png(gradient_image(32, 32, 3), Path("g.png"))
     assert_ok(run(runner, "encode", "g.png", "-k", 16, "-b", 4, "--fixed-rate"))

@@ -512,8 +512,10 @@ def info(inputs, json_lines):
             continue
         if n:
             click.echo()
-        for row, value in _info_rows(name, h):
-            click.echo(f"{row:<11} {value}")
+        rows = _info_rows(name, h)
+        width = max(11, *(len(row) for row, _ in rows))  # "  refinement" is the longest
+        for row, value in rows:
+            click.echo(f"{row:<{width}} {value}")
     if failed:
         sys.exit(EXIT_ERROR if failed == len(inputs) else EXIT_SOME_FAILED)
 
