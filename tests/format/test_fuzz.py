@@ -913,12 +913,17 @@ def test_v4_any_filter_weights_decode_as_specified_in_whole_and_in_regions(path)
                 weights = rng.integers(-128, 128, p.sections[3].length) if n else np.full(p.sections[3].length, -128)
                 mutated[at : at + p.sections[3].length] = weights.astype(np.int8).tobytes()
                 at += p.sections[3].length
-        fix_crc(mutated)
-        mutated = bytes(mutated)
-        whole = vqcodec.decode(mutated).pixels
-        np.testing.assert_array_equal(whole, spec_decode(mutated, FUZZ_CAP), err_msg=str(n))
-        for x, y, w, h in ((0, 0, 5, 7), (17, 31, 20, 9), (header.width - 3, header.height - 4, 3, 4)):
-            np.testing.assert_array_equal(vqcodec.decode(mutated, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])
+        assert_decodes_as_specified_in_whole_and_in_regions(mutated, header, n)
+
+
+def assert_decodes_as_specified_in_whole_and_in_regions(mutated: bytearray, header, n: int) -> None:
+    """With its CRC recomputed, the file decodes as spec_vqc decodes it, and regions as the whole image has them."""
+    fix_crc(mutated)
+    mutated = bytes(mutated)
+    whole = vqcodec.decode(mutated).pixels
+    np.testing.assert_array_equal(whole, spec_decode(mutated, FUZZ_CAP), err_msg=str(n))
+    for x, y, w, h in ((0, 0, 5, 7), (17, 31, 20, 9), (header.width - 3, header.height - 4, 3, 4)):
+        np.testing.assert_array_equal(vqcodec.decode(mutated, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])
 
 
 REFINED = [GOLDEN / f"{name}.vqc" for name in ("v4-refine-grey-70x75-t32", "v4-refine-rgb444-75x67-t32")]
@@ -949,12 +954,7 @@ def test_v4_any_refinement_step_decodes_as_specified_in_whole_and_in_regions(pat
         mutated = bytearray(data)
         for at in places:
             mutated[at] = (1, 255)[n] if n < 2 else rng.integers(1, 256)
-        fix_crc(mutated)
-        mutated = bytes(mutated)
-        whole = vqcodec.decode(mutated).pixels
-        np.testing.assert_array_equal(whole, spec_decode(mutated, FUZZ_CAP), err_msg=str(n))
-        for x, y, w, h in ((0, 0, 5, 7), (17, 31, 20, 9), (header.width - 3, header.height - 4, 3, 4)):
-            np.testing.assert_array_equal(vqcodec.decode(mutated, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])
+        assert_decodes_as_specified_in_whole_and_in_regions(mutated, header, n)
     mutated = bytearray(data)
     mutated[places[-1]] = 0
     fix_crc(mutated)
