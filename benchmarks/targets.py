@@ -195,9 +195,11 @@ def version_4(name: str, pixels: np.ndarray) -> None:
         "<= 1")
     data = encoded.data
     full, _ = timed(lambda: vqcodec.decode(data, max_pixels=None), 5)
+    peers = {}
     for peer, settings in PEERS.items():
         theirs_data = encoded_by_pillow(pixels, settings)
         theirs, _ = timed(lambda: np.asarray(Image.open(io.BytesIO(theirs_data)).convert("RGB")), 5)
+        peers[peer] = theirs
         row(f"decode in this process, against Pillow's {peer} ({8 * len(theirs_data) / pixels[:, :, 0].size:.2f} bpp; "
             f"vqcodec {8 * len(data) / pixels[:, :, 0].size:.2f})", f"{full:.3f}", f"{theirs:.3f}",
             f"{full / theirs:.2f}", "<= 1" if peer == "PNG" else "")
@@ -207,6 +209,11 @@ def version_4(name: str, pixels: np.ndarray) -> None:
             f"{part / full:.2f}", "<= 0.15")
     small, _ = timed(lambda: vqcodec.decode(data, max_pixels=None, thumbnail=True), 5)
     row("a thumbnail (1/8 scale), against the full decode", f"{small:.3f}", f"{full:.3f}", f"{small / full:.2f}", "")
+    high, refined = timed(lambda: vqcodec.encode(pixels, quality=90, max_pixels=None), 1)  # the refinement layer's
+    high_decode, _ = timed(lambda: vqcodec.decode(refined.data, max_pixels=None), 3)  # cost, outside the targets
+    row(f"quality 90 ({8 * len(refined.data) / pixels[:, :, 0].size:.2f} bpp, refined): decode, against Pillow's PNG",
+        f"{high_decode:.3f}", f"{peers['PNG']:.3f}", f"{high_decode / peers['PNG']:.2f}", "")
+    row("quality 90: encode, against WebP q90 method 6", f"{high:.2f}", f"{webp:.2f}", f"{high / webp:.2f}", "")
     with tempfile.TemporaryDirectory() as tmp:
         vqc, png, out = (str(Path(tmp) / name) for name in ("a.vqc", "a.png", "a.bmp"))
         Path(vqc).write_bytes(data)
