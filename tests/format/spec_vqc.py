@@ -1127,31 +1127,35 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
     if plane["tools"] & FILTER:
         samples = restoration_filter(plane, samples, data[index_at:index_at + filter_length])
     if refined:
+        levels = [min(7, int(np.abs(w.astype(np.int64) - 128).sum()).bit_length()) for w in book]
         at = index_at + filter_length
         for (u, v, top, left, th, tw), length in zip(tiles_of(plane), refinement_lengths):
-            if length and not refine_tile(samples, data[at:at + length], top, left, th, tw):
+            level = [[levels[indices[(top + i) // b][(left + j) // b]] for j in range(tw)] for i in range(th)]
+            if length and not refine_tile(samples, data[at:at + length], top, left, level):
                 return None
             at += length
     return samples
 
 
-def refine_tile(samples: list[list[int]], stream: bytes, top: int, left: int, th: int, tw: int) -> bool:
+def refine_tile(samples: list[list[int]], stream: bytes, top: int, left: int, level: list[list[int]]) -> bool:
     """The tool REFINE: a tile's non-empty refinement stream, its step s (1 to 255) then the residuals
     of its samples row by row, each added times s to its sample (after the filter), clipped. Each residual
-    is coded with fresh models of 8 contexts, the context the number of binary digits (at most 7) of
+    is coded with fresh models of 64 contexts: 8 x the level of its block's codeword (level[i][j] for the
+    tile's sample (i, j)) + the number of binary digits (at most 7) of
     |left| + |up| + ((|up-left| + |up-right| + 1) >> 1), residuals outside the tile counting as 0.
     False if the stream is not one."""
     step = stream[0]
     if step == 0:
         return False
-    coder, model = ArithmeticDecoder(stream[1:]), ResidualModel(8)
+    th, tw = len(level), len(level[0])
+    coder, model = ArithmeticDecoder(stream[1:]), ResidualModel(64)
     q = [[0] * (tw + 2) for _ in range(th + 1)]  # row 0 and columns 0 and tw + 1: outside the tile
     for i in range(1, th + 1):
         for j in range(1, tw + 1):
             if coder.cut_short():
                 return False
             a = abs(q[i][j - 1]) + abs(q[i - 1][j]) + ((abs(q[i - 1][j - 1]) + abs(q[i - 1][j + 1]) + 1) >> 1)
-            q[i][j] = model.decode_residual(coder, _level(a))
+            q[i][j] = model.decode_residual(coder, 8 * level[i - 1][j - 1] + _level(a))
             y, x = top + i - 1, left + j - 1
             samples[y][x] = _clip(samples[y][x] + q[i][j] * step)
     return coder.ended_properly()

@@ -10,7 +10,7 @@ from PIL import Image
 import vqcodec
 from vqcodec.errors import FormatError
 from vqcodec.format import container
-from vqcodec.format.entropy import decode_refinement, encode_refinement, refinement_grid
+from vqcodec.format.entropy import codeword_levels, decode_refinement, encode_refinement, refinement_grid
 from vqcodec.metrics import psnr
 from vqcodec.rd import pixels
 from vqcodec.rd.settings import REFINE_FROM, refine_lambda, refinement_steps
@@ -61,32 +61,61 @@ def test_quantized_residuals_are_the_nearest_multiples_halves_towards_zero(step)
     assert (np.abs(original - refined) <= (step + 1) // 2).all() or step == 1
 
 
-@pytest.mark.parametrize(("rows", "across", "spread"), [(1, 1, 1), (3, 40, 0.3), (17, 9, 4), (32, 32, 60)])
-def test_a_refinement_stream_decodes_to_its_residuals_as_the_reference_decoder_reads_it(rows, across, spread):
+def random_levels(seed: int, rows: int, across: int, block: int) -> np.ndarray:
+    """Each block's codeword level (0 to 7) for a tile of rows x across samples."""
+    return np.random.default_rng(seed).integers(0, 8, (-(-rows // block), -(-across // block))).astype(np.uint8)
+
+
+def per_sample(levels: np.ndarray, block: int, rows: int, across: int) -> list[list[int]]:
+    return levels.repeat(block, axis=0).repeat(block, axis=1)[:rows, :across].tolist()
+
+
+def test_a_codewords_level_is_the_bit_length_of_how_far_it_moves_its_block():
+    book = np.array([[128] * 4, [129, 128, 128, 128], [127, 130, 128, 128], [0, 0, 0, 0], [255, 255, 255, 255],
+                     [64, 128, 128, 128]], dtype=np.uint8)
+    np.testing.assert_array_equal(codeword_levels(book), [0, 1, 2, 7, 7, 7])
+    moved = np.arange(0, 300)
+    book = np.full((300, 4), 128, dtype=np.int64)
+    book[:, 0] += np.minimum(moved, 127)
+    book[:, 1] -= np.maximum(moved - 127, 0).clip(0, 128)
+    np.testing.assert_array_equal(codeword_levels(book.astype(np.uint8)),
+                                  [min(7, int(m).bit_length()) for m in np.abs(book - 128).sum(axis=1)])
+
+
+@pytest.mark.parametrize(("rows", "across", "spread", "block"), [(1, 1, 1, 2), (3, 40, 0.3, 2), (17, 9, 4, 3),
+                                                                 (32, 32, 60, 4)])
+def test_a_refinement_stream_decodes_to_its_residuals_as_the_reference_decoder_reads_it(rows, across, spread, block):
     q = random_grid(rows * across, rows, across, spread)
-    stream = encode_refinement(q, 9, 32 * rows * across + 10)
+    levels = random_levels(rows, rows, across, block)
+    stream = encode_refinement(q, levels, block, 9, 32 * rows * across + 10)
     assert stream[0] == 9
-    step, decoded = decode_refinement(stream, rows, across)
+    step, decoded = decode_refinement(stream, levels, block, rows, across)
     assert step == 9
     np.testing.assert_array_equal(decoded, q)
     samples = [[100] * across for _ in range(rows)]
-    assert spec_vqc.refine_tile(samples, stream, 0, 0, rows, across)
+    assert spec_vqc.refine_tile(samples, stream, 0, 0, per_sample(levels, block, rows, across))
     np.testing.assert_array_equal(np.array(samples), np.clip(100 + 9 * q[1:, 1:-1].astype(np.int64), 0, 255))
+    if spread > 1:  # the levels choose the contexts: one level for every block reads other residuals
+        try:
+            assert not np.array_equal(decode_refinement(stream, np.zeros_like(levels), block, rows, across)[1], q)
+        except FormatError:
+            pass
 
 
 def test_a_refinement_stream_that_is_not_one_is_refused_as_the_reference_decoder_refuses_it():
     q = random_grid(4, 10, 10, 2)
-    stream = encode_refinement(q, 3, 4000)
+    levels = random_levels(4, 10, 10, 2)
+    stream = encode_refinement(q, levels, 2, 3, 4000)
     with pytest.raises(FormatError, match="step of 0"):
-        decode_refinement(b"\0" + stream[1:], 10, 10)
+        decode_refinement(b"\0" + stream[1:], levels, 2, 10, 10)
     with pytest.raises(FormatError, match="refinement stream"):
-        decode_refinement(stream + b"\0", 10, 10)
+        decode_refinement(stream + b"\0", levels, 2, 10, 10)
     refused = 0
     for end in range(1, len(stream)):  # every truncation: refused by both, or the same residuals for both
         samples = [[128] * 10 for _ in range(10)]
-        accepted = spec_vqc.refine_tile(samples, stream[:end], 0, 0, 10, 10)
+        accepted = spec_vqc.refine_tile(samples, stream[:end], 0, 0, per_sample(levels, 2, 10, 10))
         try:
-            step, decoded = decode_refinement(stream[:end], 10, 10)
+            step, decoded = decode_refinement(stream[:end], levels, 2, 10, 10)
         except FormatError:
             assert not accepted, end
             refused += 1
@@ -97,10 +126,10 @@ def test_a_refinement_stream_that_is_not_one_is_refused_as_the_reference_decoder
 
 
 def test_a_stream_too_long_for_its_limit_is_not_written():
-    q = random_grid(5, 16, 16, 60)
-    stream = encode_refinement(q, 2, 4000)
-    assert encode_refinement(q, 2, len(stream)) is None
-    assert encode_refinement(q, 2, len(stream) + 1) == stream
+    q, levels = random_grid(5, 16, 16, 60), random_levels(5, 16, 16, 2)
+    stream = encode_refinement(q, levels, 2, 2, 4000)
+    assert encode_refinement(q, levels, 2, 2, len(stream)) is None
+    assert encode_refinement(q, levels, 2, 2, len(stream) + 1) == stream
 
 
 def test_the_steps_tried_are_near_where_a_uniform_quantizers_slope_meets_lambda():

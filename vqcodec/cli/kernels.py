@@ -198,12 +198,12 @@ def _filter() -> None:
 
 def _refine() -> None:
     """A tile's refinement coded, decoded and added, with the arrays as vqcodec.rd.encode and decode make them."""
-    from ..format.entropy import decode_refinement, encode_refinement, refinement_grid
+    from ..format.entropy import codeword_levels, decode_refinement, encode_refinement, refinement_grid
     from ..rd.pixels import refine_box
 
-    q = refinement_grid(2, 2)
+    q, levels = refinement_grid(2, 2), codeword_levels(_BOOK)[np.zeros((1, 1), dtype=np.uint16)]
     q[1, 1] = 3
-    step, q = decode_refinement(encode_refinement(q, 2, 64), 2, 2)
+    step, q = decode_refinement(encode_refinement(q, levels, 2, 2, 64), levels, 2, 2, 2)
     refine_box(_BOOK.copy(), 0, 0, 0, 2, 2, q, 0, 0, step)
 
 

@@ -695,21 +695,23 @@ def decode_tile_means(payload: bytes, rows: int, across: int, model: MeansModel,
 
 # --- the refinement model (version 4's plane tool REFINE) --------------------------------------
 
-REFINEMENT_CONTEXTS = 8  # neighbourhood activity
+REFINEMENT_CONTEXTS = 64  # neighbourhood activity (8) x the level of the block's codeword (8)
 
 
 @njit(cache=True, nogil=True)
-def _refinement_kernel(q, decoding, state, buf, capacity, counters, divisors):
+def _refinement_kernel(q, levels, block, decoding, state, buf, capacity, counters, divisors):
     """Code a tile's quantized residuals q[1:, 1:-1] (int16, row by row) in place; row 0 and columns 0 and
     -1 are zeros around the tile. Each is coded with the counters of how large its decoded neighbours
-    are: left, up, and half of up-left and up-right. Returns -1, or -2 when the encoded bytes exceeded
-    `capacity`."""
+    are (left, up, and half of up-left and up-right) and of the level of its block's codeword (`levels`,
+    a level per block of the tile: how much the codewords move a block, where most of what they miss
+    is). Returns -1, or -2 when the encoded bytes exceeded `capacity`."""
     coder = _loaded(state)
     for r in range(1, q.shape[0]):
+        row_levels = levels[(r - 1) // block]
         for c in range(1, q.shape[1] - 1):
             activity = (abs(np.int64(q[r, c - 1])) + abs(np.int64(q[r - 1, c]))
                         + ((abs(np.int64(q[r - 1, c - 1])) + abs(np.int64(q[r - 1, c + 1])) + 1) >> 1))
-            ctx = RESIDUAL_COUNTERS * _level(activity)
+            ctx = RESIDUAL_COUNTERS * (_level(activity) + 8 * np.int64(row_levels[(c - 1) // block]))
             value, coder = _code_residual(coder, buf, counters, ctx, np.int64(q[r, c]), divisors, decoding)
             if decoding:
                 q[r, c] = value
@@ -718,32 +720,40 @@ def _refinement_kernel(q, decoding, state, buf, capacity, counters, divisors):
     return _stored(state, coder, -1)
 
 
+def codeword_levels(codebook: np.ndarray) -> np.ndarray:
+    """Each codeword's level for the refinement's contexts (uint8): the binary digits, at most 7, of the
+    sum of |w - 128| over its samples w."""
+    moved = np.abs(codebook.astype(np.int64) - 128).sum(axis=1)
+    return np.minimum(7, np.frexp(moved.astype(np.float64))[1]).astype(np.uint8)  # m = f 2^e, 1/2 <= f < 1
+
+
 def refinement_grid(rows: int, across: int) -> np.ndarray:
     """A tile's quantized residuals as _refinement_kernel holds them: zeros, with a row above and a column
     on each side."""
     return np.zeros((rows + 1, across + 2), dtype=np.int16)
 
 
-def encode_refinement(q: np.ndarray, step: int, limit: int) -> bytes | None:
+def encode_refinement(q: np.ndarray, levels: np.ndarray, block: int, step: int, limit: int) -> bytes | None:
     """A tile's refinement stream: its step's byte, then its quantized residuals (a refinement_grid, each
-    -255..255) coded; None if it would take `limit` bytes or more."""
+    -255..255) coded, with `levels` the level of each of its blocks' codewords; None if it would take
+    `limit` bytes or more."""
     state, buf = _start(None, limit - 1)
     counters = np.full(REFINEMENT_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
-    if _refinement_kernel(q, False, state, buf, limit - 1, counters, DIVISORS) == -2:
+    if _refinement_kernel(q, levels, block, False, state, buf, limit - 1, counters, DIVISORS) == -2:
         return None
     data = _finish(state, buf)
     return None if data is None or len(data) + 1 >= limit else bytes([step]) + data
 
 
-def decode_refinement(payload: bytes, rows: int, across: int) -> tuple[int, np.ndarray]:
-    """(step, a refinement_grid of the quantized residuals) from a tile's non-empty refinement stream;
-    FormatError if it is not one."""
+def decode_refinement(payload: bytes, levels: np.ndarray, block: int, rows: int, across: int) -> tuple[int, np.ndarray]:
+    """(step, a refinement_grid of the quantized residuals) from a tile's non-empty refinement stream, with
+    `levels` the level of each of its blocks' codewords; FormatError if it is not one."""
     step = payload[0]
     if step == 0:
         raise FormatError("a refinement stream has a step of 0")
     state, buf = _start(payload[1:])
     q = refinement_grid(rows, across)
     counters = np.full(REFINEMENT_CONTEXTS * RESIDUAL_COUNTERS, COUNTER_START, dtype=np.int32)
-    _refinement_kernel(q, True, state, buf, 0, counters, DIVISORS)
+    _refinement_kernel(q, levels, block, True, state, buf, 0, counters, DIVISORS)
     _check_end(state, payload[1:], "refinement")
     return step, q

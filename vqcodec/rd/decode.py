@@ -151,9 +151,10 @@ class _PlaneDecode:
     def indices(self, pool, top, left, bottom, right):
         """Decode the indices of every tile holding one of those samples (and of the tiles their models
         come from), and put those samples in place, from the first whole block that holds one."""
-        from ..format.entropy import IndexModel, decode_codebook, decode_tile_indices
+        from ..format.entropy import IndexModel, codeword_levels, decode_codebook, decode_tile_indices
 
         codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
+        levels = codeword_levels(codebook) if self.refinement is not None else None
         b = self.p.block
 
         def code(row, column, model):
@@ -164,7 +165,7 @@ class _PlaneDecode:
             if box[0] < box[2] and box[1] < box[3]:
                 self._samples((y, x, height, width), box, codebook, indices)
                 if self.refinement is not None:
-                    self._refine(row, column, box)
+                    self._refine(row, column, box, levels[indices])
 
         return tiles.chains(pool, self._tiles(top, left, bottom, right), lambda: IndexModel(self.p.k), code)
 
@@ -193,14 +194,15 @@ class _PlaneDecode:
                            self.weights, p.unit, p.tile)
 
 
-    def _refine(self, row, column, box) -> None:
-        """The tile's refinement added to the samples of `box` (top, left, bottom, right) inside it."""
+    def _refine(self, row, column, box, levels) -> None:
+        """The tile's refinement added to the samples of `box` (top, left, bottom, right) inside it; `levels`:
+        those of its blocks' codewords."""
         from ..format.entropy import decode_refinement
 
         stream = self._stream(2, row, column)
         if stream:
             y, x, height, width = self.p.tile_box(row, column)
-            step, q = decode_refinement(stream, height, width)
+            step, q = decode_refinement(stream, levels, self.p.block, height, width)
             pixels.refine_box(self.plane, 0, *box, q, y, x, step)
 
 

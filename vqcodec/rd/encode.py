@@ -320,9 +320,11 @@ def _refinements(image, grids, codebooks, indices, filters, settings):
             done = end if end == d.p.height else end // t * t
             for row_top in range(start, done, t):
                 rows = slice(row_top - start, min(row_top + t, done) - start)
+                blocks = d.levels[d.labels[row_top // s.block : -(-(row_top + t) // s.block)]]  # the tile row's
                 tiles_done[n].extend(each_at_once(
-                    lambda left, rows=rows, o=original, dec=decoded, s=s, t=t: _refined_tile(
-                        o[rows, left : left + t], dec[rows, left : left + t], s.refine, settings.effort),
+                    lambda left, rows=rows, o=original, dec=decoded, s=s, t=t, blocks=blocks: _refined_tile(
+                        o[rows, left : left + t], dec[rows, left : left + t],
+                        blocks[:, left // s.block : (left + t) // s.block], s, settings.effort),
                     range(0, d.p.width, t)))
             pending[n] = None if done == end else (done, original[done - start :].copy(), decoded[done - start :].copy())
     refinements = []
@@ -333,15 +335,17 @@ def _refinements(image, grids, codebooks, indices, filters, settings):
     return {"refinements": refinements}
 
 
-def _refined_tile(original: np.ndarray, decoded: np.ndarray, lam: float, effort) -> tuple[bytes, float]:
-    """(a tile's refinement stream, by how much it lowers the tile's error plus lambda times bits): the
-    best of the steps the effort tries, or b"" and 0 when none lowers it."""
+def _refined_tile(original: np.ndarray, decoded: np.ndarray, levels: np.ndarray, s, effort) -> tuple[bytes, float]:
+    """(a tile's refinement stream, by how much it lowers the tile's error plus the refinement's lambda
+    times bits): the best of the steps the effort tries, or b"" and 0 when none lowers it. `levels`: its
+    blocks' codewords' levels."""
     from ..format.entropy import encode_refinement, refinement_grid
     from .pixels import quantize_residuals
     from .settings import refinement_steps
 
     original = np.array(original, order="C")  # a copy: writable, whether the plane is the image's, for one
-    decoded = np.ascontiguousarray(decoded)  # specialisation of the kernel
+    decoded, levels = np.ascontiguousarray(decoded), np.ascontiguousarray(levels)  # specialisation of the kernel
+    lam = s.refine
     difference = original.astype(np.int64) - decoded
     unrefined = float(np.sum(difference * difference))
     best, stream = unrefined, b""
@@ -351,7 +355,7 @@ def _refined_tile(original: np.ndarray, decoded: np.ndarray, lam: float, effort)
         error = quantize_residuals(original, decoded, step, q)
         if error >= best:  # its bits can only add to that
             continue
-        data = encode_refinement(q, step, limit)
+        data = encode_refinement(q, levels, s.block, step, limit)
         if data is not None and error + lam * 8 * len(data) < best:
             best, stream = error + lam * 8 * len(data), data
     return stream, unrefined - best
@@ -377,12 +381,14 @@ class _Decodable:
     """What the decoder will make of a coded plane, ready to decode any of its rows."""
 
     def __init__(self, size, grid, book, labels, s, weights=None, refinement=None):
+        from ..format.entropy import codeword_levels
         from .decode import axes, means_of
 
         self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
         self.means, self.tables, self.book, self.labels = means_of(grid, s.step), axes(self.p), book, labels
         self.weights = None if weights is None else weights.astype(np.int32)
         self.refinement = refinement  # each tile's refinement stream, tiles in row order
+        self.levels = codeword_levels(book)  # for the refinement's contexts
         self.residuals = {}  # (row, column) -> (step, refinement grid) of the tiles decoded, in the last row
 
     def unfiltered(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
@@ -431,7 +437,9 @@ class _Decodable:
                     continue
                 y, x, height, width = p.tile_box(row, column)
                 if (row, column) not in self.residuals:
-                    self.residuals[row, column] = decode_refinement(stream, height, width)
+                    levels = self.levels[self.labels[y // p.block : -(-(y + height) // p.block),
+                                                     x // p.block : -(-(x + width) // p.block)]]
+                    self.residuals[row, column] = decode_refinement(stream, levels, p.block, height, width)
                 step, q = self.residuals[row, column]
                 refine_box(band, first, max(y, first), x, min(y + height, last), x + width, q, y, x, step)
 
