@@ -91,9 +91,22 @@ def outcome(call, *args, **kwargs):
         return None, type(exc)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compiled_decoders():
+    """Every decoding kernel compiled (or loaded from Numba's cache) before any test here runs: hang_guard's
+    alarm must never interrupt Numba while it compiles, which leaves its state broken (a first run with an
+    empty cache can take longer than a guard's seconds, and crashed the process later)."""
+    for path in GOLDEN_FILES:
+        vqcodec.decode(path)
+        vqcodec.decode(path, crop=(0, 0, 1, 1))
+        vqcodec.decode(path, thumbnail=True)
+
+
 @contextmanager
 def hang_guard(seconds: float):
-    """Fail instead of waiting forever: a Hypothesis deadline only judges examples that do end."""
+    """Fail instead of waiting forever: a Hypothesis deadline only judges examples that do end. Only
+    around code whose kernels are compiled (compiled_decoders): an exception raised inside Numba's
+    compiler breaks it."""
 
     def expire(signum, frame):
         raise TimeoutError(f"still running after {seconds} s")
