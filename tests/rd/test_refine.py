@@ -45,20 +45,28 @@ def test_refine_box_adds_the_residuals_times_the_step_clipped():
     np.testing.assert_array_equal(band, expected[3:])
 
 
-@pytest.mark.parametrize("step", [1, 2, 5, 64])
-def test_quantized_residuals_are_the_nearest_multiples_halves_towards_zero(step):
+def bits_of(m: np.ndarray) -> np.ndarray:
+    """The quantizer's estimate of a residual's bits: 0.5 for 0, else 4 + 2 floor(log2 m)."""
+    return np.where(m == 0, 0.5, 4.0 + 2.0 * np.floor(np.log2(np.maximum(m, 1))))
+
+
+@pytest.mark.parametrize(("step", "lam"), [(1, 0.0), (2, 0.0), (5, 0.0), (64, 0.0), (2, 3.0), (5, 12.0), (9, 40.0)])
+def test_quantized_residuals_are_the_nearest_multiples_or_the_one_below_where_it_pays(step, lam):
     rng = np.random.default_rng(step)
     original = rng.integers(0, 256, (9, 11), dtype=np.uint8)
     decoded = np.clip(original.astype(np.int64) + rng.integers(-40, 41, original.shape), 0, 255).astype(np.uint8)
     q = refinement_grid(*original.shape)
-    error = pixels.quantize_residuals(original, decoded, step, q)
+    error = pixels.quantize_residuals(original, decoded, step, lam, q)
     e = original.astype(np.int64) - decoded
-    expected = np.sign(e) * ((2 * np.abs(e) + step - 1) // (2 * step))
+    nearest = (2 * np.abs(e) + step - 1) // (2 * step)  # halves towards 0
+    near, below = np.abs(e) - nearest * step, np.abs(e) - (nearest - 1) * step
+    lower = (nearest > 0) & (below ** 2 - near ** 2 < lam * (bits_of(nearest) - bits_of(nearest - 1)))
+    expected = np.sign(e) * (nearest - lower)
     np.testing.assert_array_equal(q[1:, 1:-1], expected)
     assert not q[0].any() and not q[:, 0].any() and not q[:, -1].any()
     refined = np.clip(decoded + expected * step, 0, 255)
     assert error == np.sum((original - refined) ** 2)
-    assert (np.abs(original - refined) <= (step + 1) // 2).all() or step == 1
+    assert lower.any() == (lam > 0)
 
 
 def random_levels(seed: int, rows: int, across: int, block: int) -> np.ndarray:
@@ -169,3 +177,12 @@ def test_a_region_of_a_refined_file_is_the_whole_images():
     whole = vqcodec.decode(data).pixels
     for x, y, w, h in ((0, 0, 1, 1), (60, 50, 70, 40), (63, 127, 2, 2), (150, 100, 40, 50)):
         np.testing.assert_array_equal(vqcodec.decode(data, crop=(x, y, w, h)).pixels, whole[y : y + h, x : x + w])
+
+
+def test_the_refinement_comes_in_without_a_jump_for_a_search_to_fall_into():
+    """From the default quality to the refinement's full lambda, a point of quality never adds a fifth to the
+    file (a layer switched on at once added two fifths), nor takes more than noise away."""
+    photo = np.asarray(Image.open(SAMPLES / "camera.png"))
+    sizes = [len(vqcodec.encode(photo, quality=q).data) for q in range(74, 93)]
+    growth = np.diff(sizes) / sizes[:-1]
+    assert growth.max() < 0.2 and growth.min() > -0.01, growth

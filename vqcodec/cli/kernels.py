@@ -211,7 +211,7 @@ def _quantize() -> None:
     from ..format.entropy import refinement_grid
     from ..rd.pixels import quantize_residuals
 
-    quantize_residuals(_BOOK.copy(), _BOOK.copy(), 2, refinement_grid(2, 2))
+    quantize_residuals(_BOOK.copy(), _BOOK.copy(), 2, 1.5, refinement_grid(2, 2))
 
 
 def _filter_statistics() -> None:

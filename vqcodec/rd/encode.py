@@ -352,7 +352,7 @@ def _refined_tile(original: np.ndarray, decoded: np.ndarray, levels: np.ndarray,
     limit = container.SYMBOL_BYTES * original.size + 10  # past any tile's refinement bound
     for step in refinement_steps(lam, effort.refinement_steps):
         q = refinement_grid(*original.shape)
-        error = quantize_residuals(original, decoded, step, q)
+        error = quantize_residuals(original, decoded, step, lam, q)
         if error >= best:  # its bits can only add to that
             continue
         data = encode_refinement(q, levels, s.block, step, limit)

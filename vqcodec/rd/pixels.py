@@ -290,17 +290,30 @@ def refine_box(samples, first, top, left, bottom, right, q, tile_top, tile_left,
             row[x] = min(max(np.int32(row[x]) + np.int32(residuals[1 + x - tile_left]) * step, 0), 255)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bits_of(m):
+    """About how many bits a refinement residual of magnitude m costs: a zero is cheap where most are zero;
+    otherwise its flag, sign, class in unary and the bits below its highest."""
+    if m == 0:
+        return 0.5
+    return 4.0 + 2.0 * (np.int64(np.log2(m)))
+
+
 @njit(cache=True, nogil=True)
-def quantize_residuals(original, decoded, step, q):
-    """Each sample's residual original - decoded quantized with the step into the refinement grid q,
-    rounded to the nearest multiple, halves towards 0 (a tie costs more bits than it saves error); returns
-    the squared error left once refine_box has added them."""
+def quantize_residuals(original, decoded, step, lam, q):
+    """Each sample's residual original - decoded quantized with the step into the refinement grid q: the
+    nearest multiple (halves towards 0), or the one below it when that saves more in bits, at lambda, than
+    it adds in squared error; returns the squared error left once refine_box has added them."""
     error = np.int64(0)
     for y in range(original.shape[0]):
         for x in range(original.shape[1]):
             d = np.int64(decoded[y, x])
             e = np.int64(original[y, x]) - d
             m = (2 * abs(e) + step - 1) // (2 * step)
+            if m > 0:
+                near, below = abs(e) - m * step, abs(e) - (m - 1) * step
+                if below * below - near * near < lam * (_bits_of(m) - _bits_of(m - 1)):
+                    m -= 1
             v = m if e > 0 else -m
             q[1 + y, 1 + x] = v
             t = np.int64(original[y, x]) - min(max(d + v * step, 0), 255)

@@ -9,7 +9,8 @@ BLOCK = 2  # 2 x 2 residual blocks: docs/rate-distortion.md, "What each tool bro
 CELL = 8  # side of a block-mean cell: means of 8 x 8 pixels, interpolated between cell centres
 CHROMA_LAMBDA = 0.35  # chroma errors move RGB PSNR less than luma's: measured best near 0.25-0.5
 TILE = 256  # a tile's side in pixels of the image (docs/performance.md: what tiles cost and buy)
-REFINE_FROM = 80  # the refinement layer's first quality: it costs decode time, and below it buys little
+REFINE_FROM, REFINE_FULL = 76, 86  # the refinement layer starts above the default quality (it costs decode
+# time) and comes in gradually until REFINE_FULL, so that size and PSNR have no jump for a search to fall into
 REFINE_LAMBDA = 0.4  # its lambda, per plane lambda: measured best near 0.25-0.5 (docs/rate-distortion.md)
 
 
@@ -91,11 +92,13 @@ def settings_for(options: EncodeOptions, channels: int, quality: float | None = 
 
 
 def refine_lambda(quality: float) -> float:
-    """The refinement layer's lambda: none below REFINE_FROM, then REFINE_LAMBDA x lambda, halving every
-    5 points above 90 as well, so that quality 100 reaches 46 dB where the codebooks stop near 40."""
+    """The refinement layer's lambda: none below REFINE_FROM; REFINE_LAMBDA x lambda from REFINE_FULL,
+    doubled for every 2 points below it (a bit so dear at first that few tiles pay for one), and halving
+    every 5 points above 90 as well, so that quality 100 reaches 46 dB where the codebooks stop near 40."""
     if quality < REFINE_FROM:
         return 0.0
-    return REFINE_LAMBDA * lam_of(quality) * 2.0 ** (-max(0.0, quality - 90) / 5)
+    return REFINE_LAMBDA * lam_of(quality) * 2.0 ** ((max(0.0, REFINE_FULL - quality) / 2)
+                                                     - max(0.0, quality - 90) / 5)
 
 
 def refinement_steps(lam: float, count: int) -> list[int]:
