@@ -87,6 +87,41 @@ def test_a_failing_tile_fails_its_column_and_those_after_it_without_a_hang():
     assert outcomes == ["ok", "failed", "failed", "failed"]
 
 
+def test_when_a_tile_fails_every_other_job_has_ended_before_the_error_comes_back():
+    """A decode that refuses a file at one tile must not leave the other columns still writing into it."""
+    ended = []
+
+    def code(row, column, models):
+        if (row, column) == (2, 0):
+            raise FormatError("tile (2, 0) is broken")
+        if column == 3:
+            time.sleep(0.05)
+        ended.append((row, column))
+
+    futures = tiles.chains(tiles.pool(2), tiles.needed(2, 0, 3), list, code)
+    with pytest.raises(FormatError, match="tile"):
+        tiles.ended(futures)
+    assert all(future.done() for future in futures)
+    assert sorted(ended) == sorted((row, column) for row in range(3) for column in range(4) if column != 0 or row < 2)
+
+
+def test_over_rows_waits_for_every_slice_when_its_own_fails(monkeypatch):
+    from vqcodec.train import rows
+
+    monkeypatch.setattr(rows.numba.config, "NUMBA_NUM_THREADS", 2)
+    ended = []
+
+    def kernel(start, stop):
+        if start == 0:
+            raise ValueError("the first slice fails")
+        time.sleep(0.1)
+        ended.append(start)
+
+    with pytest.raises(ValueError):
+        rows.over_rows(kernel, 100, minimum=10)
+    assert ended == [50]
+
+
 def index_chain(grids, k):
     """Encode tiles in seed order (row by row here: a seed is always before), then decode them so."""
     encoders, decoders, streams = {}, {}, {}

@@ -11,7 +11,7 @@ are done; a region needs the first row up to its last column, and the tiles
 above it in its columns.
 """
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable
 
 
@@ -58,6 +58,15 @@ def chains(pool: ThreadPoolExecutor, columns: dict[int, list[int]], fresh: Calla
             code(row, column, models)
 
     return [pool.submit(job, column) for column in sorted(columns)]
+
+
+def ended(futures: list[Future]) -> None:
+    """Wait until every job has ended, then raise the first one's error, in their order: a job must not
+    outlive the call that started it, still writing into what that call has given up (a decode that
+    refuses a file at one tile leaves the others running otherwise)."""
+    wait(futures)
+    for future in futures:
+        future.result()
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}

@@ -8,6 +8,7 @@ needs only the tiles it touches and those their models come from. A
 thumbnail is the means alone: one value per cell of 8 x 8 pixels.
 """
 import threading
+from concurrent.futures import wait
 
 import numpy as np
 
@@ -82,9 +83,13 @@ def _decode_tiles(header, payloads, region):
     decoders = _plane_decoders(header, payloads)
     pool = _pool()
     for wave in ("means", "indices"):
-        futures = [f for n, d in decoders.items() for f in getattr(d, wave)(pool, *_samples_needed(header, n, region))]
-        for future in futures:
-            future.result()
+        futures = []
+        try:  # a plane's codebook is decoded before its jobs start: it may fail while another plane's run
+            for n, d in decoders.items():
+                futures += getattr(d, wave)(pool, *_samples_needed(header, n, region))
+        finally:
+            wait(futures)
+        tiles.ended(futures)
     return {"planes": [decoders[n].plane if n in decoders else np.full((p.height, p.width), p.fill, dtype=np.uint8)
                        for n, p in enumerate(header.planes)]}
 
@@ -257,9 +262,7 @@ def thumbnail(header: container.Header, payloads) -> np.ndarray:
                 grids[n] = means_of(decode_means(sections[0], *p.cells), p.step)
     else:
         decoders, pool = _plane_decoders(header, payloads), _pool()
-        futures = [f for d in decoders.values() for f in d.means(pool, 0, 0, d.p.height, d.p.width)]
-        for future in futures:
-            future.result()
+        tiles.ended([f for d in decoders.values() for f in d.means(pool, 0, 0, d.p.height, d.p.width)])
         for n, d in decoders.items():
             grids[n] = d.grid
     image = thumbnail_of(header, grids)

@@ -511,9 +511,8 @@ def _code(image, means, grids, codebooks, indices, filters, refinements, setting
         coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1), weights,
                       refinement))
     records, payloads = [], []
+    tiles.ended([future for _, _, futures, *_ in coded for future in futures])
     for p, streams, futures, book, weights, refinement in coded:
-        for future in futures:
-            future.result()
         if streams is None:
             records.append(p)
             continue

@@ -5,7 +5,7 @@ kernel over a range of rows costs a fraction of that, and a few Python
 threads run it as fast. The kernels compute every row on its own, so results
 do not depend on the thread count: NUMBA_NUM_THREADS, as for Numba's pool.
 """
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
 import numba
@@ -23,7 +23,11 @@ def over_rows(kernel, n: int, *args, minimum: int = MIN_ROWS) -> list:
         return [kernel(0, n, *args)]
     bounds = [n * t // count for t in range(count + 1)]
     futures = [_POOL.submit(kernel, bounds[t], bounds[t + 1], *args) for t in range(1, count)]
-    return [kernel(bounds[0], bounds[1], *args)] + [f.result() for f in futures]
+    try:
+        first = kernel(bounds[0], bounds[1], *args)
+    finally:
+        wait(futures)  # none outlives the call, whatever this slice did
+    return [first] + [f.result() for f in futures]
 
 
 def each_at_once(function: Callable, items) -> list:
