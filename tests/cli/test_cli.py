@@ -725,6 +725,16 @@ def test_each_job_compiles_its_kernels_as_the_codec_calls_them():
     assert all(signatures.values())
 
 
+def test_every_job_stays_within_its_arrays(tmp_path):
+    """Each job's call with Numba's bounds checks on, in a process of its own with a cache of its own: a
+    job that wrote past the end of an array it made corrupted the heap of whatever process ran it (the
+    tests' own, through `vqcodec warmup`), and crashed it later, far from the cause."""
+    code = "from vqcodec.cli import kernels\nfor call, _ in kernels.JOBS.values():\n    call()"
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 @pytest.mark.parametrize(("how", "imported"), [("command", False), ("library", True)])
 def test_the_command_keeps_numba_from_importing_scipy(tmp_path, how, imported):
     """Numba imports SciPy (if installed) as it is imported, and SciPy's linear algebra as it loads its

@@ -80,7 +80,7 @@ def warm_up() -> float:
         for algo in ALGORITHMS:
             pixels = image[:, :, :1] if algo in SCALAR_ONLY else image
             block = 1 if algo in SCALAR_ONLY else None
-            for extra in ({}, {"classic": True}):
+            for extra in ({"quality": 100}, {"classic": True}):  # (at 100, with the refinement layer)
                 encoded = api.encode(pixels, k=4, block=block, algo=algo, **extra)
                 api.decode(encoded.data)
     finally:
@@ -211,7 +211,7 @@ def _quantize() -> None:
     from ..format.entropy import refinement_grid
     from ..rd.pixels import quantize_residuals
 
-    quantize_residuals(_BOOK.copy(), _BOOK.copy(), 2, 1.5, refinement_grid(2, 2))
+    quantize_residuals(_BOOK.copy(), _BOOK.copy(), 2, 1.5, refinement_grid(*_BOOK.shape))
 
 
 def _filter_statistics() -> None:
