@@ -129,7 +129,8 @@ def test_a_refinement_stream_that_is_not_one_is_refused_as_the_reference_decoder
             refused += 1
             continue
         assert accepted, end
-        np.testing.assert_array_equal(np.array(samples), np.clip(128 + step * decoded[1:, 1:-1].astype(np.int64), 0, 255))
+        refined = np.clip(128 + step * decoded[1:, 1:-1].astype(np.int64), 0, 255)
+        np.testing.assert_array_equal(np.array(samples), refined)
     assert refused  # (the coder reads zeros past a stream's end: most truncations are other valid streams)
 
 

@@ -41,8 +41,8 @@ MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 3
 # small part of what it describes; at most 4096, so that a tile's sections fit the table's 32-bit lengths
 FILTER = 1  # version 4's plane tools: a restoration filter, with weights for each quarter of each tile;
 REFINE = 2  # and a refinement layer, each tile's residual after the filter quantized with a step and coded
-KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = 0, FILTER | REFINE  # version 4's tool flags this decoder knows: any other bit needs a
-# newer vqcodec
+KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = 0, FILTER | REFINE  # version 4's tool flags this decoder knows: any other
+# bit needs a newer vqcodec
 FILTER_BYTES = 16  # a tile's filter weights: 4 signed bytes for each of its 4 units
 SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
 CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position

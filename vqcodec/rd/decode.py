@@ -198,7 +198,6 @@ class _PlaneDecode:
         pixels.filter_rows(0, bottom - top, self.plane[top:bottom], top, source, y0, p.height, left, right,
                            self.weights, p.unit, p.tile)
 
-
     def _refine(self, row, column, box, levels) -> None:
         """The tile's refinement added to the samples of `box` (top, left, bottom, right) inside it; `levels`:
         those of its blocks' codewords."""

@@ -326,7 +326,8 @@ def _refinements(image, grids, codebooks, indices, filters, settings):
                         o[rows, left : left + t], dec[rows, left : left + t],
                         blocks[:, left // s.block : (left + t) // s.block], s, settings.effort),
                     range(0, d.p.width, t)))
-            pending[n] = None if done == end else (done, original[done - start :].copy(), decoded[done - start :].copy())
+            pending[n] = (None if done == end
+                          else (done, original[done - start :].copy(), decoded[done - start :].copy()))
     refinements = []
     for d, done, s in zip(coded, tiles_done, settings.planes):
         gain = sum(g for _, g in done)

@@ -40,7 +40,8 @@ class Effort:
     refinement_steps: int  # steps the refinement layer tries per tile
 
 
-FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1)  # fewer rounds or rows cost bits and saved no time
+FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1)  # fewer rounds or rows cost bits and
+# saved no time
 EFFORTS = {
     1: FASTEST,
     2: FASTEST,
@@ -102,10 +103,12 @@ def refine_lambda(quality: float) -> float:
 
 
 def refinement_steps(lam: float, count: int) -> list[int]:
-    """The steps to try for a refinement lambda: `count` from the one where a uniform quantizer's rate-
-    distortion slope at high rates, 2 ln 2 step^2 / 12 per bit, meets lambda, and those just above it."""
+    """The steps to try for a refinement lambda: the one where a uniform quantizer's rate-distortion slope
+    at high rates, 2 ln 2 step^2 / 12 per bit, meets lambda, alone or (`count` in all) with the one below
+    it and those above; never 1 (a tile refined to the last sample costs most, and no quality needs it)."""
     best = max(2, round(math.sqrt(6 * lam / math.log(2))))
-    return [s for s in range(best - 1, best + count - 1) if 2 <= s <= 255] if count > 1 else [best]
+    around = [best] if count == 1 else range(best - 1, best + count - 1)
+    return [s for s in around if 2 <= s <= 255]
 
 
 def tile_side(samples: int, block: int, cell: int) -> int:
