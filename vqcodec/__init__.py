@@ -26,6 +26,7 @@ import importlib
 from .errors import (
     FormatError,
     ImageError,
+    ImageTypeError,
     OptionsError,
     OutputError,
     TooManyPixelsError,
@@ -43,7 +44,7 @@ _LAZY = {
 
 __all__ = [
     "ALGORITHMS", "DEFAULT_ALGO", "DEFAULT_BLOCK", "DEFAULT_K", "DEFAULT_MAX_PIXELS", "EncodeOptions",
-    "FormatError", "ImageError", "OptionsError", "OutputError", "TooManyPixelsError", "VQCodecError",
+    "FormatError", "ImageError", "ImageTypeError", "OptionsError", "OutputError", "TooManyPixelsError", "VQCodecError",
     "VQCodecWarning", "__version__", *_LAZY,
 ]
 

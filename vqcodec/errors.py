@@ -13,6 +13,11 @@ class ImageError(VQCodecError):
     """The input image cannot be read or is of a kind vqcodec does not encode."""
 
 
+class ImageTypeError(ImageError, TypeError):
+    """An array of another dtype than uint8, the only one vqcodec encodes or decodes into: a TypeError too,
+    as numcodecs expects of a codec handed an object array."""
+
+
 class FormatError(VQCodecError):
     """A .vqc file is truncated, corrupted, of another version or not a .vqc at all."""
 

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ImageError, OutputError, TooManyPixelsError, VQCodecWarning
+from .errors import ImageError, ImageTypeError, OutputError, TooManyPixelsError, VQCodecWarning
 from .options import check_pixels
 
 NATIVE = ("L", "LA", "RGB", "RGBA")
@@ -54,7 +54,7 @@ def _to_native(im: Image.Image, name: str) -> Image.Image:
 
 def _from_array(array: np.ndarray) -> np.ndarray:
     if array.dtype != np.uint8:
-        raise ImageError(f"array images must be uint8, got {array.dtype}")
+        raise ImageTypeError(f"array images must be uint8, got {array.dtype}")
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or 0 in array.shape:

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import numcodecs
+import numcodecs.tests.common as numcodecs_checks
 import numpy as np
 import pytest
 import zarr
@@ -43,6 +44,16 @@ def chunk_file(path: Path, zarr_format: int, index: int) -> Path:
 
 
 FORMATS = pytest.mark.parametrize("zarr_format", [2, 3])
+FIXTURE = Path(__file__).parent / "fixture" / "vqcodec"  # chunks stored by vqcodec 0.6.0 (fixture/regenerate.py)
+
+
+def fixture_arrays() -> list[np.ndarray]:
+    """The arrays whose chunks the fixture keeps: a colour image and a grey one after an axis of length 1."""
+    return [stack_of_images(1, 24, 32, 3)[0], stack_of_images(1, 24, 32, 1)]
+
+
+def fixture_codecs() -> list[VQCodec]:
+    return [VQCodec(**OPTIONS), VQCodec(classic=True, k=32, block=2, seed=3)]
 
 
 # --- the codec's config ----------------------------------------------------------------------
@@ -63,6 +74,39 @@ def test_the_config_is_the_encode_options_config_and_round_trips_through_json():
     assert VQCodec().options == vqcodec.EncodeOptions()  # the library's defaults: quality 75
     assert repr(VQCodec(quality=60)) == "VQCodec(quality=60)"
     assert VQCodec(quality=60) != VQCodec(quality=61)
+
+
+@pytest.mark.parametrize("codec", [VQCodec(), VQCodec(**OPTIONS), VQCodec(classic=True, k=32, block=2, algo="centnn"),
+                                   VQCodec(psnr=35.5, effort=7)])
+def test_the_codec_passes_numcodecs_own_checks_for_codec_authors(codec, monkeypatch):
+    """A config that round-trips through JSON, a repr that evaluates to the codec, and an object array
+    refused with a TypeError (numcodecs.tests.common, which evaluates the repr in its own namespace)."""
+    numcodecs_checks.check_config(codec)
+    monkeypatch.setattr(numcodecs_checks, "VQCodec", VQCodec, raising=False)
+    numcodecs_checks.check_repr(repr(codec))
+    numcodecs_checks.check_err_encode_object_buffer(codec)
+
+
+def test_decoding_into_an_object_array_is_a_type_error():
+    """numcodecs' check_err_decode_object_buffer, with a chunk vqcodec can encode: it first encodes
+    np.arange(10), which is no image."""
+    data = VQCodec().encode(gradient_image(16, 16))
+    with pytest.raises(TypeError, match="out is object"):
+        VQCodec().decode(data, out=np.empty(256, dtype=object))
+
+
+def test_chunks_stored_by_earlier_versions_decode_to_the_same_pixels(monkeypatch):
+    """numcodecs' backwards-compatibility check on the stored chunks, which for a lossy codec only checks
+    them within its precision, then each chunk to exactly the pixels stored beside it."""
+    chunks = sorted(FIXTURE.glob("codec.*/encoded.*.dat"))
+    assert len(chunks) == len(fixture_codecs()) * len(fixture_arrays())  # the check would write missing ones
+    monkeypatch.chdir(FIXTURE.parents[1])
+    numcodecs_checks.check_backwards_compatibility("vqcodec", fixture_arrays(), fixture_codecs(),
+                                                   precision=[-2] * len(fixture_codecs()))
+    for chunk in chunks:
+        codec = numcodecs.get_codec(json.loads((chunk.parent / "config.json").read_text()))
+        expected = np.load(chunk.with_name(chunk.name.replace("encoded", "decoded")).with_suffix(".npy"))
+        np.testing.assert_array_equal(codec.decode(chunk.read_bytes()), expected)
 
 
 def test_a_bad_config_is_an_options_error():

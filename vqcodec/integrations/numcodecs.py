@@ -16,14 +16,15 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like, ndarray_copy
 
-from ..errors import FormatError, ImageError
+from ..errors import FormatError, ImageError, ImageTypeError
 from ..options import EncodeOptions
 
 
 def image_shape(chunk_shape: tuple[int, ...], dtype) -> tuple[int, ...]:
-    """The shape of the image a chunk of this shape and dtype holds; ImageError when it holds none."""
+    """The shape of the image a chunk of this shape and dtype holds; ImageError when it holds none
+    (ImageTypeError, a TypeError too, for another dtype than uint8)."""
     if np.dtype(dtype) != np.uint8:
-        raise ImageError(f"vqcodec stores uint8 images, not {np.dtype(dtype)}")
+        raise ImageTypeError(f"vqcodec stores uint8 images, not {np.dtype(dtype)}")
     image_axes = 3 if len(chunk_shape) >= 3 and 1 <= chunk_shape[-1] <= 4 else 2
     if len(chunk_shape) < 2 or any(n != 1 for n in chunk_shape[:-image_axes]):
         raise ImageError("vqcodec stores one image per chunk: H x W, or H x W x C with C from 1 to 4, after axes "
@@ -71,7 +72,7 @@ class VQCodec(Codec):
             return api.decode(data).pixels
         out = ensure_ndarray_like(out)
         if out.dtype != np.uint8:
-            raise ImageError(f"vqcodec decodes to uint8, and out is {out.dtype}")
+            raise ImageTypeError(f"vqcodec decodes to uint8, and out is {out.dtype}")
         header = api.info(data)  # checked before any pixel is decoded
         if header.height * header.width * header.channels != out.size:
             raise FormatError(f"the chunk holds a {header.width}x{header.height} image of {header.channels} "
