@@ -1,4 +1,5 @@
 """Helpers the tests share: images, hand-made .vqc files, and the checks every refusal passes."""
+import dataclasses
 import io
 import struct
 import tracemalloc
@@ -16,6 +17,7 @@ from vqcodec.options import SCALAR_ONLY
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GOLDEN = Path(__file__).resolve().parent / "format" / "golden"  # .vqc files of every version and their images
+GOLDEN_CODEBOOK = GOLDEN / "v4-shared.vqcb"  # the shared codebook of the v4-shared-* and v5-shared-* files
 CLUSTERING = tuple(a for a in vqcodec.ALGORITHMS if a not in SCALAR_ONLY)  # trainers for any vectors
 HEADER_FIELDS = ("magic", "version", "channels", "block", "trainer", "width", "height", "k", "requested_k")
 # A test of something both encoders must do runs with each: classic=True is plain VQ (version 2),
@@ -79,6 +81,12 @@ def rewrite_section(data: bytes, entry: int, **fields) -> bytes:
     values = dict(zip(("kind", "coding", "length"), container.SECTION.unpack_from(data, at)))
     values.update(fields)
     return with_crc(data[:at] + container.SECTION.pack(*values.values()) + data[at + container.SECTION.size : -4])
+
+
+def rewritten(data: bytes, version: int) -> bytes:
+    """A version-4 or -5 file with its header written as `version` (4 or 5), its sections as they are."""
+    header, payloads = container.parse(data, None)
+    return container.build(dataclasses.replace(header, version=version), tuple(bytes(p) for p in payloads))
 
 
 def v1_file(width, height, channels, block, k, requested_k, trainer_id, codebook, indices) -> bytes:

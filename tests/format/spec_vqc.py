@@ -1,4 +1,4 @@
-"""An independent reference decoder for the .vqc image format, versions 1 to 4.
+"""An independent reference decoder for the .vqc image format, versions 1 to 5.
 
 Written from docs/format.md only: none of vqcodec's own code was read, copied
 or imported. It is deliberately slow and simple -- the arithmetic coder, the
@@ -14,7 +14,9 @@ page is precise enough to write a compatible decoder from.
 Public functions:
 
 - read_header(data)   -> dict of header fields, or None if the file is invalid
-- decode(data, max_pixels) -> uint8 image (H x W or H x W x C), or None
+- decode(data, max_pixels, codebook=None) -> uint8 image (H x W or H x W x C), or None;
+  `codebook`: the bytes of the shared codebook (.vqcb) a file may need
+- read_vqcb(data) -> the entries of a shared codebook file as (kind, quality, K x D uint8), or None
 - decode_codebook_stream(payload, k, block, channels) -> K x D uint8, or None
 - decode_index_stream(payload, count, across, k) -> `count` indices, or None
 - decode_means_stream(payload, rows, columns) -> rows x columns uint8 (version 3), or None
@@ -25,6 +27,8 @@ None of them raises on any input bytes; they return None instead.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -42,12 +46,15 @@ COLOURS = {PLANES: "planes", YCBCR420: "ycbcr420", YCBCR444: "ycbcr444"}
 MAX_CELL = 64  # version 3: the side of a mean cell
 V4_HEADER = 24  # version 4: the header before the plane records
 V4_PLANE_RECORD = 24  # version 4: bytes of one plane record
-TILE_ENTRY = 8  # version 4: a tile table entry, means length and index length (12: and refinement length)
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: the tile side
-KNOWN_FILE_TOOLS = 0  # version 4 as the page specifies it defines no file tool
-FILTER = 1  # and two plane tools: the restoration filter
-REFINE = 2  # and the refinement layer
-KNOWN_PLANE_TOOLS = FILTER | REFINE
+SHARED = 1  # version 4's one file tool: a shared codebook, named by its identity after the plane records
+KNOWN_FILE_TOOLS = SHARED
+FILTER = 1  # and three plane tools: the restoration filter
+REFINE = 2  # the refinement layer
+SHARED_BOOK = 4  # and a codebook that is an entry of the shared codebook
+KNOWN_PLANE_TOOLS = FILTER | REFINE | SHARED_BOOK
+IDENTITY = 8  # bytes of a shared codebook's identity
+VQCB_MAGIC = b"\x89VQB"
 FILTER_BYTES = 16  # a tile's weights in the filter section
 
 
@@ -98,7 +105,7 @@ def _parse(data: bytes, max_pixels: int | None = None) -> dict | None:
     if len(data) < 5 or data[0:4] != MAGIC:
         return None
     version = data[4]
-    if version not in (1, 2, 3, 4):
+    if version not in (1, 2, 3, 4, 5):
         return None
     if len(data) < 24:  # the header of version 1 (and the shortest of any version)
         return None
@@ -106,6 +113,8 @@ def _parse(data: bytes, max_pixels: int | None = None) -> dict | None:
         return _parse_v3(data)
     if version == 4:
         return _parse_v4(data, max_pixels)
+    if version == 5:
+        return _parse_v5(data, max_pixels)
     channels, block, trainer = data[5], data[6], data[7]
     if channels not in (1, 2, 3, 4):
         return None
@@ -264,36 +273,105 @@ def _coded_plane(plane: dict) -> bool:
     plane.update(across=_ceil_div(pw, b), down=_ceil_div(ph, b), cells_across=_ceil_div(pw, g),
                  cells_down=_ceil_div(ph, g))
     plane["blocks"] = plane["across"] * plane["down"]
-    return plane["k"] <= min(MAX_K, plane["blocks"])
+    return plane["k"] <= (MAX_K if plane["tools"] & SHARED_BOOK else min(MAX_K, plane["blocks"]))
 
 
 def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
-    """Version 4, Validation, steps 3 to 14 in the page's order (steps 1 and 2
-    are _parse's): the header, each plane record, the pixel cap (None: no cap),
-    the tile table, the exact file size and the checksum."""
-    channels, colour, trainer = data[5], data[6], data[7]
+    """Version 4, Validation, steps 3 and 4 (steps 1 and 2 are _parse's), then
+    _parse_tiled's."""
+    channels = data[5]
     if channels not in (1, 2, 3, 4):  # 3.
         return None
     table_start = V4_HEADER + V4_PLANE_RECORD * channels
     if len(data) < table_start:  # 4. the plane records are there
         return None
-    tools = _u32(data, 20)
+    fixed = (channels, data[6], data[7], _u32(data, 8), _u32(data, 12), _u32(data, 16), _u32(data, 20))
+    records = []
+    for p in range(channels):
+        at = V4_HEADER + V4_PLANE_RECORD * p
+        records.append((data[at], data[at + 1], data[at + 2], data[at + 3], _u32(data, at + 4),
+                        _u32(data, at + 8), _u32(data, at + 12), _u64(data, at + 16)))
+
+    def entries(at: int, count: int) -> tuple[list[int], int] | None:  # 4 bytes each
+        if len(data) < at + 4 * count:
+            return None
+        return [_u32(data, at + 4 * n) for n in range(count)], at + 4 * count
+
+    return _parse_tiled(data, max_pixels, 4, fixed, records, table_start, entries)
+
+
+def _varints(data: bytes, at: int, count: int, limit: int) -> tuple[list[int], int] | None:
+    """`count` varints from `at`, each in its shortest form and at most `limit`, and where they end."""
+    values = []
+    for _ in range(count):
+        value = 0
+        for n in range(11):
+            if n == 10 or at + n >= len(data):  # longer than 10 bytes, or past the end
+                return None
+            byte = data[at + n]
+            value |= (byte & 0x7F) << (7 * n)
+            if byte < 0x80:
+                break
+        if n > 0 and byte == 0:  # not the shortest form
+            return None
+        if value > limit:
+            return None
+        values.append(value)
+        at += n + 1
+    return values, at
+
+
+def _parse_v5(data: bytes, max_pixels: int | None) -> dict | None:
+    """Version 5: its varints, each checked as it is read, into version 4's fields, then
+    _parse_tiled's steps."""
+    u8, u32, u64 = 255, 2**32 - 1, 2**64 - 1
+    got = _varints(data, 5, 1, u8)
+    if got is None or got[0][0] not in (1, 2, 3, 4):  # the channel count first: it counts the records
+        return None
+    channels = got[0][0]
+    got = _varints(data, 6, 6, u32)
+    if got is None:
+        return None
+    rest, at = got
+    if rest[0] > u8 or rest[1] > u8:  # colour and trainer
+        return None
+    fixed = (channels, *rest)
+    records = []
+    for _ in range(channels):
+        got = _varints(data, at, 8, u64)
+        if got is None:
+            return None
+        record, at = got
+        if max(record[:4]) > u8 or max(record[4:7]) > u32:
+            return None
+        records.append(tuple(record))
+    return _parse_tiled(data, max_pixels, 5, fixed, records, at,
+                        lambda start, count: _varints(data, start, count, u32))
+
+
+def _parse_tiled(data: bytes, max_pixels: int | None, version: int, fixed: tuple, records: list,
+                 table_start: int, entries) -> dict | None:
+    """Versions 4 and 5, Validation, steps 5 to 14 in the page's order: the
+    header fields, each plane record, the pixel cap (None: no cap), the tile
+    table (read by `entries(at, count)`), the exact file size and the checksum."""
+    channels, colour, trainer, width, height, requested_k, tools = fixed
     if tools & ~KNOWN_FILE_TOOLS:  # 5. a file tool this decoder does not know: it needs a newer decoder
         return None
+    identity = b""
+    if tools & SHARED:  # and the identity is there
+        if len(data) < table_start + IDENTITY:
+            return None
+        identity = data[table_start:table_start + IDENTITY]
+        table_start += IDENTITY
     if colour not in COLOURS or (colour != PLANES and channels < 3):  # 6.
         return None
-    width, height = _u32(data, 8), _u32(data, 12)
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):  # 7.
         return None
-    requested_k = _u32(data, 16)
     if requested_k > MAX_K:  # 8.
         return None
     planes = []
-    for p, (pw, ph) in enumerate(plane_sizes(width, height, channels, colour)):  # 9.
-        at = V4_HEADER + V4_PLANE_RECORD * p
-        b, g, s, fill = data[at], data[at + 1], data[at + 2], data[at + 3]
-        k, plane_tools, t = _u32(data, at + 4), _u32(data, at + 8), _u32(data, at + 12)
-        book_length = _u64(data, at + 16)
+    for (pw, ph), record in zip(plane_sizes(width, height, channels, colour), records):  # 9.
+        b, g, s, fill, k, plane_tools, t, book_length = record
         plane = {"width": pw, "height": ph, "block": b, "cell": g, "step": s, "fill": fill,
                  "k": k, "tools": plane_tools, "tile": t, "lengths": ()}
         if plane_tools & ~KNOWN_PLANE_TOOLS:  # first the plane's tools
@@ -307,37 +385,39 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
             return None
         if book_length > 32 * k * b * b + 8:
             return None
+        if plane_tools & SHARED_BOOK and not (tools & SHARED and book_length == 1):
+            return None
         if not MIN_TILE <= t <= MAX_TILE or t % b or t % g:
             return None
         plane["book_length"] = book_length
         planes.append(plane)
+    if tools & SHARED and not any(plane["tools"] & SHARED_BOOK for plane in planes):
+        return None
     if max_pixels is not None and width * height > max_pixels:  # 10. the pixel cap
         return None
     coded = [plane for plane in planes if plane["k"]]
-    for plane in coded:  # a tile's entry: 8 bytes, 12 with REFINE
-        plane["entry"] = TILE_ENTRY + (4 if plane["tools"] & REFINE else 0)
-    body_start = table_start + sum(plane["entry"] * rows * columns for plane, (rows, columns) in
-                                   ((plane, tile_grid(plane["width"], plane["height"], plane["tile"]))
-                                    for plane in coded))
-    if len(data) < body_start:  # 11. the tile table is there (so T is at most the file's length / 8)
-        return None
     at = table_start
-    for plane in coded:  # 12. each entry in table order: means length, index length, refinement length
+    for plane in coded:  # 11. and 12. each plane's entries, in table order: means, index, refinement length
+        streams = 3 if plane["tools"] & REFINE else 2
+        rows, columns = tile_grid(plane["width"], plane["height"], plane["tile"])
+        got = entries(at, streams * rows * columns)  # None unless they are there (so T is at most the file's length)
+        if got is None:
+            return None
+        values, at = got
         lengths, refinements = [plane["book_length"]], []
-        for *_, th, tw in tiles_of(plane):
+        for n, (*_, th, tw) in enumerate(tiles_of(plane)):
             means_bound, index_bound = tile_bounds(plane, th, tw)
-            means_length, index_length = _u32(data, at), _u32(data, at + 4)
+            means_length, index_length = values[streams * n], values[streams * n + 1]
             if means_length > means_bound:
                 return None
             if index_length > index_bound:
                 return None
             lengths += [means_length, index_length]
             if plane["tools"] & REFINE:
-                refinements.append(_u32(data, at + 8))
+                refinements.append(values[streams * n + 2])
                 if refinements[-1] > 32 * th * tw + 9:
                     return None
                 lengths.append(refinements[-1])
-            at += plane["entry"]
         plane["size"] = sum(lengths)  # the sections' bytes, so far
         if plane["tools"] & FILTER:  # the filter section: 16 bytes a tile
             lengths.append(FILTER_BYTES * len(tiles_of(plane)))
@@ -345,15 +425,16 @@ def _parse_v4(data: bytes, max_pixels: int | None) -> dict | None:
         if plane["tools"] & REFINE:  # the refinement section: the tiles' refinement streams
             lengths.append(sum(refinements))
         plane["lengths"] = tuple(lengths)
+    body_start = at
     if len(data) != body_start + sum(plane["size"] for plane in coded) + 4:  # 13.
         return None
     if crc32(data[:-4]) != _u32(data, len(data) - 4):  # 14.
         return None
     return {
-        "version": 4, "channels": channels, "trainer": trainer,
+        "version": version, "channels": channels, "trainer": trainer,
         "width": width, "height": height, "requested_k": requested_k,
-        "colour": COLOURS[colour], "planes": planes, "sections": [], "tools": tools,
-        # as vqcodec reports a version-3 or -4 header: the first plane's block, the planes' codewords in all
+        "colour": COLOURS[colour], "planes": planes, "sections": [], "tools": tools, "codebook": identity,
+        # as vqcodec reports a version-3, -4 or -5 header: the first plane's block, the planes' codewords in all
         "block": planes[0]["block"], "k": sum(plane["k"] for plane in planes),
         "body_start": body_start,
     }
@@ -902,14 +983,25 @@ def assemble(book: np.ndarray, indices: np.ndarray, header: dict) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, 0]) if c == 1 else image
 
 
-def decode(data: bytes, max_pixels: int) -> np.ndarray | None:
-    """The decoded uint8 image if the file is valid and W x H <= max_pixels."""
+def decode(data: bytes, max_pixels: int, codebook: bytes | None = None) -> np.ndarray | None:
+    """The decoded uint8 image if the file is valid and W x H <= max_pixels; a file with the
+    tool SHARED needs `codebook`, the shared codebook of its identity."""
     data = bytes(data)
     header = _parse(data, max_pixels)
     if header is None or header["width"] * header["height"] > max_pixels:
         return None
+    if header.get("codebook"):  # 15. the shared codebook of the file's identity, and each plane's entry in it
+        entries = read_vqcb(codebook) if codebook is not None else None
+        if entries is None or hashlib.sha256(bytes(codebook)).digest()[:IDENTITY] != header["codebook"]:
+            return None
+        for plane, at in zip(header["planes"], _plane_starts(header)):
+            if plane["tools"] & SHARED_BOOK:
+                e = data[at]
+                if e >= len(entries) or entries[e][2].shape != (plane["k"], plane["block"] ** 2):
+                    return None
+                plane["shared"] = entries[e][2]
     try:
-        if header["version"] in (3, 4):
+        if header["version"] in (3, 4, 5):
             return _decode_planes(data, header, _decode_plane if header["version"] == 3 else _decode_tiled_plane)
         return _decode_body(data, header)
     except MemoryError:  # a valid file too large for this machine: still no exception
@@ -1024,6 +1116,55 @@ def ycbcr_to_rgb(y: int, cb: int, cr: int) -> tuple[int, int, int]:
             _clip(y + ((116130 * cb + 32768) >> 16)))
 
 
+def read_vqcb(data: bytes) -> list[tuple[int, int, np.ndarray]] | None:
+    """Shared codebooks, Validation of a .vqcb in the page's order: its entries as
+    (kind, quality, K x b^2 codebook), or None if the file is not a valid one."""
+    data = bytes(data)
+    if len(data) < 5 or data[0:4] != VQCB_MAGIC or data[4] != 1:
+        return None
+    if len(data) < 7:
+        return None
+    b, n = data[5], data[6]
+    if not 1 <= b <= MAX_BLOCK or n == 0:
+        return None
+    start = 7 + 10 * n
+    if len(data) < start + 4:
+        return None
+    records, samples = [], 0
+    for e in range(n):
+        at = 7 + 10 * e
+        kind, quality, k, length = data[at], data[at + 1], _u32(data, at + 2), _u32(data, at + 6)
+        if kind > 1 or quality > 100 or not 1 <= k <= MAX_K or length > 32 * k * b * b + 8:
+            return None
+        if records and (kind, quality) <= records[-1][:2]:
+            return None
+        records.append((kind, quality, k, length))
+        samples += k * b * b
+    if samples > 1 << 24:
+        return None
+    if len(data) != start + sum(r[3] for r in records) + 4:
+        return None
+    if crc32(data[:-4]) != _u32(data, len(data) - 4):
+        return None
+    entries, at = [], start
+    for kind, quality, k, length in records:
+        book = decode_codebook_stream(data[at:at + length], k, b, 1)
+        if book is None:
+            return None
+        entries.append((kind, quality, book))
+        at += length
+    return entries
+
+
+def _plane_starts(header: dict) -> list[int]:
+    """Where each plane's sections start: the codebook section first."""
+    starts, at = [], header["body_start"]
+    for plane in header["planes"]:
+        starts.append(at)
+        at += plane.get("size", sum(plane["lengths"]))
+    return starts
+
+
 def _decode_planes(data: bytes, header: dict, decode_plane) -> np.ndarray | None:
     """Versions 3 and 4: decode each plane's sections in plane order with `decode_plane`
     (version 4's: its codebook and tiles, then the plane from its whole grid of means and
@@ -1077,7 +1218,10 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
     refinement_lengths = tile_lengths[2::3] if refined else []
     if refined:
         del tile_lengths[2::3]
-    book = decode_codebook_stream(data[at:at + book_length], k, b, 1)  # fresh models
+    if plane["tools"] & SHARED_BOOK:  # the entry of the shared codebook, checked by decode()
+        book = plane["shared"]
+    else:
+        book = decode_codebook_stream(data[at:at + book_length], k, b, 1)  # fresh models
     if book is None:
         return None
     means_at = at + book_length  # the next tile's means section

@@ -214,7 +214,7 @@ def test_arbitrary_headers_with_valid_crc(fields, table, payload):
     ("fields", "word"),
     [
         ({"version": 0}, "version"),
-        ({"version": 5}, "version"),  # the first after those this vqcodec reads (1 to 4)
+        ({"version": 6}, "version"),  # the first after those this vqcodec reads (1 to 5)
         ({"channels": 0}, "channel"),
         ({"channels": 5}, "channel"),
         ({"block": 0}, "block"),

@@ -5,6 +5,7 @@ the file holds or raise FormatError / TooManyPixelsError; the CLI turns each
 refusal into one `Error:` line and leaves no file behind. Nothing is allocated
 from a header before it is validated.
 """
+import dataclasses
 import itertools
 import re
 import signal
@@ -19,7 +20,8 @@ import numpy as np
 import pytest
 import spec_vqc
 from click.testing import CliRunner
-from helpers import GOLDEN, assert_refused, listing, peak_allocation, random_image, v1_file, with_crc
+from helpers import (GOLDEN, GOLDEN_CODEBOOK, assert_refused, listing, peak_allocation, random_image, rewritten, v1_file,
+                     with_crc)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, UnidentifiedImageError
@@ -28,12 +30,13 @@ import vqcodec
 from vqcodec.api import decoder
 from vqcodec.cli.commands import main
 from vqcodec.errors import FormatError
-from vqcodec.format import container
+from vqcodec.format import container, varint
 
 GOLDEN_FILES = sorted(GOLDEN.glob("*.vqc"))
-SPEC_GOLDEN_FILES = GOLDEN_FILES  # spec_vqc, the fuzz's oracle, reads every version (1 to 4)
+SPEC_GOLDEN_FILES = GOLDEN_FILES  # spec_vqc, the fuzz's oracle, reads every version (1 to 5)
 V4_GOLDEN_FILES = sorted(GOLDEN.glob("v4-*.vqc"))
-REFUSED = (vqcodec.FormatError, vqcodec.TooManyPixelsError)
+REFUSED = (vqcodec.FormatError, vqcodec.TooManyPixelsError, vqcodec.CodebookError)
+SHARED = GOLDEN_CODEBOOK.read_bytes()  # the shared codebook every decode here is given: the v4-shared-* files need it
 # A valid K = 1 file of 32 bytes may declare any image up to the default cap (512 MiB of RGBA): that is
 # what the cap allows, not a bug. The fuzz decodes under a 1-megapixel cap instead, so that any file it
 # accepts needs some 16 MiB at most, and anything larger has to be refused before it is allocated.
@@ -72,14 +75,14 @@ def vqcodec_header(header) -> tuple:
 
 def spec_decode(data: bytes, max_pixels: int) -> np.ndarray | None:
     """The image format.md says `data` holds, or None when a decoder must refuse it."""
-    return spec_vqc.decode(data, max_pixels)
+    return spec_vqc.decode(data, max_pixels, SHARED)
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
 def decode_pixels(data, **kwargs) -> np.ndarray:
-    return vqcodec.decode(data, **kwargs).pixels
+    return vqcodec.decode(data, codebook=SHARED, **kwargs).pixels
 
 
 def outcome(call, *args, **kwargs):
@@ -97,9 +100,9 @@ def compiled_decoders():
     alarm must never interrupt Numba while it compiles, which leaves its state broken (a first run with an
     empty cache can take longer than a guard's seconds, and crashed the process later)."""
     for path in GOLDEN_FILES:
-        vqcodec.decode(path)
-        vqcodec.decode(path, crop=(0, 0, 1, 1))
-        vqcodec.decode(path, thumbnail=True)
+        decode_pixels(path)
+        decode_pixels(path, crop=(0, 0, 1, 1))
+        decode_pixels(path, thumbnail=True)
 
 
 @contextmanager
@@ -124,7 +127,7 @@ def hang_guard(seconds: float):
 
 
 ENCODED = ("encoded-rgba-5x5-b2-k3", "encoded-grey-5x6-b3-k1", "encoded-v1-rgba-5x5-b2-k3",
-           "encoded-v4-rgb-6x5", "encoded-v4-grey-7x4")
+           "encoded-v5-rgb-6x5", "encoded-v5-grey-7x4", "encoded-v4-rgb-6x5", "encoded-v4-grey-7x4")
 SEED_NAMES = sorted([p.stem for p in SPEC_GOLDEN_FILES] + list(ENCODED))
 
 
@@ -134,9 +137,10 @@ def seeds() -> dict[str, tuple[bytes, np.ndarray]]:
 
     K = 3 leaves one 2-bit value beyond the codebook, and 9 blocks leave 6 padding bits: both
     payload checks can fire, which the golden files' K (mostly powers of 2) rarely allow. The two
-    version-4 files are what the default encoder writes for tiny images (4:2:0 colour and grey,
-    one tile per plane), kept tiny because spec_vqc is slow; the golden files hold the other
-    versions (version 3 included) and version 4 with several tiles.
+    version-5 files are what the default encoder writes for tiny images (4:2:0 colour and grey,
+    one tile per plane), kept tiny because spec_vqc is slow, and the same rewritten as version 4;
+    the golden files hold the other versions (version 3 included) and versions 4 and 5 with
+    several tiles.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", vqcodec.VQCodecWarning)  # the flat image's codebook shrinks to K = 1
@@ -147,15 +151,16 @@ def seeds() -> dict[str, tuple[bytes, np.ndarray]]:
             ENCODED[3]: vqcodec.encode(random_image(5, 6, 3, seed=22)).data,
             ENCODED[4]: vqcodec.encode(random_image(4, 7, seed=23)).data,
         }
-    parts = decoder(2).run(data=noise.data, max_pixels=None, crop=None)  # the same file in version 1
+        encoded |= {ENCODED[5]: rewritten(encoded[ENCODED[3]], 4), ENCODED[6]: rewritten(encoded[ENCODED[4]], 4)}
+    parts = decoder(2).run(data=noise.data, max_pixels=None, crop=None, codebook=None)  # the same file in version 1
     encoded[ENCODED[2]] = v1_file(5, 5, 4, 2, 3, 3, 1, parts["codebook"], parts["indices"])
     assert vqcodec.info(encoded[ENCODED[0]]).k == 3 and vqcodec.info(encoded[ENCODED[1]]).k == 1
     versions = [vqcodec.info(encoded[name]).version for name in ENCODED[3:]]
-    assert versions == [4, 4], f"the default encoder wrote version {versions}, not version 4"
-    assert [vqcodec.info(encoded[name]).colour for name in ENCODED[3:]] == ["ycbcr420", "planes"]
+    assert versions == [5, 5, 4, 4], f"the default encoder wrote version {versions[:2]}, not version 5"
+    assert [vqcodec.info(encoded[name]).colour for name in ENCODED[3:]] == ["ycbcr420", "planes"] * 2
     files = {p.stem: p.read_bytes() for p in SPEC_GOLDEN_FILES} | encoded
     assert sorted(files) == SEED_NAMES
-    return {name: (data, vqcodec.decode(data).pixels) for name, data in files.items()}
+    return {name: (data, decode_pixels(data)) for name, data in files.items()}
 
 
 FIELDS = {  # header field: (offset, struct format); from "count" on, version 2's section table
@@ -206,8 +211,42 @@ mutations = st.one_of(
     st.tuples(st.just("table"), st.integers(0, 40), st.sampled_from(EXTREMES["<I"]) | st.integers(0, 2**32 - 1)),
     st.tuples(st.just("table-nudge"), st.integers(0, 40), st.integers(-3, 3)),
     st.tuples(st.just("shift"), st.integers(0, 40), st.integers(-3, 3)),
+    # version 5's varints (its header's integers, then its tile table's): one set to a value, nudged, or
+    # written longer than its shortest form
+    st.tuples(st.just("v5-set"), st.integers(0, 60), st.sampled_from(EXTREMES["<Q"]) | st.integers(0, 2**32)),
+    st.tuples(st.just("v5-nudge"), st.integers(0, 60), st.integers(-3, 3)),
+    st.tuples(st.just("v5-long"), st.integers(0, 60)),
     st.tuples(st.just("fix-crc")),
 )
+
+
+def v5_varints(data: bytes) -> list[tuple[int, int, int]]:
+    """(start, end, value) of each varint of a version-5 header, as far as it reads: the header's, the plane
+    records', and, if spec_vqc finds the file valid, the tile table's."""
+    out, at = [], 5
+
+    def read(count: int) -> bool:
+        nonlocal at
+        for _ in range(count):
+            start, value = at, 0
+            while at < len(data) and at - start < 10:
+                value |= (data[at] & 0x7F) << 7 * (at - start)
+                at += 1
+                if data[at - 1] < 0x80:
+                    break
+            else:
+                return False
+            out.append((start, at, value))
+        return True
+
+    if not read(7) or not 1 <= out[0][2] <= 4 or not read(8 * out[0][2]):
+        return out
+    header = spec_vqc.read_header(data)
+    if header is not None:
+        at += spec_vqc.IDENTITY if header["tools"] & spec_vqc.SHARED else 0
+        read(sum((3 if plane["tools"] & spec_vqc.REFINE else 2) * len(spec_vqc.tiles_of(plane))
+                 for plane in header["planes"] if plane["k"]))
+    return out
 
 
 def fix_crc(data: bytearray) -> None:
@@ -250,14 +289,23 @@ def mutate(data: bytes, steps) -> bytes:
                     struct.pack_into("<I", out, at + 4, (following + args[1]) % 2**32)
                 value = args[1] if kind == "table" else (old + args[1] * (1 if kind == "table-nudge" else -1)) % 2**32
                 struct.pack_into("<I", out, at, value)
+        elif kind in ("v5-set", "v5-nudge", "v5-long") and len(out) > 5 and out[4] == 5:
+            found = v5_varints(bytes(out))
+            if args[0] < len(found):
+                start, end, old = found[args[0]]
+                if kind == "v5-long":
+                    new = bytes(out[start : end - 1]) + bytes([out[end - 1] | 0x80, 0])
+                else:
+                    new = varint.encode([args[1] if kind == "v5-set" else max(old + args[1], 0)])
+                out[start:end] = new
         elif kind == "fix-crc":
             fix_crc(out)
     return bytes(out)
 
 
-# 2500 examples over 33 seeds, about 76 each: some 1200 for the 16 version-1 and -2 seeds (what they had
-# alone), 450 for the 6 version-3 ones and 830 for the 11 version-4 ones
-@settings(max_examples=2500, deadline=timedelta(seconds=2), derandomize=True, database=None)
+# 3200 examples over 48 seeds, about 67 each: some 930 for the 14 version-1 and -2 seeds, 400 for the 6
+# version-3 ones, 1270 for the 19 version-4 ones and 600 for the 9 version-5 ones
+@settings(max_examples=3200, deadline=timedelta(seconds=2), derandomize=True, database=None)
 @given(name=st.sampled_from(SEED_NAMES),
        steps=st.lists(mutations, max_size=5), recompute_crc=st.booleans())
 def test_mutated_files_decode_as_specified_or_are_refused(seeds, name, steps, recompute_crc):
@@ -515,15 +563,17 @@ def _put(data: bytes, *changes: tuple[int, str, int], crc: bool = True) -> bytes
 
 def v4_lengths(data: bytes) -> list[tuple[int, str, int]]:
     """(offset, struct format, bound) of every section length of a valid version-4 file, in section order:
-    each coded plane's codebook length (in its plane record), then its tiles' means and index lengths, and
+    each coded plane's codebook length (in its plane record; not with a shared codebook), then its tiles'
+    means and index lengths, and
     with REFINE refinement lengths (in the tile table), with the bounds of docs/format.md. Found by spec_vqc,
     not by vqcodec."""
     header = spec_vqc.read_header(data)
-    at = 24 + 24 * header["channels"]
+    at = 24 + 24 * header["channels"] + (spec_vqc.IDENTITY if header["tools"] & spec_vqc.SHARED else 0)
     out = []
     for p, plane in enumerate(header["planes"]):
         if plane["k"]:
-            out.append((24 + 24 * p + 16, "<Q", 32 * plane["k"] * plane["block"] ** 2 + 8))
+            if not plane["tools"] & spec_vqc.SHARED_BOOK:  # (whose codebook length is 1, or refused as not 1)
+                out.append((24 + 24 * p + 16, "<Q", 32 * plane["k"] * plane["block"] ** 2 + 8))
             for *_, th, tw in spec_vqc.tiles_of(plane):
                 means_bound, index_bound = spec_vqc.tile_bounds(plane, th, tw)
                 out += [(at, "<I", means_bound), (at + 4, "<I", index_bound)]
@@ -562,10 +612,10 @@ def assert_refused_everywhere(data: bytes, folder: Path, *words: str, header_che
 
 TOOLS_BROKEN_TOO = [  # (golden file, offset of a tools field, its value, (offset, format, value) of a field after
     # it that a tool might change, broken too, the plane whose tools these are, None for the file's)
-    ("v4-grey-70x75-t32", 20, 1, (6, "<B", 9), None),  # file tools, then a colour id that does not exist
+    ("v4-grey-70x75-t32", 20, 2, (6, "<B", 9), None),  # file tools, then a colour id that does not exist
     ("v4-grey-70x75-t32", 20, 1 << 31, (24, "<B", 99), None),  # file tools, then plane 0's block side
     ("v4-rgba-45x37-t32", 20, 1 << 12, (24 + 24 * 3 + 12, "<I", 0), None),  # then plane 3's tile side
-    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 2), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
+    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 3), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
     ("v4-la-constant-39x35-t32", 24 + 24 + 8, 1 << 31, (24 + 24, "<B", 3), 1),  # a constant plane's tools count too
 ]
 
@@ -727,13 +777,22 @@ def test_v4_a_constant_planes_fill_is_any_byte():
     np.testing.assert_array_equal(decoded, spec_decode(data, FUZZ_CAP))
 
 
-def v4_huge(width: int, height: int, tile: int, channels: int = 1) -> bytes:
-    """A version-4 header of `channels` planes with b = g = 1, k = 1 and tile side `tile`, no tile table and
-    no sections, and its CRC: what a file declaring that image and that many tiles starts with."""
+def huge(width: int, height: int, tile: int, channels: int = 1, version: int = 4) -> bytes:
+    """A version-4 (or 5) header of `channels` planes with b = g = 1, k = 1 and tile side `tile`, no tile
+    table and no sections, and its CRC: what a file declaring that image and that many tiles starts with."""
+    if version == 5:
+        return with_crc(b"\x89VQC\x05" + varint.encode([channels, 0, 1, width, height, 0, 0]
+                                                         + [1, 1, 1, 0, 1, 0, tile, 0] * channels))
     records = b"".join(struct.pack("<BBBBIIIQ", 1, 1, 1, 0, 1, 0, tile, 0) for _ in range(channels))
     return with_crc(b"\x89VQC" + struct.pack("<BBBBIIII", 4, channels, 0, 1, width, height, 0, 0) + records)
 
 
+ENTRY = {4: 8, 5: 2}  # bytes of a tile table entry of zero lengths
+BEYOND_SIZE = {4: 64 << 20, 5: 16 << 20}
+TILED = pytest.mark.parametrize("version", [4, 5])
+
+
+@TILED
 @pytest.mark.parametrize(("width", "height", "tile", "channels"), [
     (2**31 - 1, 2**31 - 1, 32, 1),  # some 2^52 tiles
     (2**31 - 1, 2**31 - 1, 4096, 4),
@@ -742,10 +801,10 @@ def v4_huge(width: int, height: int, tile: int, channels: int = 1) -> bytes:
     (1 << 27, 1, 32, 4),  # the default cap in one row of tiles of 32 x 1: 2^24 tiles, 128 MiB of table
     (5000, 3, 32, 1),
 ])
-def test_v4_huge_images_with_many_tiles_are_refused_before_their_tile_table(width, height, tile, channels):
+def test_huge_images_with_many_tiles_are_refused_before_their_tile_table(width, height, tile, channels, version):
     """Above the cap: refused for the pixels. Without a cap, or under it: refused as truncated (the tile table
     is not there), at once and without allocating anything the header declares."""
-    data = v4_huge(width, height, tile, channels)
+    data = huge(width, height, tile, channels, version)
     assert spec_vqc.read_header(data) is None
     with hang_guard(10):
         for cap in (FUZZ_CAP, vqcodec.DEFAULT_MAX_PIXELS, None):
@@ -758,38 +817,42 @@ def test_v4_huge_images_with_many_tiles_are_refused_before_their_tile_table(widt
         vqcodec.info(data)
 
 
-def sparse_v4(path: Path, width: int, height: int, tile: int, channels: int = 1, size: int = HOLE) -> Path:
-    """A version-4 header (b = g = 1, k = 1) declaring width x height in tiles of `tile`, then a hole up to
-    `size` bytes: its tile table, if the file is long enough to hold one, is all zeros."""
+def sparse(path: Path, width: int, height: int, tile: int, channels: int = 1, size: int = HOLE,
+           version: int = 4) -> Path:
+    """A version-4 (or 5) header (b = g = 1, k = 1) declaring width x height in tiles of `tile`, then a hole
+    up to `size` bytes: its tile table, if the file is long enough to hold one, is all zeros."""
     with open(path, "wb") as f:
-        f.write(v4_huge(width, height, tile, channels)[:-4])
+        f.write(huge(width, height, tile, channels, version)[:-4])
         f.truncate(size)
     return path
 
 
+@TILED
 @pytest.mark.parametrize(("width", "height", "tile"), [(2**31 - 1, 2**31 - 1, 32), (1 << 16, 1 << 16, 32)])
-def test_v4_a_path_above_the_cap_is_refused_without_reading_its_tile_table(tmp_path, width, height, tile):
-    path = sparse_v4(tmp_path / "huge.vqc", width, height, tile)
+def test_a_path_above_the_cap_is_refused_without_reading_its_tile_table(tmp_path, width, height, tile, version):
+    path = sparse(tmp_path / "huge.vqc", width, height, tile, version=version)
     with hang_guard(10):
         (_, error), peak = peak_allocation(lambda: outcome(decode_pixels, path))
     assert error is vqcodec.TooManyPixelsError and peak < 1 << 20, (error, peak)
 
 
-# A file of 64 MiB whose header declares a tile table that does not fit in it (a 1 GiB file takes minutes).
+# A file of 64 MiB (version 4) or 16 MiB (version 5, whose entries of zero lengths take a byte each) whose
+# header declares a tile table that does not fit in it (a 1 GiB file takes minutes).
 # Tiles of at least 32 samples keep a table under the cap small, except in images of one row of tiles: 2^27 x 1
 # in 4 planes takes 2^24 tiles of 32 x 1.
 BEYOND = {"above the cap": (1 << 17, 1 << 17, 32, 1),  # 2^24 tiles: 128 MiB of table
           "under the cap": (1 << 27, 1, 32, 4)}  # 2^24 tiles: 128 MiB of table
 
 
+@TILED
 @pytest.mark.parametrize("case", BEYOND)
-def test_v4_a_tile_table_past_the_end_of_a_path_is_refused_from_its_size(tmp_path, monkeypatch, case):
+def test_a_tile_table_past_the_end_of_a_path_is_refused_from_its_size(tmp_path, monkeypatch, case, version):
     """The header and the file's size show the table is not there: refused as truncated without reading the
     file (which would take twice its size in memory), as versions 1 and 2 refuse such a path from its first
     bytes (test_a_path_is_refused_from_its_header_without_reading_the_payload), and version 4 from bytes in
-    memory (test_v4_huge_images_with_many_tiles_are_refused_before_their_tile_table). Pillow's Image.open
+    memory (test_huge_images_with_many_tiles_are_refused_before_their_tile_table). Pillow's Image.open
     reads the header the same way."""
-    path = sparse_v4(tmp_path / "beyond.vqc", *BEYOND[case], size=64 << 20)
+    path = sparse(tmp_path / "beyond.vqc", *BEYOND[case], size=BEYOND_SIZE[version], version=version)
     calls = (vqcodec.info, lambda p: vqcodec.decode(p, max_pixels=None), vqcodec.decode)
     with hang_guard(30):
         for call in calls[:2] if case == "above the cap" else calls:
@@ -814,13 +877,15 @@ def test_v4_a_tile_table_past_the_end_of_a_path_is_refused_from_its_size(tmp_pat
     ("decode", "above the cap", "cap"), ("info", "above the cap", "truncated"),
     ("decode", "under the cap", "truncated"), ("info", "under the cap", "truncated"),
 ])
-def test_v4_cli_refuses_a_file_whose_tile_table_cannot_fit_from_its_size(tmp_path, monkeypatch, command, case, word):
+@TILED
+def test_cli_refuses_a_file_whose_tile_table_cannot_fit_from_its_size(tmp_path, monkeypatch, command, case, word,
+                                                                       version):
     """`vqcodec decode` refuses the file for the cap (or as truncated, under the cap) and `vqcodec info` as
     truncated, as for versions 1 and 2 from the first bytes
     (test_a_path_is_refused_from_its_header_without_reading_the_payload): the header that `decode` reads
     first, to see whether the decode needs the compiled kernels, is read only as far as the file's size
     allows, not the whole file."""
-    sparse_v4(tmp_path / "huge.vqc", *BEYOND[case], size=64 << 20)
+    sparse(tmp_path / "huge.vqc", *BEYOND[case], size=BEYOND_SIZE[version], version=version)
     monkeypatch.chdir(tmp_path)
     args = ["decode", "huge.vqc", "-o", "out.png"] if command == "decode" else ["info", "huge.vqc"]
     with hang_guard(30):
@@ -830,15 +895,16 @@ def test_v4_cli_refuses_a_file_whose_tile_table_cannot_fit_from_its_size(tmp_pat
     assert peak < 16 << 20, peak
 
 
-def test_v4_cli_decode_refuses_an_image_above_the_cap_without_reading_its_tile_table(tmp_path, monkeypatch):
+@TILED
+def test_cli_decode_refuses_an_image_above_the_cap_without_reading_its_tile_table(tmp_path, monkeypatch, version):
     """A 4096 x 4096 grey image in tiles of 32 with its whole tile table (128 KiB, 16384 entries, all zero),
     decoded under a cap of a megapixel: `vqcodec decode` refuses it for the cap without reading the table,
-    as vqcodec.decode does (test_v4_a_path_above_the_cap_is_refused_without_reading_its_tile_table) and as
+    as vqcodec.decode does (test_a_path_above_the_cap_is_refused_without_reading_its_tile_table) and as
     it does when the table is not there. (At the default cap, a 16384 x 16384 image's table of 2 MiB takes
     some 46 MB and a second or two before the refusal.)"""
     width = height = 1 << 12
-    header = v4_huge(width, height, 32)
-    (tmp_path / "huge.vqc").write_bytes(with_crc(header[:-4] + bytes(8 * (width // 32) * (height // 32))))
+    header = huge(width, height, 32, version=version)
+    (tmp_path / "huge.vqc").write_bytes(with_crc(header[:-4] + bytes(ENTRY[version] * (width // 32) * (height // 32))))
     _, peak = peak_allocation(lambda: pytest.raises(vqcodec.TooManyPixelsError, vqcodec.decode, tmp_path / "huge.vqc",
                                                     max_pixels=1 << 20))
     assert peak < 1 << 20, peak
@@ -854,7 +920,8 @@ def test_v4_cli_decode_refuses_an_image_above_the_cap_without_reading_its_tile_t
     assert peak < 1 << 20, peak  # measured: 2.85 MB, some 170 bytes a tile
 
 
-def test_v4_a_hostile_tile_table_costs_a_small_part_of_the_image_it_describes():
+@TILED
+def test_a_hostile_tile_table_costs_a_small_part_of_the_image_it_describes(version):
     """An 8192 x 8192 grey image in tiles of 32, the smallest side: 65536 entries (512 KiB, all zero), then 41
     bytes more than the lengths add up to (refused as trailing, once the whole table is read). What vqcodec
     holds for the table is well under the 64 MiB image the header describes, and so under what the pixel cap
@@ -862,7 +929,7 @@ def test_v4_a_hostile_tile_table_costs_a_small_part_of_the_image_it_describes():
     the image, in tiles of one sample), is refused for the tile side before a byte of the table is read."""
     width = height = 8192
     tiles = (width // 32) * (height // 32)
-    data = with_crc(v4_huge(width, height, 32)[:-4] + bytes(8 * tiles + 41))
+    data = with_crc(huge(width, height, 32, version=version)[:-4] + bytes(ENTRY[version] * tiles + 41))
     assert spec_vqc.read_header(data) is None
 
     def refuse(data=data, word="trailing"):
@@ -875,10 +942,66 @@ def test_v4_a_hostile_tile_table_costs_a_small_part_of_the_image_it_describes():
     # lengths and their bounds as 64-bit integers) and 5.5 % of the image's 64 MiB
     assert peak < min(12 * 8 * tiles, width * height // 8), peak
     for tile in (1, 8, 16, 31):
-        small = with_crc(v4_huge(width, height, tile)[:-4] + bytes(8 * tiles + 41))
+        small = with_crc(huge(width, height, tile, version=version)[:-4] + bytes(ENTRY[version] * tiles + 41))
         _, peak = peak_allocation(lambda small=small: refuse(small, "tile side"))
         assert peak < 1 << 20, (tile, peak)
         assert spec_vqc.read_header(small) is None
+
+
+# --- version 5: version 4's fields as varints -------------------------------------------------------
+
+
+V5_FILE = "v5-grey-70x75-t32"  # 3 x 3 tiles, 1 plane: varints 0-6 the header's, 7-14 plane 0's record, then the table
+
+
+@pytest.mark.parametrize(("index", "value", "words"), [
+    (0, 5, ["channel count 5"]),
+    (0, 256, ["header", "256 is above 255"]),
+    (1, 3, ["unknown colour transform 3"]),
+    (3, 0, ["image size"]),
+    (3, 2**32, ["header", "above 4294967295"]),
+    (6, 2, ["needs a newer vqcodec"]),  # the file tools
+    (7, 17, ["block size 17"]),  # plane 0's block side
+    (9, 0, ["mean step 0"]),
+    (12, 8, ["needs a newer vqcodec"]),  # plane 0's tools
+    (13, 36, ["tile side 36"]),  # not a multiple of the cell side 8
+    (14, 2**40, ["codebook section"]),
+    (15, 10**6, ["tile (0, 0)", "means section of 1000000 bytes"]),  # the table's first entry
+    (32, 2**32, ["tile table", "above 4294967295"]),  # its last
+])
+def test_v5_a_varint_out_of_range_is_refused_for_its_field(index, value, words, tmp_path):
+    data = mutate(_v4(V5_FILE), [("v5-set", index, value), ("fix-crc",)])
+    assert len(v5_varints(_v4(V5_FILE))) == 33
+    assert_refused_everywhere(data, tmp_path, *words)
+
+
+@pytest.mark.parametrize("index", [0, 3, 6, 7, 11, 14, 15, 32])
+def test_v5_a_varint_longer_than_its_shortest_form_is_refused(index, tmp_path):
+    """One spelling for each header: a value written with a byte more (its last byte continued by a zero
+    byte) is refused, though it reads the same value."""
+    data = mutate(_v4(V5_FILE), [("v5-long", index), ("fix-crc",)])
+    assert_refused_everywhere(data, tmp_path, "not in its shortest form")
+
+
+def test_v5_a_varint_that_does_not_end_is_refused():
+    """Ten bytes with the top bit set: no value needs more, so the header is refused at once, whatever follows."""
+    data = _v4(V5_FILE)
+    start = v5_varints(data)[3][0]  # the width
+    with pytest.raises(FormatError, match="has more than 10 bytes"):
+        vqcodec.info(with_crc(data[:start] + b"\xff" * 40 + data[start + 1 : -4]))
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("v4-*.vqc")), ids=lambda p: p.stem)
+def test_v5_says_what_v4_says_in_fewer_bytes(path):
+    """Every version-4 golden file rewritten as version 5 and back: the same header, the same sections, the
+    same bytes back; both decoders read the same image from both."""
+    data = path.read_bytes()
+    compact = rewritten(data, 5)
+    assert rewritten(compact, 4) == data and len(compact) < len(data)
+    assert dataclasses.replace(vqcodec.info(compact), version=4) == vqcodec.info(data)
+    image = decode_pixels(data)
+    np.testing.assert_array_equal(decode_pixels(compact), image)
+    np.testing.assert_array_equal(spec_decode(compact, FUZZ_CAP), image)
 
 
 V4_CHANGES = 40  # per file: half of them with the CRC recomputed, so that they reach the checks after it
@@ -889,7 +1012,9 @@ def test_v4_changed_bytes_decode_as_specified_or_are_refused(path):
     """Bytes changed anywhere, or in the header, the plane records and the tile table (half the time): with
     the CRC recomputed or not, vqcodec decodes what spec_vqc decodes, or both refuse the file in one line."""
     data = path.read_bytes()
-    table_end = 24 + 24 * data[5] + sum(table_size(p) for p in spec_vqc.read_header(data)["planes"] if p["k"])
+    header = spec_vqc.read_header(data)
+    table_end = (24 + 24 * data[5] + (spec_vqc.IDENTITY if header["tools"] & spec_vqc.SHARED else 0)
+                 + sum(table_size(p) for p in header["planes"] if p["k"]))
     rng = np.random.default_rng(17)
     for n in range(V4_CHANGES):
         mutated = bytearray(data)

@@ -1,15 +1,18 @@
 """The committed golden files must decode to their committed images, bit for bit.
 
 The files without a prefix are version 1, written by vqcodec 0.1; the `v2-`
-files are version 2, the `v3-` files version 3 and the `v4-` files version 4.
+files are version 2, the `v3-` files version 3, the `v4-` files version 4 and
+the `v5-` files version 5.
 If one of these fails, the format or the decoder changed: that needs a new
 version byte and new golden files beside these (golden/regenerate.py,
 golden/regenerate_v3.py, golden/regenerate_v4.py), never a quiet edit.
 """
+import dataclasses
+
 import numpy as np
 import pytest
 import spec_vqc
-from helpers import DOCS, GOLDEN
+from helpers import DOCS, GOLDEN, GOLDEN_CODEBOOK
 from PIL import Image
 
 import vqcodec
@@ -52,17 +55,34 @@ EXPECTED_V4 = {
     "v4-rgb420-75x67-t32": (75, 67, 3, "ycbcr420", 2338, ((2, 225, 32, 9), (2, 26, 32, 4), (2, 29, 32, 4))),
     "v4-rgb444-45x37-q100-t32": (45, 37, 3, "ycbcr444", 1382, ((2, 226, 32, 4), (2, 46, 32, 4), (2, 23, 32, 4))),
     "v4-rgba-45x37-t32": (45, 37, 4, "ycbcr420", 1545, ((2, 304, 32, 4), (2, 7, 32, 1), (2, 3, 32, 1), (2, 7, 32, 4))),
+    "v4-shared-grey-40x36": (40, 36, 1, "planes", 246, ((2, 301, 256, 1),)),
+    "v4-shared-rgb420-45x37-t32": (45, 37, 3, "ycbcr420", 246, ((2, 23, 32, 4), (2, 6, 32, 1), (2, 6, 32, 1))),
 }
 BOTH = container.FILTER | container.REFINE
-REFINED = {  # each plane's tools in the v4-refine-* files
+TOOLS = {  # each plane's tools in the v4-refine-* and v4-shared-* files
     "v4-refine-grey-70x75-t32": (BOTH,),
     "v4-refine-rgb444-75x67-t32": (BOTH, 0, 0),
+    "v4-shared-grey-40x36": (container.SHARED_BOOK,),
+    "v4-shared-rgb420-45x37-t32": (container.SHARED_BOOK, 0, 0),
+}
+SHARED_IDENTITY = "e376596182e47a14"  # of v4-shared.vqcb: the first 8 bytes of its SHA-256
+# Version 5: name: file size. Each is the v4-* file of the same name rewritten as version 5
+# (golden/regenerate_v4.py): the same sections and image, a header of varints.
+EXPECTED_V5 = {
+    "v5-filter-rgb420-75x67-t32": 1119,
+    "v5-grey-56x50-k690-t32": 2955,
+    "v5-grey-70x75-t32": 2156,
+    "v5-la-constant-39x35-t32": 331,
+    "v5-refine-grey-70x75-t32": 1748,
+    "v5-rgb420-75x67-t32": 2182,
+    "v5-shared-rgb420-45x37-t32": 150,
 }
 
 
 def test_every_golden_file_is_listed():
-    assert {p.stem for p in GOLDEN.glob("*.vqc") if not p.stem.startswith(("v3-", "v4-"))} == set(EXPECTED)
+    assert {p.stem for p in GOLDEN.glob("*.vqc") if not p.stem.startswith(("v3-", "v4-", "v5-"))} == set(EXPECTED)
     assert {p.stem for p in GOLDEN.glob("v4-*.vqc")} == set(EXPECTED_V4)
+    assert {p.stem for p in GOLDEN.glob("v5-*.vqc")} == set(EXPECTED_V5)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -93,17 +113,45 @@ def test_version_3_golden_files_decode_forever(path):
 def test_version_4_golden_files_decode_forever(name):
     """Each holds what golden/regenerate_v4.py says it covers (several tiles, partial ones, 4:2:0 chroma tiles
     of 32 samples, the least, a constant plane, k = 1, k above 512, b = 3 with tiles of 48, a single tile,
-    the restoration filter on every plane of the v4-filter-* files, the refinement on the planes REFINED
-    lists and on none of the others) and decodes to its image."""
+    the restoration filter on every plane of the v4-filter-* files, the refinement and the shared codebook
+    on the planes TOOLS lists and on none of the others) and decodes to its image."""
     path = GOLDEN / f"{name}.vqc"
     h = vqcodec.info(path)
     tiles = tuple((p.block, p.k, p.tile, p.tiles if p.k else 0) for p in h.planes)
-    assert h.version == 4 and h.tools == 0
-    tools = REFINED.get(name, (container.FILTER if name.startswith("v4-filter-") else 0,) * len(h.planes))
+    shared = name.startswith("v4-shared-")
+    assert h.version == 4 and h.tools == (container.SHARED if shared else 0)
+    assert h.codebook.hex() == (SHARED_IDENTITY if shared else "")
+    tools = TOOLS.get(name, (container.FILTER if name.startswith("v4-filter-") else 0,) * len(h.planes))
     assert tuple(p.tools for p in h.planes) == tools
     assert (h.width, h.height, h.channels, h.colour, h.file_size, tiles) == EXPECTED_V4[name]
     expected = np.asarray(Image.open(path.with_suffix(".png")))
-    assert np.array_equal(vqcodec.decode(path).pixels, expected)
+    assert np.array_equal(vqcodec.decode(path, codebook=GOLDEN_CODEBOOK).pixels, expected)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_V5))
+def test_version_5_golden_files_are_version_4_with_a_compact_header(name):
+    """The header says what version 4's says, in fewer bytes; the sections are the same bytes, and decode
+    to the same image."""
+    data, v4 = (GOLDEN / f"{name}.vqc").read_bytes(), (GOLDEN / f"v4-{name[3:]}.vqc").read_bytes()
+    h, h4 = vqcodec.info(data), vqcodec.info(v4)
+    assert h.version == 5 and len(data) == h.file_size == EXPECTED_V5[name]
+    assert dataclasses.replace(h, version=4) == h4
+    assert h.header_size < h4.header_size and data[h.header_size : -4] == v4[h4.header_size : -4]
+    expected = np.asarray(Image.open(GOLDEN / f"{name}.png"))
+    assert np.array_equal(vqcodec.decode(data, codebook=GOLDEN_CODEBOOK).pixels, expected)
+
+
+def test_the_golden_shared_codebook_is_what_its_identity_says():
+    """v4-shared.vqcb, learned by vqcodec 0.7.0 (golden/regenerate_v4.py): its identity, entries and codewords
+    as both decoders read them."""
+    shared = vqcodec.read_codebook(GOLDEN_CODEBOOK)
+    assert shared.name == SHARED_IDENTITY
+    assert [(kind, quality, len(book)) for kind, quality, book in shared.entries] == [
+        (0, 40, 23), (0, 80, 301), (1, 40, 3), (1, 80, 30)]
+    spec = spec_vqc.read_vqcb(GOLDEN_CODEBOOK.read_bytes())
+    assert [(kind, quality) for kind, quality, _ in spec] == [(kind, quality) for kind, quality, _ in shared.entries]
+    for (_, _, ours), (_, _, theirs) in zip(shared.entries, spec):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 @pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.vqc")), ids=lambda p: p.stem)
@@ -111,7 +159,7 @@ def test_the_reference_decoder_decodes_every_golden_file(path):
     """tests/format/spec_vqc.py, written from docs/format.md alone, gives the committed image of every
     version's golden files: the page is precise enough to decode them."""
     expected = np.asarray(Image.open(path.with_suffix(".png")))
-    decoded = spec_vqc.decode(path.read_bytes(), max_pixels=1 << 20)
+    decoded = spec_vqc.decode(path.read_bytes(), max_pixels=1 << 20, codebook=GOLDEN_CODEBOOK.read_bytes())
     assert decoded is not None
     assert decoded.dtype == np.uint8 and decoded.shape == expected.shape
     assert np.array_equal(decoded, expected)

@@ -6,16 +6,24 @@ import functools
 import numpy as np
 import pytest
 import spec_vqc
-from helpers import GOLDEN, with_crc
+from helpers import GOLDEN, GOLDEN_CODEBOOK, with_crc
 
 import vqcodec
+from vqcodec import api
 
 V4_GOLDEN = sorted(GOLDEN.glob("v4-*.vqc"))
 
 
+@pytest.fixture(autouse=True)
+def golden_codebook(monkeypatch):
+    """The golden files coded with a shared codebook find it beside them."""
+    monkeypatch.setenv(api.CODEBOOK_PATH, str(GOLDEN))
+
+
 @functools.cache
 def spec_image(name: str) -> np.ndarray:
-    image = spec_vqc.decode((GOLDEN / f"{name}.vqc").read_bytes(), max_pixels=1 << 20)
+    image = spec_vqc.decode((GOLDEN / f"{name}.vqc").read_bytes(), max_pixels=1 << 20,
+                            codebook=GOLDEN_CODEBOOK.read_bytes())
     assert image is not None, name
     return image
 

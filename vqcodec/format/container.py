@@ -1,4 +1,4 @@
-"""The .vqc container, versions 1 to 4: build versions 2 and 4, parse all as hostile input.
+"""The .vqc container, versions 1 to 5: build versions 2, 4 and 5, parse all as hostile input.
 
 docs/format.md is the specification; this module is its implementation for
 the header, the section table, the lengths and the checksum (the codings
@@ -15,13 +15,15 @@ import numpy as np
 
 from ..errors import FormatError, TooManyPixelsError
 from ..options import DEFAULT_MAX_PIXELS, MAX_BLOCK, MAX_K, check_pixels
-from . import bitpack
+from . import bitpack, varint
 
 MAGIC = b"\x89VQC"
-VERSIONS = (1, 2, 3, 4)
+VERSIONS = (1, 2, 3, 4, 5)
 VERSION = 2  # what the classic encoder writes
 PLANES_VERSION = 3  # the rate-distortion encoder's planes, each whole
-TILES_VERSION = 4  # what the rate-distortion encoder writes: its planes in tiles
+TILES_VERSION = 4  # its planes in tiles
+COMPACT_VERSION = 5  # what the rate-distortion encoder writes: version 4 with the header's integers as varints
+TILED = (TILES_VERSION, COMPACT_VERSION)
 HEADER = struct.Struct("<4sBBBBIIII")  # magic, version, channels, block, trainer, width, height, k, requested k
 COUNT = struct.Struct("<B")  # version 2: the number of sections...
 SECTION = struct.Struct("<BBQ")  # ...then for each: kind, coding, length in bytes
@@ -31,6 +33,9 @@ PLANE = struct.Struct("<BBBBIQQQ")  # block, cell, step, fill, k, then the means
 HEADER_V4 = struct.Struct("<4sBBBBIIII")  # magic, version, channels, colour, trainer, width, height, requested k, tools
 PLANE_V4 = struct.Struct("<BBBBIIIQ")  # block, cell, step, fill, k, tools, tile side, codebook length
 LENGTH = struct.Struct("<I")  # version 4: a tile table entry is a tile's stream lengths, each one of these
+HEADER_V5_LIMITS = (255, 255, 255, (1 << 32) - 1, (1 << 32) - 1, (1 << 32) - 1, (1 << 32) - 1)  # version 5: the largest
+PLANE_V5_LIMITS = (255, 255, 255, 255, (1 << 32) - 1, (1 << 32) - 1, (1 << 32) - 1, (1 << 64) - 1)  # value of each
+# varint of HEADER_V4 after the version, and of PLANE_V4: what their fixed widths hold
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channel count -> Pillow mode
 TRAINERS = {1: "kmeans", 2: "centnn", 3: "optimal", 4: "park"}  # informative: other ids are read as "unknown (id)"
@@ -40,9 +45,12 @@ MAX_CELL = 64  # versions 3 and 4: the side of a block-mean cell
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 32, so that the tile table stays a
 # small part of what it describes; at most 4096, so that a tile's sections fit the table's 32-bit lengths
 FILTER = 1  # version 4's plane tools: a restoration filter, with weights for each quarter of each tile;
-REFINE = 2  # and a refinement layer, each tile's residual after the filter quantized with a step and coded
-KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = 0, FILTER | REFINE  # version 4's tool flags this decoder knows: any other
-# bit needs a newer vqcodec
+REFINE = 2  # a refinement layer, each tile's residual after the filter quantized with a step and coded;
+SHARED_BOOK = 4  # and a codebook from a shared codebook (a .vqcb), whose entry number the codebook section holds
+SHARED = 1  # version 4's file tool: planes may take their codebooks from a shared codebook, named after the records
+KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = SHARED, FILTER | REFINE | SHARED_BOOK  # version 4's tool flags this decoder
+# knows: any other bit needs a newer vqcodec
+IDENTITY = struct.Struct("<8s")  # version 4 with SHARED: the shared codebook's identity (vqcodec.format.codebooks)
 FILTER_BYTES = 16  # a tile's filter weights: 4 signed bytes for each of its 4 units
 SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)
 CODINGS = {"codebook": ("raw", "predicted"), "indices": ("packed", "context")}  # coding id = position
@@ -79,7 +87,7 @@ class Plane:
     sections: tuple[Section, ...] = ()
     tile: int = 0  # version 4
     tools: int = 0  # version 4: tool flags
-    table: bytes = b""  # version 4: each tile's means and index lengths, as the file stores them
+    table: bytes = b""  # versions 4 and 5: each tile's means and index lengths, as version 4 stores them
 
     @property
     def tile_grid(self) -> tuple[int, int]:
@@ -162,6 +170,7 @@ class Header:
     colour: str = "planes"  # versions 3 and 4: how the planes make the channels (one of COLOURS)
     planes: tuple[Plane, ...] = ()  # versions 3 and 4
     tools: int = 0  # version 4: the file's tool flags
+    codebook: bytes = b""  # version 4 with SHARED: the identity of the shared codebook its planes need
 
     @property
     def mode(self) -> str:
@@ -207,8 +216,13 @@ class Header:
 
     @property
     def header_size(self) -> int:
+        identity = IDENTITY.size if self.tools & SHARED else 0
         if self.version == TILES_VERSION:
-            return HEADER_V4.size + PLANE_V4.size * self.channels + sum(len(p.table) for p in self.planes)
+            return HEADER_V4.size + PLANE_V4.size * self.channels + identity + sum(len(p.table) for p in self.planes)
+        if self.version == COMPACT_VERSION:
+            fields = np.concatenate([_fixed_fields(self), *(_record(p) for p in self.planes),
+                                     *(p.tile_lengths().ravel().astype(np.uint64) for p in self.planes if p.k)])
+            return len(MAGIC) + 1 + int(varint.size(fields).sum()) + identity
         if self.version == PLANES_VERSION:
             return HEADER_V3.size + PLANE.size * self.channels
         return HEADER.size if self.version == 1 else HEADER.size + COUNT.size + SECTION.size * len(self.sections)
@@ -238,17 +252,18 @@ class Header:
 
     def record(self) -> dict:
         """The header in plain JSON types, as `vqcodec info --json` prints it (docs/info.schema.json)."""
-        planes = self.version in (PLANES_VERSION, TILES_VERSION)
+        planes = self.version in (PLANES_VERSION, *TILED)
         return {
             "version": self.version, "width": self.width, "height": self.height, "channels": self.channels,
             "mode": self.mode, "colour": self.colour if planes else None, "trainer": self.trainer, "k": self.k,
             "requested_k": self.requested_k, "block": self.block, "file_bytes": self.file_size,
             "header_bytes": self.header_size + CRC.size, "raw_bytes": self.raw_size, "bpp": self.bits_per_pixel,
             "sections": [] if planes else _section_records(self.sections),
+            "codebook": self.codebook.hex() or None,
             "planes": [{"width": p.width, "height": p.height, "block": p.block, "cell": p.cell, "step": p.step,
                         "fill": p.fill, "k": p.k, "sections": _section_records(p.sections)}
                        | ({"tile": p.tile, "tiles": p.tiles if p.k else 0, "tools": p.tools}
-                          if self.version == TILES_VERSION else {}) for p in self.planes],
+                          if self.version in TILED else {}) for p in self.planes],
         }
 
 
@@ -304,13 +319,13 @@ def build(header: Header, payloads: tuple[bytes, ...]) -> bytes:
     """Serialise a version 2 or 3 file; header.sections must describe the payloads."""
     if [len(p) for p in payloads] != [s.length for s in header.sections]:
         raise ValueError("the header's sections do not describe the payloads")
-    if header.version == TILES_VERSION:
-        return _build_v4(header, payloads)
+    if header.version in TILED:
+        return _build_tiled(header, payloads)
     _check_fields(header)
     _check_sections(header)
     if header.version != VERSION or [len(p) for p in payloads] != [s.length for s in header.sections]:
         raise ValueError("the header's sections do not describe the payloads")
-    trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
+    trainer_id = _trainer_id(header.trainer)
     table = b"".join(SECTION.pack(KINDS.index(s.kind) + 1, CODINGS[s.kind].index(s.coding), s.length)
                      for s in header.sections)
     body = b"".join((HEADER.pack(MAGIC, VERSION, header.channels, header.block, trainer_id, header.width,
@@ -330,16 +345,22 @@ def header_length(data: bytes, max_pixels: int | None = None) -> int:
     if len(data) < HEADER.size:
         return HEADER.size
     if data[4] not in VERSIONS:
-        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 to 4)")
+        raise FormatError(f"unsupported .vqc version {data[4]} (this vqcodec reads versions 1 to 5)")
     if data[4] == 1:
         return HEADER.size
+    if data[4] == COMPACT_VERSION:
+        try:
+            return _parse_header_v5(data, max_pixels)[1]
+        except _Short as short:
+            return short.needed
     if data[4] == TILES_VERSION:
         if data[5] not in MODES:
             raise FormatError(f"channel count {data[5]} is not 1 to 4")
         fixed = HEADER_V4.size + PLANE_V4.size * data[5]
         if len(data) < fixed:
             return fixed
-        planes = _parse_planes_v4(data, max_pixels)[1]
+        fields, planes = _parse_planes_v4(data, max_pixels)
+        fixed += IDENTITY.size if fields[-1] & SHARED else 0
         return fixed + sum(p.table_size for p in planes if p.k)
     if data[4] == PLANES_VERSION:
         if data[5] not in MODES:
@@ -357,6 +378,8 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> He
         raise FormatError(f"truncated: {len(data)} bytes is shorter than the {needed}-byte header")
     if data[4] == TILES_VERSION:
         return _parse_header_v4(data, max_pixels)
+    if data[4] == COMPACT_VERSION:
+        return _parse_header_v5(data, max_pixels)[0]
     if data[4] == PLANES_VERSION:
         return _parse_header_v3(data, max_pixels)
     magic, version, channels, block, trainer_id, width, height, k, requested_k = HEADER.unpack_from(data)
@@ -416,7 +439,8 @@ def _checked_plane(n: int, p: Plane, lengths: list[int]) -> Plane:
         raise FormatError(f"plane {n}: mean step 0")
     if p.fill != 0:
         raise FormatError(f"plane {n} is coded but has a fill value")
-    if not 1 <= p.k <= min(MAX_K, p.block_count):
+    if not 1 <= p.k <= (MAX_K if p.tools & SHARED_BOOK else min(MAX_K, p.block_count)):  # (a shared codebook
+        # is not made for one plane)
         raise FormatError(f"plane {n}: codebook size {p.k} is not 1 to min({MAX_K}, number of blocks)")
     bounds = p.bounds()
     for kind, length in zip(PLANE_KINDS, lengths):
@@ -443,42 +467,110 @@ def _build_v3(header: Header, payloads: tuple[bytes, ...]) -> bytes:
 
 
 def _parse_planes_v4(data: bytes, max_pixels: int | None) -> tuple[tuple, list[Plane]]:
-    """A version-4 header's fixed fields and its plane records, validated in the order docs/format.md
-    gives, the pixel cap last: everything the tile table's size follows from."""
-    magic, version, channels, colour_id, trainer_id, width, height, requested_k, tools = HEADER_V4.unpack_from(data)
+    """A version-4 header's fixed fields and its plane records, validated (_checked_planes)."""
+    magic, version, *fields = HEADER_V4.unpack_from(data)
+    records = [PLANE_V4.unpack_from(data, HEADER_V4.size + PLANE_V4.size * n) for n in range(fields[0])]
+    return _checked_planes(fields, records, max_pixels)
+
+
+def _checked_planes(fields, records, max_pixels: int | None) -> tuple[tuple, list[Plane]]:
+    """Versions 4 and 5: the fixed fields (channels, colour, trainer, width, height, requested k, tools)
+    and the plane records, validated in the order docs/format.md gives, the pixel cap last: everything
+    the tile table's size follows from."""
+    channels, colour_id, trainer_id, width, height, requested_k, tools = (int(x) for x in fields)
     if tools & ~KNOWN_FILE_TOOLS:  # first: a newer file's other fields may mean what this vqcodec cannot know
-        raise FormatError(f"the file uses tools this vqcodec does not know (flags {tools:#x}): it needs a newer vqcodec")
+        raise FormatError(f"the file uses tools this vqcodec does not know (flags {tools:#x}): "
+                          "it needs a newer vqcodec")
     colour = _checked_image(channels, colour_id, width, height, requested_k)
     planes = []
-    for n, (h, w) in enumerate(shapes(colour, channels, height, width)):
-        block, cell, step, fill, k, plane_tools, tile, codebook = PLANE_V4.unpack_from(data, HEADER_V4.size
-                                                                                           + PLANE_V4.size * n)
+    for n, ((h, w), record) in enumerate(zip(shapes(colour, channels, height, width), records)):
+        block, cell, step, fill, k, plane_tools, tile, codebook = (int(x) for x in record)
         if plane_tools & ~KNOWN_PLANE_TOOLS:
             raise FormatError(f"plane {n} uses tools this vqcodec does not know (flags {plane_tools:#x}): "
                               "it needs a newer vqcodec")
         plane = Plane(h, w, block, cell, step, fill, k, tile=tile, tools=plane_tools)
         if k == 0 and (tile or plane_tools):
             raise FormatError(f"plane {n} is constant (k = 0) but has a tile side or a tool")
+        if plane_tools & SHARED_BOOK and not (tools & SHARED and codebook == 1):
+            raise FormatError(f"plane {n} takes a shared codebook, but " + (
+                "the file names none" if not tools & SHARED else f"its codebook section is {codebook} bytes, not 1"))
         plane = _checked_plane(n, plane, [0, codebook, 0])
         if k:
             if not MIN_TILE <= tile <= MAX_TILE or tile % block or tile % cell:
-                raise FormatError(f"plane {n}: tile side {tile} is not {MIN_TILE} to {MAX_TILE}, a multiple of the block "
-                                  f"side {block} and of the cell side {cell}")
+                raise FormatError(f"plane {n}: tile side {tile} is not {MIN_TILE} to {MAX_TILE}, a multiple of the "
+                                  f"block side {block} and of the cell side {cell}")
         planes.append(plane)
+    if tools & SHARED and not any(p.tools & SHARED_BOOK for p in planes):
+        raise FormatError("the file names a shared codebook, but no plane takes one")
     check_pixels(width, height, max_pixels)
     return (channels, colour, trainer_id, width, height, requested_k, tools), planes
 
 
 def _parse_header_v4(data: bytes, max_pixels: int | None) -> Header:
-    (channels, colour, trainer_id, width, height, requested_k, tools), planes = _parse_planes_v4(data, max_pixels)
-    at = HEADER_V4.size + PLANE_V4.size * channels
-    tiled = []
+    fields, planes = _parse_planes_v4(data, max_pixels)
+    at = HEADER_V4.size + PLANE_V4.size * fields[0]
+    identity = b""
+    if fields[-1] & SHARED:
+        identity = IDENTITY.unpack_from(data, at)[0]
+        at += IDENTITY.size
+    tables = []
+    for p in planes:
+        tables.append(bytes(data[at : at + p.table_size]) if p.k else b"")
+        at += len(tables[-1])
+    return _tiled_header(TILES_VERSION, fields, planes, identity, tables)
+
+
+class _Short(Exception):
+    """Version 5: the data ends inside the header, which takes `needed` bytes at least."""
+
+    def __init__(self, needed: int):
+        super().__init__(needed)
+        self.needed = needed
+
+
+def _varints(data: bytes, at: int, count: int, limits, what: str) -> tuple[np.ndarray, int]:
+    got = varint.decode(data, at, count, limits, what)
+    if isinstance(got, int):
+        raise _Short(got)
+    return got
+
+
+def _parse_header_v5(data: bytes, max_pixels: int | None) -> tuple[Header, int]:
+    """A version-5 header and its length, validated as version 4's, each varint as it is read; _Short
+    when `data` ends inside it. The channel count is checked before the records it counts are read, and
+    the pixel cap before the tile table."""
+    fields, at = _varints(data, len(MAGIC) + 1, len(HEADER_V5_LIMITS), HEADER_V5_LIMITS, "header")
+    if int(fields[0]) not in MODES:
+        raise FormatError(f"channel count {fields[0]} is not 1 to 4")
+    records, at = _varints(data, at, len(PLANE_V5_LIMITS) * int(fields[0]), PLANE_V5_LIMITS * int(fields[0]),
+                           "plane records")
+    fields, planes = _checked_planes(fields, records.reshape(-1, len(PLANE_V5_LIMITS)), max_pixels)
+    identity = b""
+    if fields[-1] & SHARED:
+        if len(data) < at + IDENTITY.size:
+            raise _Short(at + IDENTITY.size)  # (more than len(data))
+        identity = IDENTITY.unpack_from(data, at)[0]
+        at += IDENTITY.size
+    entries = sum(p.streams * p.tiles for p in planes if p.k)
+    if len(data) < at + entries:  # a byte each at least: a table that cannot be there is not read in part
+        raise _Short(at + entries)
+    tables = []
     for n, p in enumerate(planes):
+        lengths, at = _varints(data, at, p.streams * p.tiles if p.k else 0, (1 << 32) - 1, f"plane {n}'s tile table")
+        tables.append(lengths.astype("<u4").tobytes())
+    return _tiled_header(COMPACT_VERSION, fields, planes, identity, tables), at
+
+
+def _tiled_header(version: int, fields: tuple, planes: list[Plane], identity: bytes, tables: list[bytes]) -> Header:
+    """Versions 4 and 5: the header from its validated fields, records and tile tables, each tile's
+    lengths checked against their bounds."""
+    channels, colour, trainer_id, width, height, requested_k, tools = fields
+    tiled = []
+    for n, (p, table) in enumerate(zip(planes, tables)):
         if not p.k:
             tiled.append(p)
             continue
-        p = dataclasses.replace(p, table=bytes(data[at : at + p.table_size]))
-        at += len(p.table)
+        p = dataclasses.replace(p, table=table)
         lengths, bounds = p.tile_lengths(), p.tile_bounds()
         over = np.flatnonzero((lengths > bounds).ravel())  # in table order: a tile's means, its indices, ...
         if len(over):
@@ -494,20 +586,42 @@ def _parse_header_v4(data: bytes, max_pixels: int | None) -> Header:
                                             else ())
                                          + ((Section("refinement", CODED, totals[2]),) if p.tools & REFINE else ())))
     return Header(width, height, channels, tiled[0].block, sum(p.k for p in tiled), requested_k,
-                  TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), TILES_VERSION,
-                  tuple(sec for p in tiled for sec in p.sections), colour, tuple(tiled), tools)
+                  TRAINERS.get(trainer_id, f"unknown ({trainer_id})"), version,
+                  tuple(sec for p in tiled for sec in p.sections), colour, tuple(tiled), tools, identity)
 
 
-def _build_v4(header: Header, payloads: tuple[bytes, ...]) -> bytes:
-    trainer_id = {name: i for i, name in TRAINERS.items()}[header.trainer]
-    records = b"".join(PLANE_V4.pack(p.block, p.cell, p.step, p.fill, p.k, p.tools, p.tile,
-                                     p.sections[0].length if p.k else 0) for p in header.planes)
-    body = b"".join((HEADER_V4.pack(MAGIC, TILES_VERSION, header.channels, COLOURS.index(header.colour), trainer_id,
-                                    header.width, header.height, header.requested_k, header.tools),
-                     records, *(p.table for p in header.planes), *payloads))
+def _trainer_id(name: str) -> int:
+    """The id of a trainer's name, as parsing names it (an unknown id as "unknown (id)")."""
+    ids = {name: i for i, name in TRAINERS.items()}
+    return ids[name] if name in ids else int(name.removeprefix("unknown (").removesuffix(")"))
+
+
+def _fixed_fields(header: Header) -> np.ndarray:
+    """Versions 4 and 5: the header's integers after the version, in order."""
+    return np.array([header.channels, COLOURS.index(header.colour), _trainer_id(header.trainer), header.width,
+                     header.height, header.requested_k, header.tools], dtype=np.uint64)
+
+
+def _record(p: Plane) -> np.ndarray:
+    """Versions 4 and 5: a plane record's integers, in order."""
+    return np.array([p.block, p.cell, p.step, p.fill, p.k, p.tools, p.tile, p.sections[0].length if p.k else 0],
+                    dtype=np.uint64)
+
+
+def _build_tiled(header: Header, payloads: tuple[bytes, ...]) -> bytes:
+    identity = IDENTITY.pack(header.codebook) if header.tools & SHARED else b""
+    if header.version == TILES_VERSION:
+        head = b"".join((HEADER_V4.pack(MAGIC, TILES_VERSION, *(int(x) for x in _fixed_fields(header))),
+                         *(PLANE_V4.pack(*(int(x) for x in _record(p))) for p in header.planes), identity,
+                         *(p.table for p in header.planes)))
+    else:
+        head = b"".join((MAGIC, bytes([COMPACT_VERSION]), varint.encode(_fixed_fields(header)),
+                         *(varint.encode(_record(p)) for p in header.planes), identity,
+                         *(varint.encode(p.tile_lengths().ravel()) for p in header.planes if p.k)))
+    body = b"".join((head, *payloads))
     data = body + CRC.pack(zlib.crc32(body))
     if parse_header(data, None) != header:
-        raise ValueError("the header does not describe a valid version 4 file")
+        raise ValueError(f"the header does not describe a valid version {header.version} file")
     return data
 
 

@@ -1,4 +1,4 @@
-"""Write the version-4 golden .vqc files and their expected images.
+"""Write the version-4 and version-5 golden .vqc files and their expected images.
 
 Run only when the format changes on purpose; the point of golden files is
 that every test run decodes these exact bytes, forever. Each file is small
@@ -12,10 +12,18 @@ encoder of today would give those the filter too, so the script writes only the 
 default those not there yet. Those few pixels could not pay for the filter's weights, which vqcodec weighs
 against their bytes; the script has every plane of them take the filter all the same (an encoder may), with
 the weights vqcodec chooses. The files named v4-refine-* have planes with the refinement layer (the tool
-REFINE), which vqcodec 0.6.0 added; some of their tiles are refined and some not.
+REFINE), which vqcodec 0.6.0 added; some of their tiles are refined and some not. The files named
+v4-shared-* take codebooks from the shared codebook v4-shared.vqcb (the tools SHARED and SHARED_BOOK,
+which vqcodec 0.7.0 added), learned here from tiles of chelsea.png, which they are not cut from; some of
+their planes take an entry of it and some their own codebook.
+
+The encoder writes version 5 since vqcodec 0.7.0, version 4 with the header's integers as varints; the
+v4-* files are its output rewritten as version 4, and the v5-* files (V5 names them) are v4-* files
+rewritten as version 5: the same sections, the same image, another header.
 
     python tests/format/golden/regenerate_v4.py [NAME ...]
 """
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
+from vqcodec.format import container
 
 HERE = Path(__file__).parent
 SAMPLES = HERE.parents[2] / "samples"
@@ -55,7 +64,35 @@ def inputs() -> dict:
         # (few codewords, as so few blocks would otherwise have one each)
         "v4-refine-grey-70x75-t32": (camera[100:175, 250:320], {"quality": 90, "k": 32, "tile": 32}),
         "v4-refine-rgb444-75x67-t32": (chelsea[150:217, 100:175], {"quality": 100, "k": 64, "tile": 32}),
+        # a shared codebook's entries: for luma over tiles beside chroma planes with their own, and for grey
+        "v4-shared-rgb420-45x37-t32": (coffee()[150:187, 300:345], {"quality": 40, "tile": 32}),
+        "v4-shared-grey-40x36": (camera[250:286, 200:240], {"quality": 82}),
     }
+
+
+V5 = ("v4-grey-70x75-t32", "v4-rgb420-75x67-t32", "v4-la-constant-39x35-t32", "v4-grey-56x50-k690-t32",
+      "v4-filter-rgb420-75x67-t32", "v4-refine-grey-70x75-t32", "v4-shared-rgb420-45x37-t32")  # as v5-*
+
+
+def rewritten(data: bytes, version: int) -> bytes:
+    """The file with its header written as `version` (4 or 5), its sections as they are."""
+    header, payloads = container.parse(data, None)
+    return container.build(dataclasses.replace(header, version=version), tuple(bytes(p) for p in payloads))
+
+
+def coffee() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLES / "coffee.png"))
+
+
+SHARED = HERE / "v4-shared.vqcb"
+
+
+def shared_codebook():
+    """The golden shared codebook, learned from 12 tiles of 24 x 24 of chelsea.png at two qualities."""
+    chelsea = np.asarray(Image.open(SAMPLES / "chelsea.png"))
+    tiles = [chelsea[24 * i : 24 * i + 24, 30 * j : 30 * j + 24] for i in range(3) for j in range(4)]
+    tiles += [np.asarray(Image.fromarray(t).convert("L")) for t in tiles[:4]]  # and grey ones, for luma
+    return vqcodec.train_shared(tiles, qualities=(40, 80))
 
 
 def filter_everywhere() -> None:
@@ -66,17 +103,31 @@ def filter_everywhere() -> None:
     encode.chosen_weights = lambda sums, p: (chosen(sums, p)[0], float("inf"))
 
 
+def write_v5() -> None:
+    for name in V5:
+        data = rewritten((HERE / f"{name}.vqc").read_bytes(), 5)
+        (HERE / f"v5-{name[3:]}.vqc").write_bytes(data)
+        (HERE / f"v5-{name[3:]}.png").write_bytes((HERE / f"{name}.png").read_bytes())
+        print(f"v5-{name[3:]}", len(data), "bytes")
+
+
 if __name__ == "__main__":
     wanted = sys.argv[1:] or [name for name in inputs() if not (HERE / f"{name}.vqc").exists()]
     filtered = [name for name in wanted if name.startswith("v4-filter-")]
     assert not filtered or filtered == wanted, "write the v4-filter-* files alone"
     if filtered:
         filter_everywhere()
+    shared = None
+    if any(name.startswith("v4-shared-") for name in wanted):
+        if not SHARED.exists():
+            SHARED.write_bytes(shared_codebook().data)
+        shared = vqcodec.read_codebook(SHARED)
     for name, (pixels, options) in ((name, inputs()[name]) for name in wanted):
-        encoded = vqcodec.encode(pixels, **options)
-        assert encoded.header.version == 4, name
-        (HERE / f"{name}.vqc").write_bytes(encoded.data)
-        decoded = vqcodec.decode(encoded.data).pixels
+        encoded = vqcodec.encode(pixels, **options, codebook=shared if name.startswith("v4-shared-") else None)
+        data = rewritten(encoded.data, 4)
+        (HERE / f"{name}.vqc").write_bytes(data)
+        decoded = vqcodec.decode(data, codebook=shared).pixels
         Image.fromarray(decoded).save(HERE / f"{name}.png")
         planes = [(p.k, p.tile, p.tools) for p in encoded.header.planes]
-        print(name, len(encoded.data), "bytes", encoded.header.colour, "(k, tile, tools) per plane:", planes)
+        print(name, len(data), "bytes", encoded.header.colour, "(k, tile, tools) per plane:", planes)
+    write_v5()
