@@ -57,7 +57,7 @@ def test_round_trip_native_modes(mode, as_pil, algo, classic):
     if classic:
         assert (h.version, h.k) == (2, 8)
     else:  # K is what each plane may use at most; the header's k is the sum over the planes
-        assert h.version == 4 and all(1 <= p.k <= 8 for p in h.planes) and h.k == sum(p.k for p in h.planes)
+        assert h.version == 5 and all(1 <= p.k <= 8 for p in h.planes) and h.k == sum(p.k for p in h.planes)
     assert h.mode == mode
     check_result(result, original)
     assert 25 < result.psnr < math.inf
@@ -400,7 +400,7 @@ def test_info(encoded_rgb, tmp_path):
         if classic:
             assert (header.version, header.k) == (2, 8)
         else:  # each plane up to 8 codewords; the header's k is their sum
-            assert header.version == 4 and all(p.k <= 8 for p in header.planes) and header.k == sum(p.k for p in header.planes)
+            assert header.version == 5 and all(p.k <= 8 for p in header.planes) and header.k == sum(p.k for p in header.planes)
 
 
 @pytest.mark.parametrize("name", ["picture.png", "empty.vqc", "missing.vqc", "folder.vqc", "short.vqc", "corrupt.vqc"])

@@ -100,7 +100,7 @@ def test_encode_and_decode_are_their_pipelines():
     assert values["data"] == vqcodec.encode(image, options).data
     assert values["vectors"].shape == (30, 48) and values["codebook"].shape == (8, 48)
     assert values["codebook"].dtype == np.uint8 and values["indices"].max() < 8
-    decoded = decoder(2).run(data=values["data"], max_pixels=None, crop=None)
+    decoded = decoder(2).run(data=values["data"], max_pixels=None, crop=None, codebook=None)
     np.testing.assert_array_equal(decoded["pixels"], vqcodec.decode(values["data"]).pixels)
     assert decoded["header"] == values["header"] == vqcodec.decode(values["data"]).header
     assert ENCODE.names[0] == "read" and decoder(2).names == ("parse", "region", "codebook", "indices", "pixels", "crop")

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import vqcodec
+from vqcodec import api
 from vqcodec.cli.commands import main
 from vqcodec.errors import OptionsError
 from helpers import GOLDEN, assert_refused, gradient_image, random_image
@@ -34,10 +35,16 @@ FILES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def golden_codebook(monkeypatch):
+    """The golden files coded with a shared codebook find it beside them."""
+    monkeypatch.setenv(api.CODEBOOK_PATH, str(GOLDEN))
+
+
 @pytest.fixture(scope="module")
 def files() -> dict[str, bytes]:
     encoded = {name: vqcodec.encode(pixels, **options).data for name, (pixels, options) in FILES.items()}
-    encoded |= {p.stem: p.read_bytes() for p in sorted(GOLDEN.glob("*.vqc"))}  # versions 1 to 4, as they are
+    encoded |= {p.stem: p.read_bytes() for p in sorted(GOLDEN.glob("*.vqc"))}  # versions 1 to 5, as they are
     return encoded
 
 
@@ -54,7 +61,7 @@ def regions(width: int, height: int) -> list[tuple[int, int, int, int]]:
 
 
 def test_the_files_cover_every_version(files):
-    assert {vqcodec.info(data).version for data in files.values()} == {1, 2, 3, 4}
+    assert {vqcodec.info(data).version for data in files.values()} == {1, 2, 3, 4, 5}
     assert all(vqcodec.info(files[name]).planes[0].tiles > 3 for name in FILES if name.startswith("v4-")
                and name != "v4-one-tile")  # several tiles
 

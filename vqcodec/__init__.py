@@ -24,6 +24,7 @@ images, files, metrics and pipeline (the encoders and above).
 import importlib
 
 from .errors import (
+    CodebookError,
     FormatError,
     ImageError,
     ImageTypeError,
@@ -35,16 +36,17 @@ from .errors import (
 )
 from .options import ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, EncodeOptions
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _LAZY = {
-    "encode": "api", "decode": "api", "info": "api", "Encoded": "api", "Decoded": "api",
+    "encode": "api", "decode": "api", "info": "api", "Encoded": "api", "Decoded": "api", "train_shared": "api",
+    "read_codebook": "api", "SharedCodebook": "format.codebooks",
     "Header": "format.container", "train_codebook": "train", "register_pillow": "integrations.pillow",
 }
 
 __all__ = [
     "ALGORITHMS", "DEFAULT_ALGO", "DEFAULT_BLOCK", "DEFAULT_K", "DEFAULT_MAX_PIXELS", "EncodeOptions",
-    "FormatError", "ImageError", "ImageTypeError", "OptionsError", "OutputError", "TooManyPixelsError", "VQCodecError",
+    "CodebookError", "FormatError", "ImageError", "ImageTypeError", "OptionsError", "OutputError", "TooManyPixelsError", "VQCodecError",
     "VQCodecWarning", "__version__", *_LAZY,
 ]
 

@@ -12,15 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 
 from . import files
-from .errors import FormatError, OptionsError, VQCodecError, VQCodecWarning, naming
-from .format import container
+from .errors import CodebookError, FormatError, OptionsError, VQCodecError, VQCodecWarning, naming
+from .format import codebooks, container
+from .format.codebooks import SharedCodebook
 from .format.container import Header
-from .options import DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, EncodeOptions
+from .options import DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, SHARED_QUALITIES, EncodeOptions
 from .pipeline import Pipeline, Stage
+
+CODEBOOK_PATH = "VQCODEC_CODEBOOKS"  # folders where decode looks for the shared codebooks files name
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,27 @@ def _thumbnail(header, payloads):
     return {"pixels": thumbnail(header, payloads)}
 
 
+def _shared(header, codebook):
+    """The shared codebook the file names, before any pixel is decoded: the one given if it is that one
+    (CodebookError if it is another), else one found in the folders CODEBOOK_PATH names; None when
+    the file names none."""
+    if not header.tools & container.SHARED:
+        return {"shared": None}
+    name = header.codebook.hex()
+    if codebook is not None:
+        if codebook.identity != header.codebook:
+            raise CodebookError(f"needs shared codebook {name}, and the one given is {codebook.name}")
+        return {"shared": codebook}
+    found = find_codebook(header.codebook)
+    if found is None:
+        raise CodebookError(f"needs shared codebook {name}: give it (--codebook FILE.vqcb, or codebook= in "
+                            f"Python) or put it in a folder that {CODEBOOK_PATH} names")
+    return {"shared": found}
+
+
 PARSE = Stage("parse", _parse, ("header", "payloads"))
 REGION = Stage("region", _region, ("region",))
+SHARED = Stage("shared", _shared, ("shared",))
 
 
 @lru_cache(maxsize=None)
@@ -100,7 +123,7 @@ def decoder(version: int, thumbnail: bool = False) -> Pipeline:
     width, height, or None for all) to its pixels; with `thumbnail`, to the image at 1/8 scale. The
     version's modules are imported when it is first asked for, so that reading a header or decoding a
     fixed-rate file never loads Numba."""
-    given = ("data", "max_pixels", "crop")
+    given = ("data", "max_pixels", "crop", "codebook")
     if version in (1, 2):
         from .classic.decode import DECODE
 
@@ -110,20 +133,29 @@ def decoder(version: int, thumbnail: bool = False) -> Pipeline:
 
     if thumbnail:
         return Pipeline(given, (PARSE, Stage("pixels", _thumbnail, ("pixels",))))
-    stages = rd.DECODE_TILES if version == container.TILES_VERSION else rd.DECODE
-    return Pipeline(given, (PARSE, REGION, *stages.stages))
+    if version in container.TILED:
+        return Pipeline(given, (PARSE, REGION, SHARED, *rd.DECODE_TILES.stages))
+    return Pipeline(given, (PARSE, REGION, *rd.DECODE.stages))
 
 
 def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-           **fields) -> Encoded:
+           codebook=None, **fields) -> Encoded:
     """Encode a path, file object, PIL image or uint8 array (H x W or H x W x C).
 
     `options` (an EncodeOptions) or its fields as keywords (quality=, psnr=,
     size=, bpp=, k=, block=, classic=, ...) say how; keywords override the
     options' values. A target out of reach warns (VQCodecWarning) and keeps
-    the closest file, or with strict=True raises TargetError.
+    the closest file, or with strict=True raises TargetError. `codebook`, a
+    shared codebook (read_codebook takes a .vqcb's path or bytes), lets each
+    plane code with it where that costs less than its own codebook.
     """
     options = EncodeOptions.of(options, **fields)
+    codebook = read_codebook(codebook)
+    if codebook is not None and options.plain:
+        raise OptionsError("a shared codebook serves the rate-distortion encoder, not the classic one")
+    if codebook is not None and (options.block or codebook.block) != codebook.block:
+        raise OptionsError(f"the shared codebook {codebook.name} is for blocks of {codebook.block}, not "
+                           f"{options.block}")
     if options.plain:
         from .classic.encode import ENCODE
 
@@ -133,27 +165,32 @@ def encode(image, options: EncodeOptions | None = None, *, max_pixels: int | Non
         return Encoded(values["data"], values["header"], values["psnr"])
     from .rd import search
 
-    values, warning = search.encode(image, options, max_pixels)
+    values, warning = search.encode(image, options, max_pixels, codebook)
     if warning:
         warnings.warn(warning, VQCodecWarning, stacklevel=2)
     return Encoded(values["data"], values["header"], values["psnr"], values["quality"])
 
 
-def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, crop=None, thumbnail: bool = False) -> Decoded:
+def decode(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, crop=None, thumbnail: bool = False,
+           codebook=None) -> Decoded:
     """Decode .vqc bytes, a path or a binary stream: the pixels and the header.
 
     `crop=(x, y, width, height)` decodes that region only, with exactly the
-    pixels of a full decode (version 4 decodes only the tiles it needs);
+    pixels of a full decode (versions 4 and 5 decode only the tiles it needs);
     `thumbnail=True` gives the image at 1/8 scale, from the means alone in
-    versions 3 and 4. The header describes the whole image either way.
+    versions 3 to 5. The header describes the whole image either way. A
+    file coded with a shared codebook needs it: `codebook` (a .vqcb's path
+    or bytes, or what read_codebook made of them), else one found in the
+    folders the environment variable VQCODEC_CODEBOOKS names.
     """
+    codebook = read_codebook(codebook)
     if crop is not None and (thumbnail or not (isinstance(crop, (tuple, list)) and len(crop) == 4
                                                and all(isinstance(v, Integral) for v in crop))):
         raise OptionsError("crop must be four whole numbers (x, y, width, height), and cannot go with thumbnail")
     with _errors_named_after(source):
         data = read_vqc(source, max_pixels)
         version = data[4] if len(data) > 4 and data[4] in container.VERSIONS else container.VERSION
-        values = decoder(version, thumbnail).run(data=data, max_pixels=max_pixels,
+        values = decoder(version, thumbnail).run(data=data, max_pixels=max_pixels, codebook=codebook,
                                                  crop=None if crop is None else tuple(int(v) for v in crop))
     return Decoded(values["pixels"], values["header"])
 
@@ -162,6 +199,55 @@ def info(source, *, max_pixels: int | None = None) -> Header:
     """The validated header of a .vqc (bytes, path or stream), checksum included."""
     with _errors_named_after(source):
         return container.read_header(read_vqc(source, max_pixels), max_pixels)
+
+
+def train_shared(sources, options: EncodeOptions | None = None, qualities=SHARED_QUALITIES, *,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None) -> SharedCodebook:
+    """A shared codebook learned from a collection of images (paths, arrays, PIL images): for each kind
+    of plane they have and each quality, one codebook. Save its `data` as a .vqcb; `encode(...,
+    codebook=)` then codes with it. `options` gives the trainer (algo), seed, effort and block side;
+    `progress(done, total)` hears of each image read. Deterministic for a seed."""
+    from .rd.shared import train_shared as train
+
+    options = EncodeOptions.of(options)
+    if options.plain:
+        raise OptionsError("a shared codebook serves the rate-distortion encoder, not the classic one")
+    sources = list(sources)
+    if not sources:
+        raise OptionsError("no images to learn a shared codebook from")
+    return train(sources, options, tuple(qualities), max_pixels, progress)
+
+
+def read_codebook(source) -> SharedCodebook | None:
+    """A shared codebook from a .vqcb's path or bytes, validated (or one read already; None stays None)."""
+    if source is None or isinstance(source, SharedCodebook):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return codebooks.parse(source)
+    with _errors_named_after(source):
+        try:
+            with open(source, "rb") as f:
+                return codebooks.parse(f.read(codebooks.MAX_FILE_BYTES + 1))
+        except OSError as exc:
+            raise CodebookError(f"cannot read ({exc.strerror or exc})") from None
+
+
+def find_codebook(identity: bytes) -> SharedCodebook | None:
+    """The shared codebook of that identity among the .vqcb files in the folders CODEBOOK_PATH names
+    (separated as PATH is), or None. A file that is no valid .vqcb is passed over."""
+    for folder in filter(None, os.environ.get(CODEBOOK_PATH, "").split(os.pathsep)):
+        for path in sorted(Path(folder).glob("*.vqcb")):
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(codebooks.MAX_FILE_BYTES + 1)
+            except OSError:
+                continue
+            if codebooks.identity_of(data) == identity:
+                try:
+                    return codebooks.parse(data)
+                except FormatError:
+                    continue
+    return None
 
 
 def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:

@@ -22,6 +22,10 @@ class FormatError(VQCodecError):
     """A .vqc file is truncated, corrupted, of another version or not a .vqc at all."""
 
 
+class CodebookError(VQCodecError):
+    """A .vqc needs a shared codebook (.vqcb) that was not given or found, or was given another one."""
+
+
 class TooManyPixelsError(VQCodecError):
     """An image is larger than the pixel cap (a guard against decompression bombs)."""
 

@@ -14,6 +14,8 @@ DEFAULT_ALGO = "kmeans"
 DEFAULT_K = 256  # plain (classic) VQ; the rate-distortion encoder picks K and b from the quality
 DEFAULT_BLOCK = 4
 DEFAULT_QUALITY = 75  # the rate-distortion encoder's default (README: what it gives on the samples)
+SHARED_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90)  # a shared codebook's entries by default: the range the
+# default encoder uses (above 80 the refinement codes most of the detail)
 EFFORTS = range(1, 10)  # how hard the rate-distortion encoder searches, as cjxl -e and cwebp -m
 DEFAULT_EFFORT = 5
 TARGETS = ("quality", "psnr", "size", "bpp")  # what a user can ask the rate-distortion encoder for

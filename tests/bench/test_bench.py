@@ -62,7 +62,7 @@ def test_records_agree_with_separate_encode_and_decode(image_path, records, rd_r
 def test_records_say_what_they_measured(records, rd_records):
     assert {(r.encoder, r.version, r.quality, r.means_bytes) for r in records} == {("classic", 2, None, 0)}
     assert [(r.encoder, r.version, r.quality, r.k, r.block) for r in rd_records] == [
-        ("rd", 4, 30, None, None), ("rd", 4, 80, None, None), ("rd", 4, 60, 16, 4)]
+        ("rd", 5, 30, None, None), ("rd", 5, 80, None, None), ("rd", 5, 60, 16, 4)]
     assert all(r.means_bytes > 0 for r in rd_records)
     assert [r.setting for r in records[:2] + rd_records] == ["K=8 b=2", "K=8 b=2", "q=30", "q=80", "q=60 K=16 b=4"]
 

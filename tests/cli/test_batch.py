@@ -193,7 +193,7 @@ def test_json_records_one_per_input_in_order(mixed, classic):
         assert (a["k"], a["block"], a["quality"]) == (8, 4, None)
     else:  # the file's codewords (up to -k 8 in each plane, summed) and block side (2 unless -b says otherwise)
         header = vqcodec.info(Path("out/a.vqc"))
-        assert header.version == 4 and all(p.k <= 8 for p in header.planes)
+        assert header.version == 5 and all(p.k <= 8 for p in header.planes)
         assert (a["k"], a["block"]) == (header.k, header.block) == (header.k, 2)
     assert a["bpp"] == pytest.approx(8 * a["output_bytes"] / (20 * 24))
     assert a["psnr"] > 20 and a["error"] is None
@@ -445,8 +445,8 @@ def test_info_json_one_record_per_file_as_the_schema_says(mixed):
             h.version, h.width, h.height, h.mode, h.k)
         assert record["file_bytes"] == path.stat().st_size == record["header_bytes"] + sum(
             s["bytes"] for s in record["sections"] + [s for p in record["planes"] for s in p["sections"]])
-        assert len(record["planes"]) == (h.channels if h.version in (3, 4) else 0)  # versions 3 and 4 list their planes...
-        assert len(record["sections"]) == (0 if h.version in (3, 4) else 2)  # ...versions 1 and 2 their two sections
+        assert len(record["planes"]) == (h.channels if h.version >= 3 else 0)  # versions 3 to 5 list their planes...
+        assert len(record["sections"]) == (0 if h.version >= 3 else 2)  # ...versions 1 and 2 their two sections
     stdin, missing = records[-2:]
     assert stdin["input"] == "stdin" and stdin["status"] == "failed" and stdin["error"].startswith("stdin: ")
     assert missing == {"input": "missing.vqc", "status": "failed", "error": "missing.vqc: no such file"}

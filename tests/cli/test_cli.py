@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import (BOTH_ENCODERS, GOLDEN, SAMPLES, assert_refused, classic_flag, corrupt_tiff_bytes, gradient_image,
+from helpers import (BOTH_ENCODERS, GOLDEN, GOLDEN_CODEBOOK, SAMPLES, assert_refused, classic_flag, corrupt_tiff_bytes, gradient_image,
                      huge_single_codeword_vqc, huge_width_bmp_bytes, listing, random_image, save_png)
 from PIL import Image
 
@@ -82,7 +82,7 @@ def test_encode_then_decode(runner, workdir, classic):
     if classic:
         assert (header.version, header.k) == (2, 16)
     else:  # -k is what each plane may use at most; the header's k is the sum over the planes
-        assert header.version == 4 and all(1 <= p.k <= 16 for p in header.planes)
+        assert header.version == 5 and all(1 <= p.k <= 16 for p in header.planes)
 
     result = run(runner, "decode", "lena.vqc")
     assert_ok(result)
@@ -102,7 +102,7 @@ def test_encode_options_reach_the_file(runner, workdir, classic):
     if classic:
         assert (header.version, header.k) == (2, 8)
     else:
-        assert header.version == 4 and all(p.block == 2 and 1 <= p.k <= 8 for p in header.planes)
+        assert header.version == 5 and all(p.block == 2 and 1 <= p.k <= 8 for p in header.planes)
 
 
 @BOTH_ENCODERS
@@ -717,7 +717,7 @@ def test_each_job_compiles_its_kernels_as_the_codec_calls_them():
 
     kernels.warm_up()
     for path in GOLDEN.glob("*.vqc"):
-        vqcodec.decode(path)
+        vqcodec.decode(path, codebook=GOLDEN_CODEBOOK)
     signatures = {name: len(kernels._dispatcher(name).signatures) for job in kernels.JOBS.values() for name in job[1]}
     for call, _ in kernels.JOBS.values():
         call()

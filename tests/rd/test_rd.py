@@ -159,7 +159,7 @@ def test_every_mode_round_trips_with_the_psnr_it_reports(mode):
     image = gradient_image(37, 29, channels)
     encoded = vqcodec.encode(image)
     decoded = vqcodec.decode(encoded.data)
-    assert encoded.header.version == 4 and decoded.pixels.shape == image.shape
+    assert encoded.header.version == 5 and decoded.pixels.shape == image.shape
     assert decoded.header == encoded.header
     assert encoded.psnr == pytest.approx(psnr(image, decoded.pixels))
     assert encoded.psnr > 35  # a smooth ramp is easy
@@ -250,7 +250,7 @@ def test_cli_targets(tmp_path):
     result = runner.invoke(main, ["encode", str(src), "-o", str(tmp_path / "d.vqc"), "--size", "12 parsecs"])
     assert result.exit_code == 2
     result = runner.invoke(main, ["info", str(tmp_path / "a.vqc")])
-    assert result.exit_code == 0 and "version 4" in result.output and "means" in result.output and "tiles" in result.output
+    assert result.exit_code == 0 and "version 5" in result.output and "means" in result.output and "tiles" in result.output
 
 
 @pytest.mark.parametrize("pixels,fields", [

@@ -55,6 +55,7 @@ class Settings:
     image_format: str = "png"  # what decode writes when no output suffix says
     crop: tuple[int, int, int, int] | None = None  # decode: the region (x, y, width, height) to write, or all
     thumbnail: bool = False  # decode: write the image at 1/8 scale
+    codebook: object = None  # the shared codebook (a SharedCodebook) to encode with, or that files need
 
     def __post_init__(self):
         chosen = [name for name in ("force", "update", "skip_existing") if getattr(self, name)]
@@ -146,6 +147,21 @@ def _walk(folder: str, suffixes: set[str]) -> list[str]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(os.path.join(root, n) for n in sorted(names)
                      if not n.startswith(".") and os.path.splitext(n)[1].lower() in suffixes)
+    return found
+
+
+def images_in(inputs, recursive: bool = False) -> list[str]:
+    """The image files the inputs name, in order: files as given, and with `recursive` the images in folders."""
+    found = []
+    for given in map(os.fspath, inputs):
+        if not os.path.isdir(given):
+            found.append(given)
+        elif not recursive:
+            raise OptionsError(f"{given}: is a folder; use -r to take the images in it")
+        else:
+            found += _walk(given, readable_suffixes() - {files.VQC_SUFFIX})
+    if not found:
+        raise OptionsError("no images found in " + ", ".join(map(os.fspath, inputs)))
     return found
 
 
@@ -279,7 +295,7 @@ def _encode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
         outcome.input_bytes = len(source.getbuffer())
     else:
         source = job.source
-    result = api.encode(source, settings.options, max_pixels=settings.max_pixels)
+    result = api.encode(source, settings.options, max_pixels=settings.max_pixels, codebook=settings.codebook)
     if job.source != STDIO:
         outcome.input_bytes = os.path.getsize(job.source)
     outcome.header, outcome.psnr, outcome.quality = result.header, result.psnr, result.quality
@@ -290,7 +306,7 @@ def _decode(job: Job, settings: Settings, outcome: Outcome) -> bytes:
     from .. import api, images
 
     decoded = api.decode(sys.stdin.buffer if job.source == STDIO else job.source, max_pixels=settings.max_pixels,
-                         crop=settings.crop, thumbnail=settings.thumbnail)
+                         crop=settings.crop, thumbnail=settings.thumbnail, codebook=settings.codebook)
     outcome.header = decoded.header
     outcome.input_bytes = decoded.header.file_size
     name = job.output if job.output != STDIO else f"{STDIO}.{settings.image_format}"

@@ -17,7 +17,7 @@ import click
 from .. import __version__
 from ..errors import OptionsError, VQCodecError
 from ..options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_EFFORT, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
-                       DEFAULT_QUALITY, DEFAULT_TIME_TOLERANCE, EncodeOptions)
+                       DEFAULT_QUALITY, DEFAULT_TIME_TOLERANCE, SHARED_QUALITIES, EncodeOptions)
 
 EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
@@ -159,12 +159,15 @@ def main():
                                         "smaller ones faster region decodes.")
 @click.option("--effort", type=int, default=DEFAULT_EFFORT, show_default=True,
               help="1 to 9: how hard the encoder searches; higher is slower, for smaller files.")
+@click.option("--codebook", type=click.Path(dir_okay=False),
+              help="A shared codebook (.vqcb, from `vqcodec train`): each plane codes with it where that costs less "
+                   "than its own; decoding then needs it.")
 @click.option("--classic", is_flag=True, help="Plain VQ of the pixels (.vqc version 2), without colour transform, means or rate control.")
 @click.option("--fixed-rate", is_flag=True,
               help="Classic VQ with the codebook raw and the indices bit-packed at ceil(log2 K) bits: larger files, "
                    "but the size follows from K, b and the image size, and each block's index is at a known offset.")
 def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines, quality, psnr, size,
-           bpp, strict, k, block, algo, seed, tile, effort, classic, fixed_rate):
+           bpp, strict, k, block, algo, seed, tile, effort, codebook, classic, fixed_rate):
     """Compress images (PNG, JPEG, WebP, TIFF, ...) into .vqc files.
 
     Each INPUT.ext becomes INPUT.vqc beside it, or in the folder -o names.
@@ -178,7 +181,7 @@ def encode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
                                 quality=quality, psnr=psnr, size=size, bpp=bpp, strict=strict, tile=tile,
                                 effort=effort)
         settings = Settings("encode", options, max_pixels=_max_pixels(max_pixels), force=force, update=update,
-                            skip_existing=skip_existing)
+                            skip_existing=skip_existing, codebook=_shared_codebook(codebook))
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
 
 
@@ -204,11 +207,14 @@ def _region(ctx, param, value):
 @click.option("--format", "image_format", default="png", show_default=True,
               help="Image format (a suffix: png, webp, tif, bmp, ...) for outputs named by vqcodec and for -o -.")
 @click.option("--crop", callback=_region, metavar="X,Y,W,H",
-              help="Decode only this region: left, top, width, height in pixels (a version-4 file decodes only the "
+              help="Decode only this region: left, top, width, height in pixels (a version-4 or -5 file decodes only the "
                    "tiles it touches).")
-@click.option("--thumbnail", is_flag=True, help="Decode the image at 1/8 scale (from the means alone, in versions 3 and 4).")
+@click.option("--thumbnail", is_flag=True, help="Decode the image at 1/8 scale (from the means alone, in versions 3 to 5).")
+@click.option("--codebook", type=click.Path(dir_okay=False),
+              help="The shared codebook (.vqcb) the files were coded with; else one found in the folders "
+                   "$VQCODEC_CODEBOOKS names.")
 def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pixels, quiet, verbose, json_lines,
-           image_format, crop, thumbnail):
+           image_format, crop, thumbnail, codebook):
     """Decompress .vqc files into images.
 
     Each INPUT.vqc becomes INPUT.vqc.png beside it (never the original's
@@ -222,8 +228,90 @@ def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
             raise OptionsError("--crop and --thumbnail exclude each other")
         settings = Settings("decode", max_pixels=_max_pixels(max_pixels), force=force, update=update,
                             skip_existing=skip_existing, image_format=check_image_format(image_format), crop=crop,
-                            thumbnail=thumbnail)
+                            thumbnail=thumbnail, codebook=_shared_codebook(codebook))
     _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines)
+
+
+@main.command(epilog=examples(
+    "vqcodec train -r tiles/ -o tiles.vqcb",
+    "vqcodec encode -r tiles/ -o vqc/ --codebook tiles.vqcb",
+    "vqcodec decode -r vqc/ -o png/ --codebook tiles.vqcb",
+))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The shared codebook to write (.vqcb).")
+@click.option("-r", "--recursive", is_flag=True, help="Take the images in folders given as inputs, and in their subfolders.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
+@click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True, help="Trainer of the starting codebooks.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
+@click.option("--effort", type=int, default=DEFAULT_EFFORT, show_default=True, help="1 to 9, as encode's.")
+@click.option("-b", "--block", type=int, help="Block side in pixels, 1 to 16 (default: 2, as encode's).")
+@click.option("--qualities", default=",".join(map(str, SHARED_QUALITIES)), show_default=True,
+              callback=lambda ctx, param, value: _number_list(ctx, param, value, int, "qualities"),
+              help="The qualities to learn a codebook for, comma-separated; an encode takes the nearest.")
+@max_pixels_option
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+def train(inputs, output, recursive, force, algo, seed, effort, block, qualities, max_pixels, quiet):
+    """Learn a shared codebook (.vqcb) from a collection of images.
+
+    Small images (tiles, chunks, thumbnails) coded with `encode --codebook`
+    then carry no codebook of their own, only the shared one's identity.
+    Decoding them needs the same .vqcb: nothing else decodes them.
+    """
+    from .. import api, files
+    from ..format.codebooks import KINDS
+    from .batch import images_in
+    from .progress import Progress
+
+    with _reporting():
+        options = EncodeOptions(algo=algo, seed=seed, effort=effort, block=block)
+        if any(not 0 <= q <= 100 for q in qualities) or not qualities:
+            raise OptionsError("--qualities must be one or more qualities from 0 to 100")
+        sources = images_in(inputs, recursive)
+        if not force and files.exists(output):
+            raise files.exists_error(output)
+        start = time.perf_counter()
+        progress = Progress(len(sources), sys.stderr, not quiet and sys.stderr.isatty(), "reading")
+        try:
+            shared = api.train_shared(sources, options, sorted(set(qualities)), max_pixels=_max_pixels(max_pixels),
+                                      progress=lambda done, total: progress.advance())
+        finally:
+            progress.close()
+        files.write_file(output, shared.data, force)
+    if not quiet:
+        kinds = sorted({kind for kind, _, _ in shared.entries})
+        sizes = {kind: [len(book) for k, _, book in shared.entries if k == kind] for kind in kinds}
+        click.echo(f"{output}: shared codebook {shared.name}, {len(shared.data):,} bytes, from {len(sources):,} "
+                   f"image{'s' if len(sources) > 1 else ''} in {time.perf_counter() - start:.1f} s", err=True)
+        for kind in kinds:
+            click.echo(f"  {KINDS[kind]}: {len(sizes[kind])} codebooks of {min(sizes[kind])} to "
+                       f"{max(sizes[kind])} codewords, qualities {', '.join(map(str, sorted(set(qualities))))}",
+                       err=True)
+
+
+def _bench_shared(images, qualities, tile_sizes, own_tiles, others, opts) -> None:
+    """`vqcodec bench --shared`: the table of vqcodec.bench.shared."""
+    from ..bench import anchors, shared
+
+    if others:
+        raise OptionsError(f"{opts[others[0]]} does not apply to --shared")
+    if len(images) == 1 and not own_tiles:
+        raise OptionsError("--shared needs two images or more (each one's codebook is learned from the others), "
+                           "or --own-tiles")
+    paths = [Path(p) for p in images] or anchors.photos()
+    results = shared.run(paths, tile_sizes or shared.SIZES, qualities or shared.QUALITIES, own_tiles,
+                         progress=_progress)
+    click.echo(shared.table(results))
+    if not own_tiles:
+        click.echo()
+        click.echo(shared.whole_table(shared.whole(paths, min(tile_sizes or shared.SIZES),
+                                                   qualities or shared.QUALITIES, _progress)))
+
+
+def _shared_codebook(path):
+    """The shared codebook a --codebook option names, read and checked once for every job; None without one."""
+    from .. import api
+
+    return None if path is None else api.read_codebook(path)
 
 
 def _run_batch(inputs, output, recursive, settings, jobs, quiet, verbose, json_lines) -> None:
@@ -370,9 +458,17 @@ PRESET_SETS = ("ks", "block_sizes", "qualities", "algos")  # what --preset choos
 @click.option("--rd", is_flag=True, help="Compare the rate-distortion encoder with JPEG, WebP and AVIF instead: curves and BD-rates.")
 @click.option("--anchors", "anchor_names", default="jpeg,webp,avif", show_default=True, help="With --rd: the codecs to compare with.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="With --rd: write one plot per image here, PSNR and SSIM against bpp (needs matplotlib).")
+@click.option("--shared", is_flag=True,
+              help="Measure shared codebooks instead: each image's tiles coded with a codebook learned from the other "
+                   "images' tiles, against their own codebooks, JPEG and WebP (BD-rates).")
+@click.option("--tile-sizes", "tile_sizes", default="", callback=_int_list,
+              help="With --shared: the tile sides, comma-separated [default: 64,128,256].")
+@click.option("--own-tiles", "own_tiles", is_flag=True,
+              help="With --shared: learn each image's codebook from its own other tiles (a checkerboard's other colour), "
+                   "as for the chunks of one large image.")
 def bench_command(images, ks, block_sizes, qualities, classic, algos, repeat, seed, preset, json_path, csv_path,
                   baseline, save_baseline, psnr_tolerance, time_tolerance, no_timing_check, montage_dir, rd,
-                  anchor_names, plot_dir):
+                  anchor_names, plot_dir, shared, tile_sizes, own_tiles):
     """Measure what `vqcodec encode` writes, through real encode/decode runs: the rate-distortion encoder,
     or plain VQ with --classic (where the trainers are compared). With --rd, vqcodec against JPEG, WebP
     and AVIF instead.
@@ -388,6 +484,12 @@ def bench_command(images, ks, block_sizes, qualities, classic, algos, repeat, se
         ctx = click.get_current_context()
         given = {name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
         opts = {param.name: param.opts[-1] for param in ctx.command.params}
+        if (tile_sizes or own_tiles) and not shared:
+            raise OptionsError(f"{'--tile-sizes' if tile_sizes else '--own-tiles'} needs --shared")
+        if shared:
+            _bench_shared(images, qualities, tile_sizes, own_tiles,
+                          sorted(given - {"images", "qualities", "shared", "tile_sizes", "own_tiles"}), opts)
+            return
         misplaced = sorted(given & set(NOT_RD if rd else RD_ONLY))
         if misplaced:
             raise OptionsError(f"{opts[misplaced[0]]} {'does not apply to' if rd else 'needs'} --rd")
@@ -440,12 +542,12 @@ def bench_command(images, ks, block_sizes, qualities, classic, algos, repeat, se
 
 def _info_rows(name: str, h) -> list[tuple[str, str]]:
     """What `vqcodec info` shows of a header: the image, the codebook, and where the bytes go."""
-    from ..format.container import CODINGS, PLANES_VERSION, TILES_VERSION
+    from ..format.container import CODINGS, PLANES_VERSION, TILED
 
     def cost(length: int, what: str, share: str = "") -> str:
         return f"{f'{length:,} bytes{what}':<28} {h.rate(length):>8.3f} bits/pixel" + (f"   {share}" if share else "")
 
-    if h.version in (PLANES_VERSION, TILES_VERSION):
+    if h.version in (PLANES_VERSION, *TILED):
         return _plane_rows(name, h, cost)
     fixed_names = {"codebook": "raw", "indices": f"{h.index_bits}-bit packed"}
     rows = [
@@ -466,13 +568,18 @@ def _info_rows(name: str, h) -> list[tuple[str, str]]:
 
 
 def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
-    """Versions 3 and 4: the image, then each plane and what its sections cost (version 4's tiles summed)."""
+    """Versions 3 to 5: the image, then each plane and what its sections cost (the tiles' summed)."""
+    from ..format.container import SHARED_BOOK
+
     rows = [("file", f"{name} (version {h.version})"), ("image", f"{h.width} x {h.height}, {h.mode}, planes {h.colour}")]
+    if h.codebook:
+        rows.append(("codebook", f"shared codebook {h.codebook.hex()} (decoding needs it)"))
     for n, p in enumerate(h.planes):
         if p.k == 0:
             rows.append((f"plane {n}", f"{p.width} x {p.height}, every sample {p.fill}"))
             continue
-        rows.append((f"plane {n}", f"{p.width} x {p.height}, {p.block} x {p.block} blocks, {p.k:,} codewords, "
+        shared = " (shared)" if p.tools & SHARED_BOOK else ""
+        rows.append((f"plane {n}", f"{p.width} x {p.height}, {p.block} x {p.block} blocks, {p.k:,} codewords{shared}, "
                                    f"means of {p.cell} x {p.cell} cells in steps of {p.step}"
                                    + (f", {p.tiles:,} tiles of {p.tile} x {p.tile}" if p.tile else "")))
         rows += [(f"  {s.kind}", cost(s.length, "")) for s in p.sections]

@@ -36,9 +36,9 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
     the file `header` describes: a run compiles only what it uses, so counting other kernels would
     announce a compile on every run."""
     if command == "decode":
-        from ..format.container import PLANES_VERSION, TILES_VERSION
+        from ..format.container import PLANES_VERSION, TILED
 
-        if header.version == TILES_VERSION:
+        if header.version in TILED:
             return (TILES + PIXELS + (FILTER if _with(header, "FILTER") else ())
                     + (REFINE if _with(header, "REFINE") else ()))
         if header.version == PLANES_VERSION:
@@ -310,11 +310,11 @@ def aside(command: str, options, header=None) -> tuple[str, ...]:
     residuals are compiled here, as the first thing an encode does); a decode reads its codebook,
     its means and its indices, then makes the pixels."""
     if command == "decode":
-        from ..format.container import PLANES_VERSION, TILES_VERSION
+        from ..format.container import PLANES_VERSION, TILED
 
         pixels = (("reconstruct",) if header.planes else ()) + (("filter",) if _with(header, "FILTER") else ()) \
             + (("refine",) if _with(header, "REFINE") else ()) + (("merge",) if header.colour != "planes" else ())
-        if header.version == TILES_VERSION:
+        if header.version in TILED:
             return ("codebook", "tile_means", "tile_indices") + pixels
         if header.version == PLANES_VERSION:
             return ("codebook", "tile_means", "context_indices") + pixels

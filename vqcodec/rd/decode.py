@@ -1,9 +1,9 @@
-"""The rate-distortion codec's decoders: versions 3 and 4, whole images, regions and thumbnails.
+"""The rate-distortion codec's decoders: versions 3 to 5, whole images, regions and thumbnails.
 
 A plane is its smooth base (its grid of means interpolated) plus, for every
 block, its codeword less 128, clipped to a byte; the image is the planes
 through the inverse colour transform (vqcodec.rd.pixels). Version 3 codes
-each plane whole; version 4 in tiles, decoded on threads, so that a region
+each plane whole; versions 4 and 5 in tiles, decoded on threads, so that a region
 needs only the tiles it touches and those their models come from. A
 thumbnail is the means alone: one value per cell of 8 x 8 pixels.
 """
@@ -12,6 +12,7 @@ from concurrent.futures import wait
 
 import numpy as np
 
+from ..errors import FormatError
 from ..format import container, tiles
 from ..pipeline import Pipeline, Stage
 from ..train.rows import over_rows
@@ -73,14 +74,14 @@ def _reconstruct_band(start, stop, plane, p, grid, codebook, indices, tables):
     reconstruct(plane, p, (top, 0, bottom - top, p.width), grid, codebook, indices[start:stop], tables)
 
 
-# --- version 4 ----------------------------------------------------------------------------------
+# --- versions 4 and 5 ----------------------------------------------------------------------------
 
 
-def _decode_tiles(header, payloads, region):
+def _decode_tiles(header, payloads, region, shared):
     """The samples each plane needs for the region, tile by tile: first the means of every tile the
     region's base reads, then the indices and samples of the tiles it touches, the columns of tiles at
     once. Planes are made whole-sized, but only those tiles are written."""
-    decoders = _plane_decoders(header, payloads)
+    decoders = _plane_decoders(header, payloads, shared)
     pool = _pool()
     for wave in ("means", "indices"):
         futures = []
@@ -94,12 +95,28 @@ def _decode_tiles(header, payloads, region):
                        for n, p in enumerate(header.planes)]}
 
 
-def _plane_decoders(header, payloads) -> dict:
+def _plane_decoders(header, payloads, shared=None) -> dict:
+    """A _PlaneDecode for each coded plane; `shared`: the shared codebook the file names, when its
+    indices are to be decoded."""
     parts, decoders = iter(payloads), {}
     for n, p in enumerate(header.planes):
         if p.k:
-            decoders[n] = _PlaneDecode(p, [bytes(next(parts)) for _ in p.sections])
+            decoders[n] = _PlaneDecode(p, [bytes(next(parts)) for _ in p.sections], shared)
     return decoders
+
+
+def shared_entry(p: container.Plane, section: bytes, shared) -> np.ndarray:
+    """The codebook of a plane with the SHARED_BOOK tool: the entry of the shared codebook its codebook
+    section names, which must have the plane's K and block side."""
+    entry = section[0]
+    if entry >= len(shared.entries):
+        raise FormatError(f"the plane takes entry {entry} of shared codebook {shared.name}, which has "
+                          f"{len(shared.entries)}")
+    book = shared.entries[entry][2]
+    if (len(book), shared.block) != (p.k, p.block):
+        raise FormatError(f"the plane takes entry {entry} of shared codebook {shared.name}, of {len(book)} "
+                          f"codewords of {shared.block} x {shared.block}, where it has {p.k} of {p.block} x {p.block}")
+    return book
 
 
 def _pool():
@@ -111,8 +128,10 @@ def _pool():
 class _PlaneDecode:
     """One version-4 plane: its means grid and its samples, decoded for the tiles a box of samples needs."""
 
-    def __init__(self, p: container.Plane, sections: list[bytes]):
+    def __init__(self, p: container.Plane, sections: list[bytes], shared=None):
         self.p, self.sections = p, sections  # the codebook, every tile's means and indices, weights, refinement
+        self.shared = shared_entry(p, sections[0], shared) if shared is not None and p.tools & container.SHARED_BOOK \
+            else None  # a shared codebook's entry
         lengths = p.tile_lengths()
         self.ends = np.cumsum(lengths, axis=0)  # where each tile's means and index streams end in their section
         self.starts = self.ends - lengths
@@ -158,7 +177,8 @@ class _PlaneDecode:
         come from), and put those samples in place, from the first whole block that holds one."""
         from ..format.entropy import IndexModel, codeword_levels, decode_codebook, decode_tile_indices
 
-        codebook = decode_codebook(self.sections[0], self.p.k, self.p.block, 1)
+        codebook = self.shared if self.shared is not None else decode_codebook(self.sections[0], self.p.k,
+                                                                                  self.p.block, 1)
         levels = codeword_levels(codebook) if self.refinement is not None else None
         b = self.p.block
 
@@ -241,7 +261,8 @@ DECODE = Pipeline(("header", "payloads", "region"), (  # version 3
     Stage("planes", _decode_planes, ("planes",)),
     Stage("pixels", _merge, ("pixels",)),
 ))
-DECODE_TILES = Pipeline(("header", "payloads", "region"), (  # version 4
+DECODE_TILES = Pipeline(("header", "payloads", "region", "shared"), (  # versions 4 and 5; shared: the SharedCodebook
+    # the file names, or None
     Stage("planes", _decode_tiles, ("planes",)),
     Stage("pixels", _merge, ("pixels",)),
 ))

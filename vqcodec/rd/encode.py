@@ -1,4 +1,4 @@
-"""The rate-distortion encoder (.vqc version 4) as a pipeline of stages: `ENCODE`.
+"""The rate-distortion encoder (.vqc version 5) as a pipeline of stages: `ENCODE`.
 
 Each plane (luma and chroma, or the channels as they are, and alpha) is coded
 on its own: a grid of block means, quantized and predicted, interpolated into
@@ -185,14 +185,38 @@ def _ecvq(samples, starts, settings):
     return {"books": books, "lengths": lengths}
 
 
+def _share(samples, books, lengths, settings, codebook):
+    """For each plane, the shared codebook's entry it codes with, as (entry number, codebook, code lengths),
+    or None for its own: the entry of its kind nearest the quality, where the sample's squared error plus
+    lambda times the bits of its indices and of the codebook section is less than with its own codebook."""
+    from ..format.entropy import encode_codebook
+    from ..train.nearest import nearest
+
+    shared = [None] * len(samples)
+    if codebook is None:
+        return {"shared": shared}
+    for n, (v, book, bits, s) in enumerate(zip(samples, books, lengths, settings.planes)):
+        entry = codebook.entry_for(1 if settings.colour != "planes" and n in (1, 2) else 0, settings.quality)
+        if v is None or entry is None or s.block != codebook.block:
+            continue
+        lam, candidate = _lambda(s), codebook.entries[entry][2]
+        counts = np.bincount(nearest(v, candidate)[0], minlength=len(candidate))
+        candidate_bits = -np.log2(np.maximum(counts, 0.5) / len(v))  # as the sample uses it
+        section = encode_codebook(book, s.block, 1, container.SYMBOL_BYTES * book.size + 9)
+        own = nearest(v, book, lam * bits)[1].sum() + lam * 8 * len(section)
+        if nearest(v, candidate, lam * candidate_bits)[1].sum() + lam * 8 < own:
+            shared[n] = (entry, candidate, candidate_bits)
+    return {"shared": shared}
+
+
 def _lambda(s) -> float:
     return s.lam * s.block ** 2 / 16  # lambda is set for 4 x 4 blocks' squared error
 
 
-def _assign(image, grids, books, lengths, settings):
+def _assign(image, grids, books, lengths, shared, settings):
     """Every block of every plane to its codeword of least error plus lambda times its length, a band
-    at a time; then unused codewords dropped and the rest ordered. A plane's indices are a grid of
-    uint16, a block each."""
+    at a time; then unused codewords dropped and the rest ordered, but for a plane with a shared
+    codebook, which is kept as it is. A plane's indices are a grid of uint16, a block each."""
     from ..format.order import ordered
     from ..train.nearest import nearest
     from .pixels import residual_blocks
@@ -200,6 +224,8 @@ def _assign(image, grids, books, lengths, settings):
     sizes = _plane_shapes(image, settings)
     labels = [None if grid is None else np.empty(_blocks(size, s.block), dtype=np.uint16)
               for grid, size, s in zip(grids, sizes, settings.planes)]
+    books = [book if choice is None else choice[1] for book, choice in zip(books, shared)]
+    lengths = [bits if choice is None else choice[2] for bits, choice in zip(lengths, shared)]
     penalties = [None if bits is None else (_lambda(s) * bits).astype(np.float32)
                  for bits, s in zip(lengths, settings.planes)]
     for _, _, planes, tops in _bands(image, settings):
@@ -211,10 +237,14 @@ def _assign(image, grids, books, lengths, settings):
             _residuals(residual_blocks, vectors, first, np.empty(0, dtype=np.int64), plane, top, size[0], grid, s)
             labels[n][first:last] = nearest(vectors, books[n], penalties[n])[0]
     codebooks, indices = [], []
-    for book, grid, plane_labels, size, s in zip(books, grids, labels, sizes, settings.planes):
+    for book, grid, plane_labels, size, choice, s in zip(books, grids, labels, sizes, shared, settings.planes):
         if grid is None:
             codebooks.append(None)
             indices.append(None)
+            continue
+        if choice is not None:
+            codebooks.append(book)
+            indices.append(plane_labels.reshape(-1, -(-size[1] // s.block)))
             continue
         chunks = [slice(first, first + BAND_BLOCKS) for first in range(0, len(plane_labels), BAND_BLOCKS)]
         counts = sum(np.bincount(plane_labels[chunk], minlength=len(book)) for chunk in chunks)  # (bincount
@@ -479,7 +509,7 @@ class _Models:
         return _Models(self.index.copy(), self.means.copy())
 
 
-def _code(image, means, grids, codebooks, indices, filters, refinements, settings, options):
+def _code(image, means, grids, codebooks, indices, shared, filters, refinements, settings, options, codebook):
     """Each plane's codebook, then its tiles' means and indices, the columns of tiles on every core."""
     import numba
 
@@ -487,14 +517,15 @@ def _code(image, means, grids, codebooks, indices, filters, refinements, setting
 
     pool = tiles.pool(numba.config.NUMBA_NUM_THREADS)
     coded = []
-    for size, mean, grid, book, labels, weights, refinement, s in zip(_plane_shapes(image, settings), means, grids,
-                                                                      codebooks, indices, filters, refinements,
-                                                                      settings.planes):
+    for size, mean, grid, book, labels, choice, weights, refinement, s in zip(
+            _plane_shapes(image, settings), means, grids, codebooks, indices, shared, filters, refinements,
+            settings.planes):
         if grid is None:
             coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None, None, None))
             continue
         p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile,
-                  tools=(0 if weights is None else container.FILTER) | (0 if refinement is None else container.REFINE))
+                  tools=(0 if weights is None else container.FILTER) | (0 if refinement is None else container.REFINE)
+                  | (0 if choice is None else container.SHARED_BOOK))
         streams, limits = {}, p.tile_bounds() + 1
 
         def code(row, column, models, p=p, grid=grid, labels=labels, streams=streams, limits=limits):
@@ -509,8 +540,9 @@ def _code(image, means, grids, codebooks, indices, filters, refinements, setting
         rows, columns = p.tile_grid
         futures = tiles.chains(pool, tiles.needed(rows - 1, 0, columns - 1),
                                lambda p=p: _Models(IndexModel(p.k), MeansModel()), code)
-        coded.append((p, streams, futures, encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1), weights,
-                      refinement))
+        book = (bytes([choice[0]]) if choice is not None  # the shared codebook's entry
+                else encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1))
+        coded.append((p, streams, futures, book, weights, refinement))
     records, payloads = [], []
     tiles.ended([future for _, _, futures, *_ in coded for future in futures])
     for p, streams, futures, book, weights, refinement in coded:
@@ -534,9 +566,11 @@ def _code(image, means, grids, codebooks, indices, filters, refinements, setting
         records.append(dataclasses.replace(p, table=table, sections=tuple(sections)))
         payloads.extend(parts)
     height, width, channels = image.shape
+    named = any(choice is not None for choice in shared)
     header = Header(width, height, channels, records[0].block, sum(p.k for p in records), options.k or 0,
-                    options.algo, container.TILES_VERSION, tuple(x for p in records for x in p.sections),
-                    settings.colour, tuple(records))
+                    options.algo, container.COMPACT_VERSION, tuple(x for p in records for x in p.sections),
+                    settings.colour, tuple(records), container.SHARED if named else 0,
+                    codebook.identity if named else b"")
     return {"header": header, "payloads": tuple(payloads)}
 
 
@@ -544,7 +578,7 @@ def _build(header, payloads):
     return {"data": container.build(header, payloads)}
 
 
-ENCODE = Pipeline(("source", "max_pixels", "options"), (
+ENCODE = Pipeline(("source", "max_pixels", "options", "codebook"), (  # codebook: a SharedCodebook, or None
     Stage("read", _read, ("image",)),
     Stage("settings", _settings, ("settings",)),
     Stage("means", _means, ("means",)),
@@ -552,6 +586,7 @@ ENCODE = Pipeline(("source", "max_pixels", "options"), (
     Stage("sample", _sample, ("samples",)),
     Stage("train", _train, ("starts",)),
     Stage("ecvq", _ecvq, ("books", "lengths")),
+    Stage("share", _share, ("shared",)),
     Stage("assign", _assign, ("codebooks", "indices")),
     Stage("filter", _filters, ("filters",)),
     Stage("refine", _refinements, ("refinements",)),

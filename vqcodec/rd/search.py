@@ -18,12 +18,13 @@ class Search:
 
     image: Rows
     options: EncodeOptions
+    codebook: object  # a SharedCodebook, or None
     means: dict = field(default_factory=dict)  # (colour, cells) -> the planes' cell means
     starts: dict = field(default_factory=dict)  # (colour, blocks and Ks) -> the trained starting codebooks
     passes: list = field(default_factory=list)  # (quality, values) in the order run
 
 
-def encode(source, options: EncodeOptions, max_pixels) -> tuple[dict, str | None]:
+def encode(source, options: EncodeOptions, max_pixels, codebook=None) -> tuple[dict, str | None]:
     """The rate-distortion pipeline's values for the options, and a warning if a target was out of reach.
 
     With a psnr, size or bpp target, qualities are tried (at most MAX_PASSES,
@@ -34,7 +35,7 @@ def encode(source, options: EncodeOptions, max_pixels) -> tuple[dict, str | None
     """
     image = ENCODE.span("read", "read").run(source=source, max_pixels=max_pixels)["image"]
     with image:
-        return _search(Search(image, options))
+        return _search(Search(image, options, codebook))
 
 
 def _search(search: "Search") -> tuple[dict, str | None]:
@@ -66,7 +67,7 @@ def _run(search: Search, quality: float | None, final: bool) -> dict:
     means depend only on the colour and cells, and the trained starting codebooks on the colour, block
     and K, so passes share them."""
     settings = settings_for(search.options, search.image.shape[2], quality)
-    values = {"image": search.image, "settings": settings, "options": search.options}
+    values = {"image": search.image, "settings": settings, "options": search.options, "codebook": search.codebook}
     key = (settings.colour, tuple(s.cell for s in settings.planes))
     if key not in search.means:
         search.means[key] = _span("means", "means", values)["means"]

@@ -60,6 +60,7 @@ class Settings:
     colour: str
     planes: tuple[PlaneSettings, ...]
     effort: Effort
+    quality: float = 75.0  # the quality they are for: a shared codebook's entry is chosen by it
 
 
 def lam_of(quality: float) -> float:
@@ -89,7 +90,7 @@ def settings_for(options: EncodeOptions, channels: int, quality: float | None = 
     chroma = PlaneSettings(block, k, CELL, step, lam * CHROMA_LAMBDA,
                            tile_side(tile // 2 if colour == "ycbcr420" else tile, block, CELL), refine * CHROMA_LAMBDA)
     per_plane = [luma, chroma, chroma] if colour != "planes" else [luma, luma, luma]
-    return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels], EFFORTS[options.effort])
+    return Settings(colour, tuple(per_plane[:3] + [luma] * (channels - 3))[:channels], EFFORTS[options.effort], q)
 
 
 def refine_lambda(quality: float) -> float:
