@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 from click.testing import CliRunner
-from helpers import SAMPLES
+from helpers import GOLDEN, GOLDEN_CODEBOOK, SAMPLES
 from dask.distributed import Client
 from PIL import Image
 
@@ -87,6 +87,19 @@ def test_decoding_runs_on_the_cluster_too(client, photos, tmp_path):
     assert outcomes[0].status == "ok"
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")),
                                   vqcodec.decode(tmp_path / "a.vqc").pixels)
+
+
+def test_a_shared_codebook_is_shipped_to_the_workers_for_encoding_and_decoding(client, tmp_path):
+    source = GOLDEN / "v4-shared-rgb420-45x37-t32.png"
+    encoded = encode_files(client, [source], tmp_path / "s.vqc", quality=40, tile=32, codebook=GOLDEN_CODEBOOK)
+    assert encoded[0].status == "ok", encoded[0].message
+    data = (tmp_path / "s.vqc").read_bytes()
+    assert data == vqcodec.encode(Image.open(source), quality=40, tile=32, codebook=GOLDEN_CODEBOOK).data
+    decoded = run_files(client, [tmp_path / "s.vqc"], tmp_path / "s.png",
+                        batch.Settings("decode", codebook=vqcodec.read_codebook(GOLDEN_CODEBOOK)))
+    assert decoded[0].status == "ok", decoded[0].message
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "s.png")),
+                                  vqcodec.decode(data, codebook=GOLDEN_CODEBOOK).pixels)
 
 
 def test_standard_input_and_output_are_refused(client, photos):

@@ -11,13 +11,14 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import GOLDEN, gradient_image, huge_single_codeword_vqc, random_image, save_png, with_crc
+from helpers import GOLDEN, GOLDEN_CODEBOOK, gradient_image, huge_single_codeword_vqc, random_image, save_png, with_crc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, UnidentifiedImageError
 
 import vqcodec
 from vqcodec import api
+from vqcodec.integrations import pillow
 from vqcodec.cli.commands import main
 
 GOLDEN_NAMES = sorted(p.stem for p in GOLDEN.glob("*.vqc"))
@@ -31,7 +32,8 @@ def registered(monkeypatch):
     Image.init()  # every stock plugin in the originals first: Pillow does this only once
     for name in REGISTRIES:
         monkeypatch.setattr(Image, name, type(getattr(Image, name))(getattr(Image, name)))
-    vqcodec.register_pillow()
+    monkeypatch.setattr(pillow, "_codebooks", {})
+    vqcodec.register_pillow([GOLDEN_CODEBOOK])  # for the golden files coded with it
 
 
 def textured(mode: str, height: int = 24, width: int = 28) -> Image.Image:
@@ -133,7 +135,7 @@ def test_default_save_is_the_default_encoder():
     im = textured("RGB")
     data = saved(im)
     assert data == vqcodec.encode(im).data
-    assert vqcodec.info(data).version == 4
+    assert vqcodec.info(data).version == 5
     assert np.array_equal(np.asarray(opened(data)), vqcodec.decode(data).pixels)
 
 
@@ -164,6 +166,30 @@ def test_bad_save_options_are_refused_and_leave_no_file(tmp_path, options, messa
     with pytest.raises(vqcodec.OptionsError, match=message):
         textured("L").save(path, **options)
     assert not path.exists()
+
+
+def test_a_shared_codebook_serves_save_and_open(tmp_path, monkeypatch):
+    """save(codebook=) writes what vqcodec.encode writes with it; open finds it among the registered
+    codebooks, else in VQCODEC_CODEBOOKS, else fails at load naming it."""
+    photo = Image.open(GOLDEN / "v4-shared-rgb420-45x37-t32.png")
+    path = tmp_path / "shared.vqc"
+    photo.save(path, quality=40, tile=32, codebook=GOLDEN_CODEBOOK)
+    encoded = vqcodec.encode(photo, quality=40, tile=32, codebook=GOLDEN_CODEBOOK)
+    assert path.read_bytes() == encoded.data and encoded.header.codebook
+    expected = vqcodec.decode(path, codebook=GOLDEN_CODEBOOK).pixels
+    with Image.open(path) as im:
+        assert np.array_equal(np.asarray(im), expected)
+    monkeypatch.setattr(pillow, "_codebooks", {})
+    monkeypatch.delenv(api.CODEBOOK_PATH, raising=False)
+    with Image.open(path) as im, pytest.raises(OSError, match=f"needs shared codebook {encoded.header.codebook.hex()}"):
+        im.load()
+    monkeypatch.setenv(api.CODEBOOK_PATH, str(GOLDEN))
+    with Image.open(path) as im:
+        assert np.array_equal(np.asarray(im), expected)
+    monkeypatch.delenv(api.CODEBOOK_PATH)
+    with Image.open(path) as im:
+        im.draft("RGB", (6, 5))  # at 1/8 scale, from the means alone: no codebook needed
+        assert im.load() and im.size == (6, 5)
 
 
 # --- hostile input ---------------------------------------------------------------------------
@@ -228,11 +254,11 @@ def test_files_forged_with_a_valid_checksum_open_as_vqcodec_decodes_them(name, c
         patch.setattr(Image, "MAX_IMAGE_PIXELS", FUZZ_LIMIT)
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            expected = vqcodec.decode(data, max_pixels=2 * FUZZ_LIMIT).pixels
+            expected = vqcodec.decode(data, max_pixels=2 * FUZZ_LIMIT, codebook=GOLDEN_CODEBOOK).pixels
         except vqcodec.TooManyPixelsError:
             with pytest.raises((Image.DecompressionBombError, OSError)):
                 opened(data)
-        except vqcodec.FormatError:
+        except (vqcodec.FormatError, vqcodec.CodebookError):
             with pytest.raises(OSError):
                 opened(data)
         else:

@@ -1,4 +1,5 @@
 """The vqcodec codec in Zarr arrays: format 2 through numcodecs, format 3 as a serializer."""
+import base64
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numcodecs.tests.common as numcodecs_checks
 import numpy as np
 import pytest
 import zarr
-from helpers import SAMPLES, gradient_image
+from helpers import GOLDEN, GOLDEN_CODEBOOK, SAMPLES, gradient_image
 from PIL import Image
 
 import vqcodec
@@ -124,6 +125,41 @@ def test_the_format_3_codec_round_trips_its_metadata():
     assert VQCodecV3.from_dict(json.loads(json.dumps(codec.to_dict()))) == codec
 
 
+def test_a_shared_codebook_travels_in_the_config_so_that_an_array_stays_self_contained():
+    """As imagecodecs carries JPEG tables: the .vqcb's bytes in base64, in the JSON config of both codecs."""
+    codec = VQCodec(quality=40, tile=32, codebook=GOLDEN_CODEBOOK)
+    config = json.loads(json.dumps(codec.get_config()))
+    assert base64.b64decode(config["codebook"]) == GOLDEN_CODEBOOK.read_bytes()
+    again = numcodecs.get_codec(config)
+    assert again == codec and again.codebook.identity == codec.codebook.identity
+    assert again != VQCodec(quality=40, tile=32) and "codebook" not in VQCodec(quality=40, tile=32).get_config()
+    assert repr(codec) == f"VQCodec(quality=40, tile=32, codebook=<shared codebook {codec.codebook.name}>)"
+    numcodecs_checks.check_config(codec)
+
+    chunk = np.asarray(Image.open(GOLDEN / "v4-shared-rgb420-45x37-t32.png"))
+    data = codec.encode(chunk)
+    assert vqcodec.info(data).codebook == codec.codebook.identity  # the chunk takes the shared codebook
+    np.testing.assert_array_equal(again.decode(data), vqcodec.decode(data, codebook=GOLDEN_CODEBOOK).pixels)
+    with pytest.raises(vqcodec.CodebookError, match=codec.codebook.name):
+        VQCodec(quality=40).decode(data)  # a codec without it cannot decode into a wrong image
+
+    v3 = VQCodecV3(quality=40, tile=32, codebook=GOLDEN_CODEBOOK)
+    assert v3.to_dict()["configuration"] == {key: value for key, value in config.items() if key != "id"}
+    assert VQCodecV3.from_dict(json.loads(json.dumps(v3.to_dict()))) == v3 != VQCodecV3(quality=40, tile=32)
+
+
+@pytest.mark.parametrize("codebook, error, message", [
+    ("not base64!", vqcodec.OptionsError, "base64"),
+    (17, vqcodec.OptionsError, "base64"),
+    (base64.b64encode(b"\x89VQB garbage").decode(), vqcodec.FormatError, "vqcb version"),
+])
+def test_a_bad_codebook_in_a_config_is_refused(codebook, error, message):
+    with pytest.raises(error, match=message):
+        numcodecs.get_codec({"id": "vqcodec", "codebook": codebook})
+    with pytest.raises(error, match=message):
+        VQCodecV3.from_dict({"name": "vqcodec", "configuration": {"codebook": codebook}})
+
+
 # --- chunks ------------------------------------------------------------------------------------
 
 
@@ -187,6 +223,21 @@ def test_a_stack_of_images_is_stored_one_vqc_per_chunk(tmp_path, zarr_format, ch
         assert chunk_file(path, zarr_format, index).read_bytes() == encoded.data  # a chunk is a .vqc
         np.testing.assert_array_equal(read[index], vqcodec.decode(encoded.data).pixels)
         assert metrics.psnr(image, read[index]) == pytest.approx(encoded.psnr)
+
+
+@FORMATS
+def test_an_array_coded_with_a_shared_codebook_reads_back_from_its_metadata_alone(tmp_path, zarr_format, monkeypatch):
+    monkeypatch.delenv(vqcodec.api.CODEBOOK_PATH, raising=False)
+    image = np.asarray(Image.open(GOLDEN / "v4-shared-rgb420-45x37-t32.png"))
+    options = {"quality": 40, "tile": 32}
+    codec = (VQCodec if zarr_format == 2 else VQCodecV3)(**options, codebook=GOLDEN_CODEBOOK)
+    z = create(tmp_path / "a.zarr", zarr_format, (2, *image.shape), (1, *image.shape), codec=codec)
+    z[:] = np.stack([image, image[::-1]])
+    back = zarr.open_array(tmp_path / "a.zarr", mode="r")
+    for index, expected in enumerate((image, image[::-1])):
+        data = chunk_file(tmp_path / "a.zarr", zarr_format, index).read_bytes()
+        assert data == vqcodec.encode(expected, **options, codebook=GOLDEN_CODEBOOK).data
+        np.testing.assert_array_equal(back[index], vqcodec.decode(data, codebook=GOLDEN_CODEBOOK).pixels)
 
 
 @FORMATS

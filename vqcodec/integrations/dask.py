@@ -64,7 +64,10 @@ def run_files(client, inputs, output: str | None = None, settings: Settings = Se
     jobs, notes = batch.plan([_absolute(i) for i in inputs], output and _absolute(output), settings, recursive)
     for note in notes:
         warnings.warn(note, VQCodecWarning, stacklevel=2)
-    futures = client.map(batch.run_one, jobs, settings=settings, pure=False)
+    # once to each worker, not once a task (a shared codebook is large); hash=False: a key of its own, which
+    # no earlier call's release can cancel
+    shipped = client.scatter(settings, broadcast=True, hash=False)
+    futures = client.map(batch.run_one, jobs, settings=shipped, pure=False)
     outcomes = []
     for job, future in zip(jobs, futures):
         try:
@@ -76,7 +79,10 @@ def run_files(client, inputs, output: str | None = None, settings: Settings = Se
 
 
 def encode_files(client, inputs, output: str | None = None, options: EncodeOptions | None = None, *,
-                 recursive: bool = False, **fields) -> list[Outcome]:
-    """`vqcodec encode` on the cluster: run_files with these EncodeOptions (or their fields as keywords)."""
-    return run_files(client, inputs, output, Settings("encode", EncodeOptions.of(options, **fields)),
-                     recursive=recursive)
+                 recursive: bool = False, codebook=None, **fields) -> list[Outcome]:
+    """`vqcodec encode` on the cluster: run_files with these EncodeOptions (or their fields as keywords), and a
+    shared codebook if given (a .vqcb's bytes or path), shipped to each worker once."""
+    from ..api import read_codebook
+
+    return run_files(client, inputs, output, Settings("encode", EncodeOptions.of(options, **fields),
+                                                      codebook=read_codebook(codebook)), recursive=recursive)

@@ -11,8 +11,11 @@ Opening reads the header only, so Pillow's decompression-bomb check
 decoded: Pillow's limit is the one that applies, as for its own formats.
 As its plugins do, a header that cannot be read raises SyntaxError (which
 Image.open reports as UnidentifiedImageError), any other damage OSError.
-Saving takes the EncodeOptions fields as keywords and writes the bytes
-`vqcodec encode` writes with the same options.
+Saving takes the EncodeOptions fields as keywords, and `codebook` (a shared
+codebook, as vqcodec.encode takes it), and writes the bytes `vqcodec encode`
+writes with the same options. Image.open takes no options, so a file coded
+with a shared codebook finds it among those given to register_pillow, else
+in the folders VQCODEC_CODEBOOKS names.
 """
 import os
 
@@ -20,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from .. import api
-from ..errors import FormatError, VQCodecError
+from ..errors import CodebookError, FormatError, VQCodecError
 from ..files import VQC_SUFFIX
 from ..format import container
 from ..options import EncodeOptions
@@ -28,10 +31,15 @@ from ..options import EncodeOptions
 FORMAT = "VQC"
 MIME_TYPE = "image/x-vqc"
 HEADER_KEY = "vqc_header"  # in Image.info: the file's vqcodec.Header
+_codebooks: dict[bytes, api.SharedCodebook] = {}  # identity -> shared codebook, for opening
 
 
-def register_pillow() -> None:
-    """Let Pillow open and save .vqc files. Registering twice does no harm."""
+def register_pillow(codebooks=()) -> None:
+    """Let Pillow open and save .vqc files; opening may use the shared `codebooks` (paths or bytes of
+    .vqcb files). Registering again adds codebooks and does no other harm."""
+    for source in codebooks:
+        codebook = api.read_codebook(source)
+        _codebooks[codebook.identity] = codebook
     Image.register_open(FORMAT, VqcImageFile, _accept)
     Image.register_decoder(FORMAT, VqcDecoder)
     Image.register_save(FORMAT, _save)
@@ -66,17 +74,20 @@ class VqcImageFile(ImageFile.ImageFile):
         self._size = header.width, header.height
         self._mode = header.mode
         self.info[HEADER_KEY] = header
-        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0, (False,))]
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0, (False, _codebooks.get(header.codebook)))]
 
     def draft(self, mode, size):
         """Decode the image at 1/8 scale when that is still at least `size`, as JPEG's draft does: what
         Image.thumbnail() asks for. Versions 3 and 4 make it from the means alone. The mode stays."""
+        if len(self.tile) != 1:  # loaded already
+            return None
         header = self.info[HEADER_KEY]
         small = -(-header.width // 8), -(-header.height // 8)
-        if size is None or self.tile[0].args != (False,) or small[0] < size[0] or small[1] < size[1]:
+        thumbnail, codebook = self.tile[0].args
+        if size is None or thumbnail or small[0] < size[0] or small[1] < size[1]:
             return None
         self._size = small
-        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0, (True,))]
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self.size), 0, (True, codebook))]
         return self.mode, (0, 0, header.width / 8, header.height / 8)
 
     def verify(self) -> None:
@@ -104,7 +115,10 @@ class VqcDecoder(ImageFile.PyDecoder):
 
     def decode(self, buffer) -> tuple[int, int]:
         try:
-            pixels = api.decode(self.fd, max_pixels=None, thumbnail=self.args[0]).pixels  # Pillow's limit: at open
+            pixels = api.decode(self.fd, max_pixels=None, thumbnail=self.args[0],  # Pillow's limit: at open
+                                codebook=self.args[1]).pixels
+        except CodebookError as exc:  # the file is sound: it needs what is missing
+            raise OSError(str(exc)) from None
         except VQCodecError as exc:
             raise _broken(exc) from None
         self.set_as_raw(np.ascontiguousarray(pixels))
@@ -117,5 +131,6 @@ def _broken(exc: Exception) -> OSError:
 
 def _save(im: Image.Image, fp, filename) -> None:
     """Encode with the options given to save(); an unknown one raises OptionsError (a ValueError)."""
-    options = EncodeOptions.from_config(im.encoderinfo)
-    fp.write(api.encode(im, options, max_pixels=None).data)
+    config = dict(im.encoderinfo)
+    codebook = config.pop("codebook", None)
+    fp.write(api.encode(im, EncodeOptions.from_config(config), max_pixels=None, codebook=codebook).data)

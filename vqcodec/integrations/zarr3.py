@@ -30,18 +30,32 @@ class VQCodec(ArrayBytesCodec):
     """Encode with the given EncodeOptions (or their fields as keywords); the defaults are the library's."""
 
     options: EncodeOptions
+    codebook: object  # a shared codebook (vqcodec.SharedCodebook), or None
     is_fixed_size = False
 
-    def __init__(self, options: EncodeOptions | None = None, **fields):
+    def __init__(self, options: EncodeOptions | None = None, *, codebook=None, **fields):
         object.__setattr__(self, "options", EncodeOptions.of(options, **fields))
+        object.__setattr__(self, "codebook", self._chunk_codec_of(codebook).codebook)
+
+    def _chunk_codec_of(self, codebook) -> ChunkCodec:
+        return ChunkCodec(self.options, codebook=codebook)
 
     @classmethod
     def from_dict(cls, data: dict) -> "VQCodec":
         _, config = parse_named_configuration(data, NAME, require_configuration=False)
-        return cls(EncodeOptions.from_config(config or {}))
+        chunk = ChunkCodec.from_config(config or {})
+        return cls(chunk.options, codebook=chunk.codebook)
 
     def to_dict(self) -> dict:
-        return {"name": NAME, "configuration": self.options.config()}
+        config = self._chunk_codec.get_config()
+        del config["id"]
+        return {"name": NAME, "configuration": config}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, VQCodec) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.options, None if self.codebook is None else self.codebook.identity))
 
     def validate(self, *, shape, dtype, chunk_grid) -> None:
         """A wrong dtype or chunk shape is refused when the array is made, not at its first write."""
@@ -54,7 +68,7 @@ class VQCodec(ArrayBytesCodec):
 
     @cached_property
     def _chunk_codec(self) -> ChunkCodec:
-        return ChunkCodec(self.options)
+        return self._chunk_codec_of(self.codebook)
 
     def _encode_sync(self, chunk_array, chunk_spec):
         data = self._chunk_codec.encode(chunk_array.as_numpy_array())
