@@ -6,6 +6,7 @@ Compilation is done before any timing. Peers are optional:
 
     pip install '.[peers]'          # scikit-learn and faiss-cpu
     python benchmarks/targets.py    # about five minutes on 2 cores
+    python benchmarks/targets.py shared   # only the shared-codebook training target
 
 The large images are bundled samples enlarged to 4096 x 4096 with Pillow's
 Lanczos filter: smoother than a real photo of that size, but the same
@@ -350,8 +351,37 @@ def side_by_side(path: Path) -> None:
     row("two encodes of camera K=512 at once, against one", f"{both:.2f} s / {one:.2f} s", f"{both / one:.2f} x")
 
 
+def shared_training(count: int = 1000, side: int = 64) -> None:
+    """`vqcodec train` on `count` tiles against encoding each of them once at the default quality (kernels
+    loaded): the overlapping tiles of the bundled photos, every 24 pixels, evenly picked."""
+    from vqcodec.bench.shared import _spread
+
+    tiles = []
+    for path in sorted(SAMPLES.glob("*.png")):
+        if path.name == "camera-128.png":
+            continue
+        pixels = load(path.name)
+        tiles += [np.ascontiguousarray(pixels[y : y + side, x : x + side])
+                  for y in range(0, pixels.shape[0] - side + 1, 24) for x in range(0, pixels.shape[1] - side + 1, 24)]
+    tiles = _spread(tiles, count)
+    vqcodec.train_shared(tiles[:4], qualities=(50,))  # compile first
+    start = time.perf_counter()
+    shared = vqcodec.train_shared(tiles)
+    train = time.perf_counter() - start
+    start = time.perf_counter()
+    for tile in tiles:
+        vqcodec.encode(tile)
+    encode = time.perf_counter() - start
+    row("shared codebook", "tiles", "train s", "encode them s", "ratio (target <= 1)", ".vqcb bytes")
+    row(f"{side} x {side}", len(tiles), f"{train:.1f}", f"{encode:.1f}", f"{train / encode:.2f}",
+        f"{len(shared.data):,}")
+
+
 def main() -> None:
     program.configure()  # as the vqcodec command does: OpenMP threads that wait briefly, then sleep
+    if sys.argv[1:] == ["shared"]:
+        shared_training()
+        return
     if faiss:
         faiss.omp_set_num_threads(THREADS)
     vqcodec.encode(np.zeros((8, 8), np.uint8) + np.arange(8, dtype=np.uint8), k=4, block=1)  # compile first
@@ -386,6 +416,8 @@ def main() -> None:
     print()
     threads(SAMPLES / "camera.png")
     side_by_side(SAMPLES / "camera.png")
+    print()
+    shared_training()
 
 
 if __name__ == "__main__":
