@@ -21,7 +21,7 @@ from .errors import CodebookError, FormatError, OptionsError, VQCodecError, VQCo
 from .format import codebooks, container
 from .format.codebooks import SharedCodebook
 from .format.container import Header
-from .options import DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, SHARED_QUALITIES, EncodeOptions
+from .options import DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, SHARED_EFFORT, SHARED_QUALITIES, EncodeOptions
 from .pipeline import Pipeline, Stage
 
 CODEBOOK_PATH = "VQCODEC_CODEBOOKS"  # folders where decode looks for the shared codebooks files name
@@ -205,11 +205,12 @@ def train_shared(sources, options: EncodeOptions | None = None, qualities=SHARED
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None) -> SharedCodebook:
     """A shared codebook learned from a collection of images (paths, arrays, PIL images): for each kind
     of plane they have and each quality, one codebook. Save its `data` as a .vqcb; `encode(...,
-    codebook=)` then codes with it. `options` gives the trainer (algo), seed, effort and block side;
-    `progress(done, total)` hears of each image read. Deterministic for a seed."""
+    codebook=)` then codes with it. `options` gives the trainer (algo), seed, effort and block side
+    (without options: effort SHARED_EFFORT, the most, as `vqcodec train`); `progress(done, total)`
+    hears of each image read. Deterministic for a seed."""
     from .rd.shared import train_shared as train
 
-    options = EncodeOptions.of(options)
+    options = EncodeOptions(effort=SHARED_EFFORT) if options is None else EncodeOptions.of(options)
     if options.plain:
         raise OptionsError("a shared codebook serves the rate-distortion encoder, not the classic one")
     sources = list(sources)

@@ -18,6 +18,7 @@ SHARED_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90)  # a shared codebook's e
 # default encoder uses (above 80 the refinement codes most of the detail)
 EFFORTS = range(1, 10)  # how hard the rate-distortion encoder searches, as cjxl -e and cwebp -m
 DEFAULT_EFFORT = 5
+SHARED_EFFORT = 9  # vqcodec train's: a shared codebook is learned once and serves every file coded with it
 TARGETS = ("quality", "psnr", "size", "bpp")  # what a user can ask the rate-distortion encoder for
 MAX_K = 1 << 16  # indices of at most 16 bits
 MAX_BLOCK = 16  # see docs/format.md, "Limits and why"

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import api, images
 from ..format import container
-from ..options import EncodeOptions
+from ..options import SHARED_EFFORT, EncodeOptions
 from . import anchors
 
 SIZES = (64, 128, 256)
@@ -80,7 +80,8 @@ def measure(photo: str, tests: list[np.ndarray], training: list[np.ndarray], siz
             seed: int = 0) -> Result:
     """One photo's tiles `tests` coded with a codebook learned from `training`, and every comparison."""
     start = time.perf_counter()
-    shared = api.train_shared(training, EncodeOptions(seed=seed), max_pixels=None)
+    shared = api.train_shared(training, EncodeOptions(seed=seed, effort=SHARED_EFFORT),  # as `vqcodec train`
+                              max_pixels=None)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for tile in training:

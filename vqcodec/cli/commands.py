@@ -17,7 +17,7 @@ import click
 from .. import __version__
 from ..errors import OptionsError, VQCodecError
 from ..options import (ALGORITHMS, DEFAULT_ALGO, DEFAULT_EFFORT, DEFAULT_MAX_PIXELS, DEFAULT_PSNR_TOLERANCE,
-                       DEFAULT_QUALITY, DEFAULT_TIME_TOLERANCE, SHARED_QUALITIES, EncodeOptions)
+                       DEFAULT_QUALITY, DEFAULT_TIME_TOLERANCE, SHARED_EFFORT, SHARED_QUALITIES, EncodeOptions)
 
 EXIT_ERROR = 1  # every input failed (or the one input did)
 EXIT_USAGE = 2  # what click itself uses for bad options
@@ -243,7 +243,8 @@ def decode(inputs, output, recursive, jobs, force, update, skip_existing, max_pi
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
 @click.option("--algo", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGO, show_default=True, help="Trainer of the starting codebooks.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed; the same seed gives the same file.")
-@click.option("--effort", type=int, default=DEFAULT_EFFORT, show_default=True, help="1 to 9, as encode's.")
+@click.option("--effort", type=int, default=SHARED_EFFORT, show_default=True,
+              help="1 to 9, as encode's: how hard each codebook is searched for (training runs once).")
 @click.option("-b", "--block", type=int, help="Block side in pixels, 1 to 16 (default: 2, as encode's).")
 @click.option("--qualities", default=",".join(map(str, SHARED_QUALITIES)), show_default=True,
               callback=lambda ctx, param, value: _number_list(ctx, param, value, int, "qualities"),
