@@ -10,6 +10,7 @@ import vqcodec
 from vqcodec import metrics
 from vqcodec.cli.commands import main
 from vqcodec.format import container
+from vqcodec.format.order import ordered
 
 
 def tiles(name: str, side: int = 32, count: int = 12, grey: bool = False) -> list[np.ndarray]:
@@ -32,6 +33,13 @@ def test_training_is_deterministic_for_a_seed(shared):
     assert [(kind, quality) for kind, quality, _ in shared.entries] == [(0, 30), (0, 60), (1, 30), (1, 60)]
     grey = vqcodec.train_shared(tiles("camera.png"), qualities=(50,))
     assert [(kind, quality) for kind, quality, _ in grey.entries] == [(0, 50)]  # no chroma in grey images
+
+
+def test_entries_are_in_the_encoders_chain_order(shared):
+    """As the encoder orders a plane's own codebook (similar codewords, near numbers): ordering an entry
+    again leaves it as it is."""
+    for _, _, book in shared.entries:
+        np.testing.assert_array_equal(ordered(book, np.ones(len(book), np.int64))[0], book)
 
 
 def test_a_file_coded_with_a_shared_codebook_decodes_to_what_the_encoder_measured(shared):
