@@ -1,5 +1,8 @@
 """The options object, and encoding and decoding as pipelines of stages."""
+import os
 import pickle
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -9,6 +12,8 @@ import vqcodec
 from vqcodec.api import decoder
 from vqcodec.classic.encode import ENCODE
 from vqcodec.options import EncodeOptions
+from vqcodec import pipeline as pipeline_module
+from vqcodec.cli.batch import Terminated, stopping_between_stages
 from vqcodec.pipeline import Pipeline, Stage
 
 # --- EncodeOptions ------------------------------------------------------------------------------
@@ -104,6 +109,81 @@ def test_encode_and_decode_are_their_pipelines():
     np.testing.assert_array_equal(decoded["pixels"], vqcodec.decode(values["data"]).pixels)
     assert decoded["header"] == values["header"] == vqcodec.decode(values["data"]).header
     assert ENCODE.names[0] == "read" and decoder(2).names == ("parse", "region", "codebook", "indices", "pixels", "crop")
+
+
+@pytest.fixture
+def no_stop(monkeypatch):
+    """A stop request made in a test stays in it."""
+    monkeypatch.setattr(pipeline_module, "_stop", [])
+
+
+def test_a_stop_request_ends_every_run_before_its_next_stage(no_stop):
+    ran = []
+
+    def first(x):
+        ran.append("first")
+        pipeline_module.request_stop(KeyboardInterrupt)  # as a signal handler would, mid-stage
+        return {"y": x}
+
+    def second(y):
+        ran.append("second")
+        return {"z": y}
+
+    pipeline = Pipeline(("x",), (Stage("first", first, ("y",)), Stage("second", second, ("z",))))
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(x=1)
+    assert ran == ["first"]  # the stage under way finished; the next never began
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(x=1)  # and every later run stops too
+    assert ran == ["first"]
+
+
+def test_a_failed_run_does_not_wait_for_its_background_stage():
+    """After an interrupt, a background stage may wait for a lock the interrupted thread left held: the
+    run must end without it."""
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def stuck(x):
+        release.wait(30)
+        return {"y": x}
+
+    def failing(x):
+        raise KeyboardInterrupt
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(("x",), (Stage("stuck", stuck, ("y",), background=True), Stage("fail", failing, ("z",)))).run(x=1)
+    assert time.perf_counter() - start < 10
+    release.set()
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)])
+def test_a_signal_during_a_job_stops_it_between_stages(no_stop, signum, raised):
+    """The command's jobs: a signal asks the pipelines to stop (it raises nothing inside a stage), and one
+    that arrives where no stage follows is raised when the job ends. The handlers are restored after."""
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    ran = []
+
+    def signalled(x):
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)  # the handler runs here, in this thread: it must not raise
+        ran.append("signalled")
+        return {"y": x}
+
+    pipeline = Pipeline(("x",), (Stage("signalled", signalled, ("y",)), Stage("after", lambda y: {"z": y}, ("z",))))
+    with pytest.raises(raised), stopping_between_stages():
+        pipeline.run(x=1)
+    assert ran == ["signalled"]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    pipeline_module._stop.clear()
+    with pytest.raises(raised), stopping_between_stages():
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)
+        ran.append("outside any pipeline")
+    assert ran == ["signalled", "outside any pipeline"]  # the work went on; the stop came at its end
 
 
 def test_a_background_stage_runs_beside_the_next_and_its_errors_surface():

@@ -10,12 +10,29 @@ A stage marked `background` runs in a thread beside the stages after it,
 until one of them reads what it writes (or the run ends): for work whose
 result is not needed at once, such as measuring the decoded image while the
 compiled coders, which release the GIL, write the file.
+
+A run stops between stages when asked to (`request_stop`, which a signal
+handler may call): an exception raised by a signal inside a compiled kernel
+can leave one of Numba's locks held, and every thread that then waits for it
+hung. A run that fails leaves its background stage to finish alone.
 """
 import inspect
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
+
+
+_stop: list[type[BaseException]] = []  # what every run in this process raises at its next stage, if asked
+
+
+def request_stop(exception: type[BaseException] = KeyboardInterrupt) -> None:
+    """Have every pipeline run in this process raise `exception` before its next stage."""
+    _stop[:] = [exception]
+
+
+def stop_requested() -> type[BaseException] | None:
+    return _stop[0] if _stop else None
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,11 @@ class Pipeline:
                 on_stage(stage.name, time.perf_counter() - start)
             return written
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
             for stage in self.stages:
+                if _stop:
+                    raise _stop[0]()
                 inputs = {name: read(name) for name in stage.reads}
                 if stage.background:
                     future = pool.submit(timed, stage, inputs)
@@ -81,6 +101,10 @@ class Pipeline:
                     values.update(timed(stage, inputs))
             for name in list(pending):
                 read(name)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         return values
 
     def _at(self, name: str) -> int:

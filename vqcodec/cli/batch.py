@@ -11,9 +11,11 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from .. import files
 from ..errors import ImageError, OptionsError, OutputError, VQCodecError, naming
 from ..format.container import Header
 from ..options import DEFAULT_MAX_PIXELS, EncodeOptions
+from ..pipeline import request_stop, stop_requested
 
 STDIO = "-"  # the name of standard input or output on the command line
 STDIN_NAME = "stdin"
@@ -372,17 +375,35 @@ def _start_worker(threads: int, configure) -> None:
         configure()
 
 
-def _run_in_worker(job: Job, settings: Settings) -> Outcome:
-    """run_one, interruptible while it works: Ctrl-C or SIGTERM stop it and its temporary file goes."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_terminated)
+@contextmanager
+def stopping_between_stages():
+    """While a job runs in the main thread: Ctrl-C and SIGTERM ask its pipelines to stop before their next
+    stage (vqcodec.pipeline.request_stop) rather than raise wherever the thread is, which inside a
+    compiled kernel can leave a lock of Numba's held and the threads waiting for it hung. A request that
+    no stage met is raised when the job ends, its output whole. Elsewhere (a Dask thread), nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, lambda signum, frame: request_stop(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, lambda signum, frame: request_stop(Terminated))
     try:
-        return run_one(job, settings)
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    if stop_requested():
+        raise stop_requested()()
+
+
+def _run_in_worker(job: Job, settings: Settings) -> Outcome:
+    """run_one, interruptible while it works: Ctrl-C or SIGTERM stop it and its temporary file goes. Once
+    asked to stop, a worker stops every job it is given after."""
+    try:
+        with stopping_between_stages():
+            return run_one(job, settings)
     except KeyboardInterrupt:
         return Outcome(_display(job.source), job.output, INTERRUPTED, "interrupted")
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def available_cores() -> int:
@@ -402,7 +423,9 @@ def run(jobs: list[Job], settings: Settings, workers: int = 1, configure=None):
     """
     if workers <= 1 or len(jobs) <= 1:
         for index, job in enumerate(jobs):
-            yield index, run_one(job, settings)
+            with stopping_between_stages():
+                outcome = run_one(job, settings)
+            yield index, outcome
         return
     workers = min(workers, len(jobs))
     threads = max(1, available_cores() // workers)
