@@ -235,20 +235,28 @@ def read_codebook(source) -> SharedCodebook | None:
 
 def find_codebook(identity: bytes) -> SharedCodebook | None:
     """The shared codebook of that identity among the .vqcb files in the folders CODEBOOK_PATH names
-    (separated as PATH is), or None. A file that is no valid .vqcb is passed over."""
+    (separated as PATH is), or None. A file that is no valid .vqcb is passed over. Each file is read
+    and checked once while it stays the same size and age, not once for every .vqc of a batch."""
     for folder in filter(None, os.environ.get(CODEBOOK_PATH, "").split(os.pathsep)):
         for path in sorted(Path(folder).glob("*.vqcb")):
             try:
-                with open(path, "rb") as f:
-                    data = f.read(codebooks.MAX_FILE_BYTES + 1)
+                stat = path.stat()
             except OSError:
                 continue
-            if codebooks.identity_of(data) == identity:
-                try:
-                    return codebooks.parse(data)
-                except FormatError:
-                    continue
+            found = _codebook_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+            if found is not None and found.identity == identity:
+                return found
     return None
+
+
+@lru_cache(maxsize=64)
+def _codebook_file(path: str, mtime_ns: int, size: int) -> SharedCodebook | None:
+    """The valid shared codebook at `path` as it was at that time and size, or None."""
+    try:
+        with open(path, "rb") as f:
+            return codebooks.parse(f.read(codebooks.MAX_FILE_BYTES + 1))
+    except (OSError, FormatError):
+        return None
 
 
 def read_vqc(source, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:

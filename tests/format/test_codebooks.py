@@ -198,6 +198,11 @@ def test_a_shared_codebook_is_found_in_the_folders_the_environment_names(tmp_pat
     monkeypatch.setenv("VQCODEC_CODEBOOKS", str(tmp_path / "a"))
     with pytest.raises(vqcodec.CodebookError):
         vqcodec.decode(COLOUR)
+    (tmp_path / "a" / "broken.vqcb").write_bytes(SHARED)  # mended: a file read before is read again once changed
+    np.testing.assert_array_equal(vqcodec.decode(COLOUR).pixels, expected)
+    (tmp_path / "a" / "broken.vqcb").write_bytes(SHARED[:-2])  # and broken again
+    with pytest.raises(vqcodec.CodebookError):
+        vqcodec.decode(COLOUR)
 
 
 def test_a_thumbnail_needs_no_shared_codebook():

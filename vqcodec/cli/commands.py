@@ -279,14 +279,13 @@ def train(inputs, output, recursive, force, algo, seed, effort, block, qualities
             progress.close()
         files.write_file(output, shared.data, force)
     if not quiet:
-        kinds = sorted({kind for kind, _, _ in shared.entries})
-        sizes = {kind: [len(book) for k, _, book in shared.entries if k == kind] for kind in kinds}
         click.echo(f"{output}: shared codebook {shared.name}, {len(shared.data):,} bytes, from {len(sources):,} "
                    f"image{'s' if len(sources) > 1 else ''} in {time.perf_counter() - start:.1f} s", err=True)
-        for kind in kinds:
-            click.echo(f"  {KINDS[kind]}: {len(sizes[kind])} codebooks of {min(sizes[kind])} to "
-                       f"{max(sizes[kind])} codewords, qualities {', '.join(map(str, sorted(set(qualities))))}",
-                       err=True)
+        for kind in sorted({kind for kind, _, _ in shared.entries}):
+            entries = [(quality, len(book)) for k, quality, book in shared.entries if k == kind]
+            sizes = [size for _, size in entries]
+            click.echo(f"  {KINDS[kind]}: {len(entries)} codebooks of {min(sizes)} to {max(sizes)} codewords, "
+                       f"qualities {', '.join(str(quality) for quality, _ in entries)}", err=True)
 
 
 def _bench_shared(images, qualities, tile_sizes, own_tiles, others, opts) -> None:

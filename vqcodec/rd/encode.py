@@ -20,7 +20,7 @@ from ..format import container, tiles
 from ..format.container import Header, Plane, Section, shapes
 from ..pipeline import Pipeline, Stage
 from .planes import chroma_rows, split
-from .settings import settings_for
+from .settings import plane_kind, settings_for
 
 ECVQ_SAMPLE = 1 << 18  # blocks the entropy-constrained rounds see (docs/performance.md: what it costs)
 BAND_ROWS = 128  # image rows read at a time, at least: rounded up to whole blocks and cells of every plane
@@ -196,7 +196,7 @@ def _share(samples, books, lengths, settings, codebook):
     if codebook is None:
         return {"shared": shared}
     for n, (v, book, bits, s) in enumerate(zip(samples, books, lengths, settings.planes)):
-        entry = codebook.entry_for(1 if settings.colour != "planes" and n in (1, 2) else 0, settings.quality)
+        entry = codebook.entry_for(plane_kind(settings.colour, n), settings.quality)
         if v is None or entry is None or s.block != codebook.block:
             continue
         lam, candidate = _lambda(s), codebook.entries[entry][2]

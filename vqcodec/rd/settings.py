@@ -63,6 +63,12 @@ class Settings:
     quality: float = 75.0  # the quality they are for: a shared codebook's entry is chosen by it
 
 
+def plane_kind(colour: str, n: int) -> int:
+    """Plane n's kind in a shared codebook: 1 for the chroma planes of a YCbCr image, else 0 (luma, grey,
+    alpha)."""
+    return 1 if colour != "planes" and n in (1, 2) else 0
+
+
 def lam_of(quality: float) -> float:
     """Lambda (squared error per bit) halves every 10.8 quality points: about 4200 at 0, 34 at 75, 7 at 100."""
     return 2.0 ** ((130 - quality) / 10.8)

@@ -16,7 +16,7 @@ from ..format.order import ordered
 from ..options import SHARED_QUALITIES, EncodeOptions
 from ..train.nearest import nearest
 from .encode import ECVQ_SAMPLE, ENCODE, _lambda, _subsample
-from .settings import settings_for
+from .settings import plane_kind, settings_for
 
 
 def train_shared(sources, options: EncodeOptions | None = None, qualities=SHARED_QUALITIES, max_pixels=None,
@@ -40,7 +40,7 @@ def train_shared(sources, options: EncodeOptions | None = None, qualities=SHARED
                 for n, (v, s) in enumerate(zip(values["samples"], settings.planes)):
                     if v is None:
                         continue
-                    kind = 1 if settings.colour != "planes" and n in (1, 2) else 0
+                    kind = plane_kind(settings.colour, n)
                     pools.setdefault((kind, q), []).append(_subsample(v, share, options.seed + done))
                     plane_settings.setdefault((kind, q), s)
         if progress:
