@@ -3,7 +3,7 @@ seed, chosen per plane only where they cost less, and needed (and checked) to de
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import SAMPLES, assert_refused, gradient_image, listing, save_png
+from helpers import GOLDEN, SAMPLES, assert_refused, gradient_image, listing, save_png
 from PIL import Image
 
 import vqcodec
@@ -54,6 +54,30 @@ def test_a_file_coded_with_a_shared_codebook_decodes_to_what_the_encoder_measure
         assert bool(encoded.header.tools & container.SHARED) == any(taken)
         found += any(taken)
     assert found >= 3  # coffee's small tiles take chelsea's codebooks in most of their planes
+
+
+def test_a_plane_may_follow_the_entry_with_codewords_of_its_own(shared, monkeypatch):
+    """Where the entry serves a plane's blocks less well, the plane takes it with a few codewords of its own
+    after it (EXTENDED): the entry's codewords come first, as they are; without EXTRA_CODEWORDS, never."""
+    from vqcodec.rd import decode, encode
+
+    extended = 0
+    for tile in tiles("coffee.png", 64, 6):
+        encoded = vqcodec.encode(tile, quality=60, codebook=shared)
+        header, payloads = container.parse(encoded.data, None)
+        sections = iter(payloads)
+        for p in header.planes:
+            parts = [bytes(next(sections)) for _ in p.sections] if p.k else []
+            if p.tools & container.EXTENDED:
+                extended += 1
+                entry = decode.shared_entry(p, parts[0], shared)
+                book = decode.plane_codebook(p, parts[0], entry)
+                assert p.tools & container.SHARED_BOOK and len(entry) < p.k == len(book)
+                np.testing.assert_array_equal(book[: len(entry)], entry)
+    assert extended >= 2
+    monkeypatch.setattr(encode, "EXTRA_CODEWORDS", ())
+    for tile in tiles("coffee.png", 64, 6):
+        assert not any(p.tools & container.EXTENDED for p in vqcodec.encode(tile, quality=60, codebook=shared).header.planes)
 
 
 def test_a_shared_codebook_saves_bytes_on_small_tiles(shared):
@@ -128,6 +152,13 @@ def test_train_encode_decode_and_info_from_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "x.png")),
                                   vqcodec.decode(needing, codebook=book).pixels)
+
+
+def test_info_says_which_planes_take_codewords_of_their_own():
+    result = CliRunner().invoke(main, ["info", str(GOLDEN / "v5-shared-extended-rgb420-61x53-t32.vqc")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("plane ")]
+    assert ["own" in line for line in lines] == [True, False, True] and all("(shared" in line for line in lines)
 
 
 @pytest.mark.parametrize(("args", "words", "code"), [

@@ -49,10 +49,11 @@ V4_PLANE_RECORD = 24  # version 4: bytes of one plane record
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: the tile side
 SHARED = 1  # version 4's one file tool: a shared codebook, named by its identity after the plane records
 KNOWN_FILE_TOOLS = SHARED
-FILTER = 1  # and three plane tools: the restoration filter
+FILTER = 1  # and four plane tools: the restoration filter
 REFINE = 2  # the refinement layer
-SHARED_BOOK = 4  # and a codebook that is an entry of the shared codebook
-KNOWN_PLANE_TOOLS = FILTER | REFINE | SHARED_BOOK
+SHARED_BOOK = 4  # a codebook that is an entry of the shared codebook
+EXTENDED = 8  # and that entry followed by codewords of the plane's own
+KNOWN_PLANE_TOOLS = FILTER | REFINE | SHARED_BOOK | EXTENDED
 IDENTITY = 8  # bytes of a shared codebook's identity
 VQCB_MAGIC = b"\x89VQB"
 FILTER_BYTES = 16  # a tile's weights in the filter section
@@ -385,7 +386,11 @@ def _parse_tiled(data: bytes, max_pixels: int | None, version: int, fixed: tuple
             return None
         if book_length > 32 * k * b * b + 8:
             return None
-        if plane_tools & SHARED_BOOK and not (tools & SHARED and book_length == 1):
+        if plane_tools & SHARED_BOOK and not tools & SHARED:
+            return None
+        if plane_tools & EXTENDED and not (plane_tools & SHARED_BOOK and book_length >= 1):
+            return None
+        if plane_tools & SHARED_BOOK and not plane_tools & EXTENDED and book_length != 1:
             return None
         if not MIN_TILE <= t <= MAX_TILE or t % b or t % g:
             return None
@@ -997,7 +1002,10 @@ def decode(data: bytes, max_pixels: int, codebook: bytes | None = None) -> np.nd
         for plane, at in zip(header["planes"], _plane_starts(header)):
             if plane["tools"] & SHARED_BOOK:
                 e = data[at]
-                if e >= len(entries) or entries[e][2].shape != (plane["k"], plane["block"] ** 2):
+                if e >= len(entries) or entries[e][2].shape[1] != plane["block"] ** 2:
+                    return None
+                given = entries[e][2].shape[0]  # with EXTENDED fewer than k, the plane's own following
+                if given >= plane["k"] if plane["tools"] & EXTENDED else given != plane["k"]:
                     return None
                 plane["shared"] = entries[e][2]
     try:
@@ -1218,7 +1226,11 @@ def _decode_tiled_plane(data: bytes, at: int, plane: dict) -> list[list[int]] | 
     refinement_lengths = tile_lengths[2::3] if refined else []
     if refined:
         del tile_lengths[2::3]
-    if plane["tools"] & SHARED_BOOK:  # the entry of the shared codebook, checked by decode()
+    if plane["tools"] & EXTENDED:  # the entry, then k - K_e codewords coded after its number
+        entry = plane["shared"]
+        own = decode_codebook_stream(data[at + 1:at + book_length], k - len(entry), b, 1)
+        book = None if own is None else np.concatenate([entry, own])
+    elif plane["tools"] & SHARED_BOOK:  # the entry of the shared codebook, checked by decode()
         book = plane["shared"]
     else:
         book = decode_codebook_stream(data[at:at + book_length], k, b, 1)  # fresh models

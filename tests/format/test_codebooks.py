@@ -19,6 +19,7 @@ from vqcodec.format import codebooks, container
 
 SHARED = GOLDEN_CODEBOOK.read_bytes()
 COLOUR, GREY = GOLDEN / "v4-shared-rgb420-45x37-t32.vqc", GOLDEN / "v4-shared-grey-40x36.vqc"
+EXTENDED = GOLDEN / "v4-shared-extended-rgb420-61x53-t32.vqc"  # planes 0 and 2: an entry and codewords of their own
 HEAD, ENTRY = 7, 10  # bytes of a .vqcb's head and of an entry record
 
 
@@ -220,6 +221,7 @@ def codebook_section_of(path) -> int:
     (COLOUR, 255, "entry 255"),
     (COLOUR, 1, "of 301 codewords"),  # an entry there, of another K
     (GREY, 2, "of 3 codewords"),
+    (EXTENDED, 1, "of 301 codewords of 2 x 2, where it has 31 of 2 x 2 with its own after them"),  # none fewer
 ])
 def test_an_entry_that_is_not_there_or_not_the_planes_is_refused(path, entry, words, tmp_path):
     data = bytearray(path.read_bytes())
@@ -239,6 +241,9 @@ PLANE_TOOLS, BOOK_LENGTH = 24 + 8, 24 + 16  # plane 0's record: its tools and it
     ([(PLANE_TOOLS, "<I", 0)], "no plane takes one"),  # the file names one, no plane takes it
     ([(BOOK_LENGTH, "<Q", 2)], "is 2 bytes, not 1"),
     ([(BOOK_LENGTH, "<Q", 0)], "is 0 bytes, not 1"),
+    ([(PLANE_TOOLS, "<I", container.EXTENDED)], "extends a shared codebook's entry, but takes none"),
+    ([(PLANE_TOOLS, "<I", container.SHARED_BOOK | container.EXTENDED), (BOOK_LENGTH, "<Q", 0)],
+     "is 0 bytes, not 1 or more"),
 ])
 def test_shared_tools_that_disagree_are_refused(changes, words):
     data = GREY.read_bytes()
@@ -260,3 +265,13 @@ def test_a_plane_with_a_shared_codebook_may_have_more_codewords_than_blocks():
     with pytest.raises(vqcodec.FormatError, match="codebook size 400"):
         vqcodec.info(without)
     assert spec_vqc.read_header(without) is None
+
+
+def test_an_entry_with_no_fewer_codewords_than_an_extended_plane_is_refused():
+    """With EXTENDED the plane's own codewords follow the entry's: k must be more than the entry's. Plane 0
+    of the golden file has 31 codewords, entry 0's 23 and 8 of its own; as 23 it would have none."""
+    data = with_field(EXTENDED.read_bytes(), 24 + 4, "<I", 23)
+    assert vqcodec.info(data).planes[0].k == 23
+    assert spec_vqc.decode(data, 1 << 20, SHARED) is None
+    with pytest.raises(vqcodec.FormatError, match="of 23 codewords of 2 x 2, where it has 23 of 2 x 2 with its own"):
+        vqcodec.decode(data, codebook=SHARED)

@@ -563,7 +563,7 @@ def _put(data: bytes, *changes: tuple[int, str, int], crc: bool = True) -> bytes
 
 def v4_lengths(data: bytes) -> list[tuple[int, str, int]]:
     """(offset, struct format, bound) of every section length of a valid version-4 file, in section order:
-    each coded plane's codebook length (in its plane record; not with a shared codebook), then its tiles'
+    each coded plane's codebook length (in its plane record; not with a shared codebook's entry alone), then its tiles'
     means and index lengths, and
     with REFINE refinement lengths (in the tile table), with the bounds of docs/format.md. Found by spec_vqc,
     not by vqcodec."""
@@ -572,7 +572,7 @@ def v4_lengths(data: bytes) -> list[tuple[int, str, int]]:
     out = []
     for p, plane in enumerate(header["planes"]):
         if plane["k"]:
-            if not plane["tools"] & spec_vqc.SHARED_BOOK:  # (whose codebook length is 1, or refused as not 1)
+            if not plane["tools"] & spec_vqc.SHARED_BOOK or plane["tools"] & spec_vqc.EXTENDED:  # (else it is 1)
                 out.append((24 + 24 * p + 16, "<Q", 32 * plane["k"] * plane["block"] ** 2 + 8))
             for *_, th, tw in spec_vqc.tiles_of(plane):
                 means_bound, index_bound = spec_vqc.tile_bounds(plane, th, tw)
@@ -615,7 +615,7 @@ TOOLS_BROKEN_TOO = [  # (golden file, offset of a tools field, its value, (offse
     ("v4-grey-70x75-t32", 20, 2, (6, "<B", 9), None),  # file tools, then a colour id that does not exist
     ("v4-grey-70x75-t32", 20, 1 << 31, (24, "<B", 99), None),  # file tools, then plane 0's block side
     ("v4-rgba-45x37-t32", 20, 1 << 12, (24 + 24 * 3 + 12, "<I", 0), None),  # then plane 3's tile side
-    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 3), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
+    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 4), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
     ("v4-la-constant-39x35-t32", 24 + 24 + 8, 1 << 31, (24 + 24, "<B", 3), 1),  # a constant plane's tools count too
 ]
 
@@ -728,12 +728,13 @@ def test_v4_lengths_past_the_end_of_the_file_are_refused(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["v4-grey-70x75-t32", "v4-k1-rgb-38x35-t32", "v4-la-constant-39x35-t32",
-                                  "v4-grey-61x53-b3-t48"])
-def test_v4_lengths_that_move_bytes_between_sections_decode_as_specified(name, tmp_path):
+                                  "v4-grey-61x53-b3-t48", "v4-shared-extended-rgb420-61x53-t32"])
+def test_v4_lengths_that_move_bytes_between_sections_decode_as_specified(name, tmp_path, monkeypatch):
     """Between every two sections in a row (a codebook and its plane's first means, a tile's means and
     index sections, one tile's index and the next one's means, the last tile of a plane and the next plane's
     codebook), 1 or 2 bytes or a whole section moved from one to the other, the total and the CRC kept right:
     the header is valid, and vqcodec decodes what spec_vqc decodes, or both refuse the file in one line."""
+    monkeypatch.setenv("VQCODEC_CODEBOOKS", str(GOLDEN))  # where the command line finds the shared codebook
     data = _v4(name)
     lengths = v4_lengths(data)
     refused = 0

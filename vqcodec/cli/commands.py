@@ -569,7 +569,7 @@ def _info_rows(name: str, h) -> list[tuple[str, str]]:
 
 def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
     """Versions 3 to 5: the image, then each plane and what its sections cost (the tiles' summed)."""
-    from ..format.container import SHARED_BOOK
+    from ..format.container import EXTENDED, SHARED_BOOK
 
     rows = [("file", f"{name} (version {h.version})"), ("image", f"{h.width} x {h.height}, {h.mode}, planes {h.colour}")]
     if h.codebook:
@@ -578,7 +578,8 @@ def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
         if p.k == 0:
             rows.append((f"plane {n}", f"{p.width} x {p.height}, every sample {p.fill}"))
             continue
-        shared = " (shared)" if p.tools & SHARED_BOOK else ""
+        shared = (" (shared, and some of its own)" if p.tools & EXTENDED else " (shared)" if p.tools & SHARED_BOOK
+                  else "")
         rows.append((f"plane {n}", f"{p.width} x {p.height}, {p.block} x {p.block} blocks, {p.k:,} codewords{shared}, "
                                    f"means of {p.cell} x {p.cell} cells in steps of {p.step}"
                                    + (f", {p.tiles:,} tiles of {p.tile} x {p.tile}" if p.tile else "")))

@@ -46,9 +46,10 @@ MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 3
 # small part of what it describes; at most 4096, so that a tile's sections fit the table's 32-bit lengths
 FILTER = 1  # version 4's plane tools: a restoration filter, with weights for each quarter of each tile;
 REFINE = 2  # a refinement layer, each tile's residual after the filter quantized with a step and coded;
-SHARED_BOOK = 4  # and a codebook from a shared codebook (a .vqcb), whose entry number the codebook section holds
+SHARED_BOOK = 4  # a codebook from a shared codebook (a .vqcb), whose entry number the codebook section holds;
+EXTENDED = 8  # and with SHARED_BOOK, that entry followed by codewords of the plane's own, coded after the number
 SHARED = 1  # version 4's file tool: planes may take their codebooks from a shared codebook, named after the records
-KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = SHARED, FILTER | REFINE | SHARED_BOOK  # version 4's tool flags this decoder
+KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = SHARED, FILTER | REFINE | SHARED_BOOK | EXTENDED  # version 4's tool flags this decoder
 # knows: any other bit needs a newer vqcodec
 IDENTITY = struct.Struct("<8s")  # version 4 with SHARED: the shared codebook's identity (vqcodec.format.codebooks)
 FILTER_BYTES = 16  # a tile's filter weights: 4 signed bytes for each of its 4 units
@@ -491,9 +492,13 @@ def _checked_planes(fields, records, max_pixels: int | None) -> tuple[tuple, lis
         plane = Plane(h, w, block, cell, step, fill, k, tile=tile, tools=plane_tools)
         if k == 0 and (tile or plane_tools):
             raise FormatError(f"plane {n} is constant (k = 0) but has a tile side or a tool")
-        if plane_tools & SHARED_BOOK and not (tools & SHARED and codebook == 1):
-            raise FormatError(f"plane {n} takes a shared codebook, but " + (
-                "the file names none" if not tools & SHARED else f"its codebook section is {codebook} bytes, not 1"))
+        if plane_tools & SHARED_BOOK and not tools & SHARED:
+            raise FormatError(f"plane {n} takes a shared codebook, but the file names none")
+        if plane_tools & EXTENDED and not plane_tools & SHARED_BOOK:
+            raise FormatError(f"plane {n} extends a shared codebook's entry, but takes none")
+        if plane_tools & SHARED_BOOK and (codebook < 1 if plane_tools & EXTENDED else codebook != 1):
+            raise FormatError(f"plane {n} takes a shared codebook, but its codebook section is {codebook} bytes, "
+                              + ("not 1 or more" if plane_tools & EXTENDED else "not 1"))
         plane = _checked_plane(n, plane, [0, codebook, 0])
         if k:
             if not MIN_TILE <= tile <= MAX_TILE or tile % block or tile % cell:

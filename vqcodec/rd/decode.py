@@ -106,17 +106,32 @@ def _plane_decoders(header, payloads, shared=None) -> dict:
 
 
 def shared_entry(p: container.Plane, section: bytes, shared) -> np.ndarray:
-    """The codebook of a plane with the SHARED_BOOK tool: the entry of the shared codebook its codebook
-    section names, which must have the plane's K and block side."""
+    """The entry of the shared codebook that a plane with the SHARED_BOOK tool takes, which its codebook
+    section's first byte names: it must have the plane's k codewords of b x b, or with EXTENDED fewer,
+    the plane's own codewords following (own_codewords)."""
     entry = section[0]
     if entry >= len(shared.entries):
         raise FormatError(f"the plane takes entry {entry} of shared codebook {shared.name}, which has "
                           f"{len(shared.entries)}")
     book = shared.entries[entry][2]
-    if (len(book), shared.block) != (p.k, p.block):
+    extended = p.tools & container.EXTENDED
+    if (len(book) >= p.k if extended else len(book) != p.k) or shared.block != p.block:
         raise FormatError(f"the plane takes entry {entry} of shared codebook {shared.name}, of {len(book)} "
-                          f"codewords of {shared.block} x {shared.block}, where it has {p.k} of {p.block} x {p.block}")
+                          f"codewords of {shared.block} x {shared.block}, where it has {p.k} of {p.block} x {p.block}"
+                          + (" with its own after them" if extended else ""))
     return book
+
+
+def plane_codebook(p: container.Plane, section: bytes, entry: np.ndarray | None) -> np.ndarray:
+    """A plane's codebook: its own, the shared entry it takes, or with EXTENDED that entry followed by
+    the plane's own codewords, coded after the entry number."""
+    from ..format.entropy import decode_codebook
+
+    if entry is None:
+        return decode_codebook(section, p.k, p.block, 1)
+    if not p.tools & container.EXTENDED:
+        return entry
+    return np.concatenate([entry, decode_codebook(section[1:], p.k - len(entry), p.block, 1)])
 
 
 def _pool():
@@ -175,10 +190,9 @@ class _PlaneDecode:
     def indices(self, pool, top, left, bottom, right):
         """Decode the indices of every tile holding one of those samples (and of the tiles their models
         come from), and put those samples in place, from the first whole block that holds one."""
-        from ..format.entropy import IndexModel, codeword_levels, decode_codebook, decode_tile_indices
+        from ..format.entropy import IndexModel, codeword_levels, decode_tile_indices
 
-        codebook = self.shared if self.shared is not None else decode_codebook(self.sections[0], self.p.k,
-                                                                                  self.p.block, 1)
+        codebook = plane_codebook(self.p, self.sections[0], self.shared)
         levels = codeword_levels(codebook) if self.refinement is not None else None
         b = self.p.block
 

@@ -13,12 +13,13 @@ from ..train.nearest import nearest
 
 
 def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, iterations: int,
-           keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+           fixed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(codebook uint8, code length in bits per codeword) after entropy-constrained rounds from a
     starting codebook: what assigning other vectors of the same kind needs, at lambda times its length.
 
-    vectors and codebook are uint8; codeword `keep` (if given) stays as it is
-    and is never dropped: the zero residual, which flat areas need.
+    vectors and codebook are uint8; the first `fixed` codewords stay as they
+    are and are never dropped: the zero residual, which flat areas need, or a
+    shared codebook's entry that a plane's own codewords extend.
     Deterministic: sums are exact (integers in float64) and the assignment
     does not depend on the thread count.
     """
@@ -29,15 +30,10 @@ def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, iterations: in
         labels, _ = nearest(vectors, book, lam * penalty)
         counts = np.bincount(labels, minlength=len(book))
         used = counts > 0
-        if keep is not None:
-            used[keep] = True
+        used[:fixed] = True
         sums = np.stack([np.bincount(labels, weights=vectors[:, t], minlength=len(book))
                          for t in range(vectors.shape[1])], axis=1)
-        fixed = book[keep] if keep is not None else None
-        book = sums / np.maximum(counts, 1)[:, None]
-        if keep is not None:
-            book[keep] = fixed
-            keep = int(np.count_nonzero(used[:keep]))
+        book[fixed:] = sums[fixed:] / np.maximum(counts[fixed:], 1)[:, None]
         book, counts = book[used], counts[used]
         penalty = -np.log2(np.maximum(counts, 0.5) / n)
     return np.clip(np.rint(book), 0, 255).astype(np.uint8), penalty

@@ -179,16 +179,17 @@ def _ecvq(samples, starts, settings):
 
     books, lengths = [], []
     for v, start, s in zip(samples, starts, settings.planes):
-        book, bits = refine(v, start, _lambda(s), settings.effort.rounds, keep=0) if v is not None else (None, None)
+        book, bits = refine(v, start, _lambda(s), settings.effort.rounds, fixed=1) if v is not None else (None, None)
         books.append(book)
         lengths.append(bits)
     return {"books": books, "lengths": lengths}
 
 
-def _share(samples, books, lengths, settings, codebook):
-    """For each plane, the shared codebook's entry it codes with, as (entry number, codebook, code lengths),
-    or None for its own: the entry of its kind nearest the quality, where the sample's squared error plus
-    lambda times the bits of its indices and of the codebook section is less than with its own codebook."""
+def _share(samples, books, lengths, settings, options, codebook):
+    """For each plane, the codebook it codes with when it takes the shared codebook's entry, as (entry
+    number, codebook, code lengths), or None for its own: of the choices _entry_choices gives and its
+    own codebook, the one with the least squared error on the plane's sample plus lambda times the bits
+    of its indices and of its codebook section."""
     from ..format.entropy import encode_codebook
     from ..train.nearest import nearest
 
@@ -199,14 +200,41 @@ def _share(samples, books, lengths, settings, codebook):
         entry = codebook.entry_for(plane_kind(settings.colour, n), settings.quality)
         if v is None or entry is None or s.block != codebook.block:
             continue
-        lam, candidate = _lambda(s), codebook.entries[entry][2]
-        counts = np.bincount(nearest(v, candidate)[0], minlength=len(candidate))
-        candidate_bits = -np.log2(np.maximum(counts, 0.5) / len(v))  # as the sample uses it
         section = encode_codebook(book, s.block, 1, container.SYMBOL_BYTES * book.size + 9)
-        own = nearest(v, book, lam * bits)[1].sum() + lam * 8 * len(section)
-        if nearest(v, candidate, lam * candidate_bits)[1].sum() + lam * 8 < own:
-            shared[n] = (entry, candidate, candidate_bits)
+        least = nearest(v, book, _lambda(s) * bits)[1].sum() + _lambda(s) * 8 * len(section)
+        for candidate, candidate_bits, cost in _entry_choices(v, codebook.entries[entry][2], s, settings, options):
+            if cost < least:
+                least, shared[n] = cost, (entry, candidate, candidate_bits)
     return {"shared": shared}
+
+
+EXTRA_CODEWORDS = (8, 16, 32)  # how many codewords of its own a plane may add to a shared codebook's entry
+EXTRA_SAMPLE = 1 << 15  # blocks of a plane's sample that learn them
+
+
+def _entry_choices(v, entry, s, settings, options):
+    """(codebook, code lengths, cost on the sample `v`) for a shared codebook's entry alone, then followed
+    by each number of EXTRA_CODEWORDS of the plane's own: started by the trainer on the blocks the entry
+    serves worst, then entropy-constrained rounds that leave the entry's codewords as they are."""
+    from ..format.entropy import encode_codebook
+    from ..train import train_codebook
+    from ..train.nearest import nearest
+    from .ecvq import refine
+
+    lam, rounds, fixed = _lambda(s), settings.effort.rounds, len(entry)
+    sample = _subsample(v, EXTRA_SAMPLE, options.seed)
+    book, bits = refine(sample, entry, lam, rounds, fixed=fixed)
+    yield book, bits, nearest(v, book, lam * bits)[1].sum() + lam * 8
+    worst_first = np.argsort(-nearest(sample, book, lam * bits)[1], kind="stable")
+    for extra in EXTRA_CODEWORDS:
+        if extra >= len(sample):
+            return
+        trained = train_codebook(sample[np.sort(worst_first[: 8 * extra])], options.replace(k=extra), refined=False)
+        start = np.concatenate([entry, np.clip(np.rint(trained), 0, 255).astype(np.uint8)])
+        book, bits = refine(sample, start, lam, rounds, fixed=fixed)
+        if len(book) > fixed:  # some codeword of its own is used
+            own = encode_codebook(book[fixed:], s.block, 1, container.SYMBOL_BYTES * book[fixed:].size + 9)
+            yield book, bits, nearest(v, book, lam * bits)[1].sum() + lam * 8 * (1 + len(own))
 
 
 def _lambda(s) -> float:
@@ -523,9 +551,11 @@ def _code(image, means, grids, codebooks, indices, shared, filters, refinements,
         if grid is None:
             coded.append((Plane(*size, 0, 0, 0, mean, 0), None, (), None, None, None))
             continue
+        entry = 0 if choice is None else len(codebook.entries[choice[0]][2])  # the codewords the entry gives
         p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile,
                   tools=(0 if weights is None else container.FILTER) | (0 if refinement is None else container.REFINE)
-                  | (0 if choice is None else container.SHARED_BOOK))
+                  | (0 if choice is None else container.SHARED_BOOK)
+                  | (container.EXTENDED if entry and len(book) > entry else 0))
         streams, limits = {}, p.tile_bounds() + 1
 
         def code(row, column, models, p=p, grid=grid, labels=labels, streams=streams, limits=limits):
@@ -540,8 +570,12 @@ def _code(image, means, grids, codebooks, indices, shared, filters, refinements,
         rows, columns = p.tile_grid
         futures = tiles.chains(pool, tiles.needed(rows - 1, 0, columns - 1),
                                lambda p=p: _Models(IndexModel(p.k), MeansModel()), code)
-        book = (bytes([choice[0]]) if choice is not None  # the shared codebook's entry
-                else encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1))
+        if choice is not None:  # the shared codebook's entry, and the plane's own codewords after it
+            extras = book[entry:]
+            own = encode_codebook(extras, s.block, 1, p.bounds()["codebook"]) if len(extras) else b""
+            book = None if own is None else bytes([choice[0]]) + own
+        else:
+            book = encode_codebook(book, s.block, 1, p.bounds()["codebook"] + 1)
         coded.append((p, streams, futures, book, weights, refinement))
     records, payloads = [], []
     tiles.ended([future for _, _, futures, *_ in coded for future in futures])
