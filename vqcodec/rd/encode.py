@@ -185,56 +185,64 @@ def _ecvq(samples, starts, settings):
     return {"books": books, "lengths": lengths}
 
 
-def _share(samples, books, lengths, settings, options, codebook):
+def _share(image, samples, books, lengths, settings, options, codebook):
     """For each plane, the codebook it codes with when it takes the shared codebook's entry, as (entry
     number, codebook, code lengths), or None for its own: of the choices _entry_choices gives and its
-    own codebook, the one with the least squared error on the plane's sample plus lambda times the bits
-    of its indices and of its codebook section."""
+    own codebook, the one of least cost, the squared error plus lambda times the bits of the indices
+    (measured on at most SHARE_SAMPLE blocks of the plane's sample and scaled to all its blocks) plus
+    lambda times the bits of its codebook section."""
     from ..format.entropy import encode_codebook
     from ..train.nearest import nearest
 
     shared = [None] * len(samples)
     if codebook is None:
         return {"shared": shared}
-    for n, (v, book, bits, s) in enumerate(zip(samples, books, lengths, settings.planes)):
+    for n, (v, book, bits, size, s) in enumerate(zip(samples, books, lengths, _plane_shapes(image, settings),
+                                                     settings.planes)):
         entry = codebook.entry_for(plane_kind(settings.colour, n), settings.quality)
         if v is None or entry is None or s.block != codebook.block:
             continue
+        v, lam = _subsample(v, SHARE_SAMPLE, options.seed), _lambda(s)
+        scale = _blocks(size, s.block) / len(v)
         section = encode_codebook(book, s.block, 1, container.SYMBOL_BYTES * book.size + 9)
-        least = nearest(v, book, _lambda(s) * bits)[1].sum() + _lambda(s) * 8 * len(section)
-        for candidate, candidate_bits, cost in _entry_choices(v, codebook.entries[entry][2], s, settings, options):
+        least = scale * nearest(v, book, lam * bits)[1].sum() + lam * 8 * len(section)
+        for candidate, candidate_bits, costs, section_bytes in _entry_choices(v, codebook.entries[entry][2], s,
+                                                                               settings, options):
+            cost = scale * costs.sum() + lam * 8 * section_bytes
             if cost < least:
                 least, shared[n] = cost, (entry, candidate, candidate_bits)
     return {"shared": shared}
 
 
-EXTRA_CODEWORDS = (8, 16, 32)  # how many codewords of its own a plane may add to a shared codebook's entry
-EXTRA_SAMPLE = 1 << 15  # blocks of a plane's sample that learn them
+SHARE_SAMPLE = 1 << 13  # blocks of a plane's sample that choose among them and learn its own codewords
 
 
 def _entry_choices(v, entry, s, settings, options):
-    """(codebook, code lengths, cost on the sample `v`) for a shared codebook's entry alone, then followed
-    by each number of EXTRA_CODEWORDS of the plane's own: started by the trainer on the blocks the entry
-    serves worst, then entropy-constrained rounds that leave the entry's codewords as they are."""
+    """For a shared codebook's entry alone, then followed by each number of codewords of the plane's own
+    that the effort tries, most first: the codebook, its code lengths, each block's squared error plus lambda times its
+    bits, and the bytes of the codebook section. The plane's own codewords start from the trainer on the
+    blocks of `v` the entry serves worst, and go through entropy-constrained rounds that leave the entry's
+    codewords as they are; each smaller number starts from the most used of the last."""
     from ..format.entropy import encode_codebook
     from ..train import train_codebook
     from ..train.nearest import nearest
     from .ecvq import refine
 
     lam, rounds, fixed = _lambda(s), settings.effort.rounds, len(entry)
-    sample = _subsample(v, EXTRA_SAMPLE, options.seed)
-    book, bits = refine(sample, entry, lam, rounds, fixed=fixed)
-    yield book, bits, nearest(v, book, lam * bits)[1].sum() + lam * 8
-    worst_first = np.argsort(-nearest(sample, book, lam * bits)[1], kind="stable")
-    for extra in EXTRA_CODEWORDS:
-        if extra >= len(sample):
-            return
-        trained = train_codebook(sample[np.sort(worst_first[: 8 * extra])], options.replace(k=extra), refined=False)
-        start = np.concatenate([entry, np.clip(np.rint(trained), 0, 255).astype(np.uint8)])
-        book, bits = refine(sample, start, lam, rounds, fixed=fixed)
-        if len(book) > fixed:  # some codeword of its own is used
-            own = encode_codebook(book[fixed:], s.block, 1, container.SYMBOL_BYTES * book[fixed:].size + 9)
-            yield book, bits, nearest(v, book, lam * bits)[1].sum() + lam * 8 * (1 + len(own))
+    book, bits = refine(v, entry, lam, rounds, fixed=fixed)
+    costs = nearest(v, book, lam * bits)[1]
+    yield book, bits, costs, 1
+    numbers = sorted((m for m in settings.effort.extra_codewords if m < len(v)), reverse=True)
+    if not numbers:
+        return
+    worst = v[np.sort(np.argsort(-costs, kind="stable")[: 8 * numbers[0]])]
+    own = np.clip(np.rint(train_codebook(worst, options.replace(k=numbers[0]), refined=False)), 0, 255).astype(np.uint8)
+    for extra in numbers:
+        book, bits = refine(v, np.concatenate([entry, own[:extra]]), lam, rounds, fixed=fixed)
+        own = book[fixed:][np.argsort(bits[fixed:], kind="stable")]  # the most used first
+        if len(own):
+            section = encode_codebook(book[fixed:], s.block, 1, container.SYMBOL_BYTES * own.size + 9)
+            yield book, bits, nearest(v, book, lam * bits)[1], 1 + len(section)
 
 
 def _lambda(s) -> float:

@@ -38,10 +38,12 @@ class Effort:
     train_rows: int  # the trainer's sample, in rows per codeword
     refined: bool  # Hartigan's refinement after the trainer
     refinement_steps: int  # steps the refinement layer tries per tile
+    extra_codewords: tuple[int, ...] = (8, 16, 32)  # how many codewords of its own a plane may add to a shared
+    # codebook's entry (docs/shared-codebooks.md: what they buy and cost)
 
 
-FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1)  # fewer rounds or rows cost bits and
-# saved no time
+FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1, extra_codewords=())  # fewer rounds
+# or rows cost bits and saved no time
 EFFORTS = {
     1: FASTEST,
     2: FASTEST,
