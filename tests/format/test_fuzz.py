@@ -964,7 +964,7 @@ V5_FILE = "v5-grey-70x75-t32"  # 3 x 3 tiles, 1 plane: varints 0-6 the header's,
     (6, 2, ["needs a newer vqcodec"]),  # the file tools
     (7, 17, ["block size 17"]),  # plane 0's block side
     (9, 0, ["mean step 0"]),
-    (12, 8, ["needs a newer vqcodec"]),  # plane 0's tools
+    (12, 16, ["needs a newer vqcodec"]),  # plane 0's tools
     (13, 36, ["tile side 36"]),  # not a multiple of the cell side 8
     (14, 2**40, ["codebook section"]),
     (15, 10**6, ["tile (0, 0)", "means section of 1000000 bytes"]),  # the table's first entry
