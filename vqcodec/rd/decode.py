@@ -108,7 +108,7 @@ def _plane_decoders(header, payloads, shared=None) -> dict:
 def shared_entry(p: container.Plane, section: bytes, shared) -> np.ndarray:
     """The entry of the shared codebook that a plane with the SHARED_BOOK tool takes, which its codebook
     section's first byte names: it must have the plane's k codewords of b x b, or with EXTENDED fewer,
-    the plane's own codewords following (own_codewords)."""
+    the plane's own codewords following (plane_codebook)."""
     entry = section[0]
     if entry >= len(shared.entries):
         raise FormatError(f"the plane takes entry {entry} of shared codebook {shared.name}, which has "
