@@ -34,7 +34,7 @@ def test_each_photo_is_measured_with_a_codebook_learned_from_the_others(photos):
     for r in results:
         assert r.shared_vs_own is not None and r.shared_vs_own < 0  # 4 tiles of 64 x 64: the codebook is most of a file
         assert r.own_vs_jpeg is not None and r.shared_vs_jpeg < r.own_vs_jpeg
-        assert r.codebook_bytes > 0 and r.train_seconds > 0 and r.encode_seconds > 0
+        assert r.codebook_bytes > 0 and r.train_seconds > 0 and r.encode_seconds > 0 and r.shared_encode_ratio > 0
     table = shared.table(results)
     assert table.splitlines()[0].startswith("| photo") and "| mean" in table.splitlines()[-1]
 

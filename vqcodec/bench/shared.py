@@ -38,6 +38,7 @@ class Result:
     codebook_bytes: int
     train_seconds: float
     encode_seconds: float  # of the training tiles, once each at the default quality: what training should not pass
+    shared_encode_ratio: float  # the test tiles' encode time with the shared codebook, against with their own
 
 
 def tiles_of(pixels: np.ndarray, side: int) -> list[np.ndarray]:
@@ -61,10 +62,13 @@ def _pooled(points_per_tile: list[list[tuple[float, float]]], pixels: int, sampl
     return points
 
 
-def _vqcodec(tile: np.ndarray, qualities, codebook) -> list[tuple[float, float]]:
+def _vqcodec(tile: np.ndarray, qualities, codebook, seconds: list) -> list[tuple[float, float]]:
+    """(bits, squared error) at each quality; the encode time is added to seconds[0]."""
     out = []
     for q in qualities:
+        start = time.perf_counter()
         data = api.encode(tile, quality=q, codebook=codebook, max_pixels=None).data
+        seconds[0] += time.perf_counter() - start
         decoded = api.decode(data, codebook=codebook, max_pixels=None).pixels.reshape(tile.shape)
         out.append((8 * len(data), float(np.sum((tile.astype(np.int64) - decoded) ** 2))))
     return out
@@ -89,13 +93,14 @@ def measure(photo: str, tests: list[np.ndarray], training: list[np.ndarray], siz
     encode_seconds = time.perf_counter() - start
     pixels = sum(t.shape[0] * t.shape[1] for t in tests)
     samples = sum(t.size for t in tests)
-    own = _pooled([_vqcodec(t, qualities, None) for t in tests], pixels, samples)
-    with_shared = _pooled([_vqcodec(t, qualities, shared) for t in tests], pixels, samples)
+    own_seconds, shared_seconds = [0.0], [0.0]
+    own = _pooled([_vqcodec(t, qualities, None, own_seconds) for t in tests], pixels, samples)
+    with_shared = _pooled([_vqcodec(t, qualities, shared, shared_seconds) for t in tests], pixels, samples)
     jpeg = _pooled([_anchor(t, "jpeg") for t in tests], pixels, samples)
     webp = _pooled([_anchor(t, "webp") for t in tests], pixels, samples)
     return Result(photo, size, len(tests), anchors.bd_rate(own, with_shared), anchors.bd_rate(jpeg, with_shared),
                   anchors.bd_rate(webp, with_shared), anchors.bd_rate(jpeg, own), anchors.bd_rate(webp, own),
-                  len(shared.data), train_seconds, encode_seconds)
+                  len(shared.data), train_seconds, encode_seconds, shared_seconds[0] / own_seconds[0])
 
 
 def run(paths, sizes=SIZES, qualities=QUALITIES, own=False, progress=None) -> list[Result]:
@@ -174,7 +179,7 @@ def _percent(value: float | None) -> str:
 def table(results: list[Result]) -> str:
     """A Markdown table: a row per photo and tile size, and the mean of each size."""
     head = ["photo", "tile", "tiles", "vs own codebooks", "vs JPEG", "vs WebP", "own vs JPEG", "own vs WebP",
-            ".vqcb bytes", "train / encode s"]
+            ".vqcb bytes", "train / encode s", "encode time with / without"]
     rows = []
     for size in sorted({r.size for r in results}):
         of_size = [r for r in results if r.size == size]
@@ -182,7 +187,7 @@ def table(results: list[Result]) -> str:
             rows.append([r.photo.rsplit("/", 1)[-1], f"{size}", f"{r.tiles}", _percent(r.shared_vs_own),
                          _percent(r.shared_vs_jpeg), _percent(r.shared_vs_webp), _percent(r.own_vs_jpeg),
                          _percent(r.own_vs_webp), f"{r.codebook_bytes:,}",
-                         f"{r.train_seconds:.1f} / {r.encode_seconds:.1f}"])
+                         f"{r.train_seconds:.1f} / {r.encode_seconds:.1f}", f"{r.shared_encode_ratio:.2f} x"])
 
         def mean(field):
             values = [getattr(r, field) for r in of_size if getattr(r, field) is not None]
@@ -190,7 +195,7 @@ def table(results: list[Result]) -> str:
 
         rows.append(["mean", f"{size}", "", *(_percent(mean(f)) for f in ("shared_vs_own", "shared_vs_jpeg",
                                                                           "shared_vs_webp", "own_vs_jpeg",
-                                                                          "own_vs_webp")), "", ""])
+                                                                          "own_vs_webp")), "", "", ""])
     widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(len(head))]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]

@@ -215,14 +215,16 @@ def _share(image, samples, books, lengths, settings, options, codebook):
 
 
 SHARE_SAMPLE = 1 << 13  # blocks of a plane's sample that choose among them and learn its own codewords
+EXTRA_ROUNDS = 4  # entropy-constrained rounds for its own codewords, at most (docs/shared-codebooks.md: what more buy)
 
 
 def _entry_choices(v, entry, s, settings, options):
     """For a shared codebook's entry alone, then followed by each number of codewords of the plane's own
-    that the effort tries, most first: the codebook, its code lengths, each block's squared error plus lambda times its
-    bits, and the bytes of the codebook section. The plane's own codewords start from the trainer on the
-    blocks of `v` the entry serves worst, and go through entropy-constrained rounds that leave the entry's
-    codewords as they are; each smaller number starts from the most used of the last."""
+    that the effort tries, most first: the codebook, its code lengths, each block's squared error plus
+    lambda times its bits, and the bytes of the codebook section. The plane's own codewords start from
+    the trainer on the blocks of `v` the entry serves worst, and go through entropy-constrained rounds
+    (at most EXTRA_ROUNDS) that leave the entry's codewords as they are; each smaller number starts from
+    the most used of the last."""
     from ..format.entropy import encode_codebook
     from ..train import train_codebook
     from ..train.nearest import nearest
@@ -238,7 +240,7 @@ def _entry_choices(v, entry, s, settings, options):
     worst = v[np.sort(np.argsort(-costs, kind="stable")[: 8 * numbers[0]])]
     own = np.clip(np.rint(train_codebook(worst, options.replace(k=numbers[0]), refined=False)), 0, 255).astype(np.uint8)
     for extra in numbers:
-        book, bits = refine(v, np.concatenate([entry, own[:extra]]), lam, rounds, fixed=fixed)
+        book, bits = refine(v, np.concatenate([entry, own[:extra]]), lam, min(rounds, EXTRA_ROUNDS), fixed=fixed)
         own = book[fixed:][np.argsort(bits[fixed:], kind="stable")]  # the most used first
         if len(own):
             section = encode_codebook(book[fixed:], s.block, 1, container.SYMBOL_BYTES * own.size + 9)
