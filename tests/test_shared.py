@@ -80,6 +80,20 @@ def test_a_plane_may_follow_the_entry_with_codewords_of_its_own(shared):
         assert not any(p.tools & container.EXTENDED for p in fastest)
 
 
+def test_an_entry_of_the_most_codewords_takes_none_of_a_planes_own():
+    """A valid .vqcb may hold an entry of 65536 codewords, the most a plane may have: the plane takes it alone
+    or keeps its own codebook, never with codewords of its own after it (k would pass 65536)."""
+    from vqcodec.format import codebooks
+
+    book = np.random.default_rng(3).integers(0, 256, (1 << 16, 4), dtype=np.uint8)
+    shared = codebooks.build(2, [(0, 60, book)])
+    tile = np.asarray(Image.open(SAMPLES / "camera.png"))[100:164, 100:164]
+    encoded = vqcodec.encode(tile, quality=60, codebook=shared)
+    (plane,) = encoded.header.planes
+    assert plane.k <= 1 << 16 and not plane.tools & container.EXTENDED
+    assert vqcodec.decode(encoded.data, codebook=shared).pixels.shape == tile.shape
+
+
 def test_a_shared_codebook_saves_bytes_on_small_tiles(shared):
     """At equal quality settings, the tiles of another photo take fewer bytes in all, and lose little PSNR:
     what the benchmark (benchmarks/shared.py) measures as BD-rate."""

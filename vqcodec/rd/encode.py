@@ -18,6 +18,7 @@ import numpy as np
 from .. import images
 from ..format import container, tiles
 from ..format.container import Header, Plane, Section, shapes
+from ..options import MAX_K
 from ..pipeline import Pipeline, Stage
 from .planes import chroma_rows, split
 from .settings import plane_kind, settings_for
@@ -191,7 +192,6 @@ def _share(image, samples, books, lengths, settings, options, codebook):
     own codebook, the one of least cost, the squared error plus lambda times the bits of the indices
     (measured on at most SHARE_SAMPLE blocks of the plane's sample and scaled to all its blocks) plus
     lambda times the bits of its codebook section."""
-    from ..format.entropy import encode_codebook
     from ..train.nearest import nearest
 
     shared = [None] * len(samples)
@@ -204,8 +204,7 @@ def _share(image, samples, books, lengths, settings, options, codebook):
             continue
         v, lam = _subsample(v, SHARE_SAMPLE, options.seed), _lambda(s)
         scale = _blocks(size, s.block) / len(v)
-        section = encode_codebook(book, s.block, 1, container.SYMBOL_BYTES * book.size + 9)
-        least = scale * nearest(v, book, lam * bits)[1].sum() + lam * 8 * len(section)
+        least = scale * nearest(v, book, lam * bits)[1].sum() + lam * 8 * _codebook_bytes(book, s.block)
         for candidate, candidate_bits, costs, section_bytes in _entry_choices(v, codebook.entries[entry][2], s,
                                                                                settings, options):
             cost = scale * costs.sum() + lam * 8 * section_bytes
@@ -225,7 +224,6 @@ def _entry_choices(v, entry, s, settings, options):
     the trainer on the blocks of `v` the entry serves worst, and go through entropy-constrained rounds
     (at most EXTRA_ROUNDS) that leave the entry's codewords as they are; each smaller number starts from
     the most used of the last."""
-    from ..format.entropy import encode_codebook
     from ..train import train_codebook
     from ..train.nearest import nearest
     from .ecvq import refine
@@ -234,7 +232,7 @@ def _entry_choices(v, entry, s, settings, options):
     book, bits = refine(v, entry, lam, rounds, fixed=fixed)
     costs = nearest(v, book, lam * bits)[1]
     yield book, bits, costs, 1
-    numbers = sorted((m for m in settings.effort.extra_codewords if m < len(v)), reverse=True)
+    numbers = sorted((m for m in settings.effort.extra_codewords if m < len(v) and fixed + m <= MAX_K), reverse=True)
     if not numbers:
         return
     worst = v[np.sort(np.argsort(-costs, kind="stable")[: 8 * numbers[0]])]
@@ -243,8 +241,14 @@ def _entry_choices(v, entry, s, settings, options):
         book, bits = refine(v, np.concatenate([entry, own[:extra]]), lam, min(rounds, EXTRA_ROUNDS), fixed=fixed)
         own = book[fixed:][np.argsort(bits[fixed:], kind="stable")]  # the most used first
         if len(own):
-            section = encode_codebook(book[fixed:], s.block, 1, container.SYMBOL_BYTES * own.size + 9)
-            yield book, bits, nearest(v, book, lam * bits)[1], 1 + len(section)
+            yield book, bits, nearest(v, book, lam * bits)[1], 1 + _codebook_bytes(own, s.block)
+
+
+def _codebook_bytes(book: np.ndarray, block: int) -> int:
+    """The bytes of a codebook's coded section (the coder's bound is never reached)."""
+    from ..format.entropy import encode_codebook
+
+    return len(encode_codebook(book, block, 1, container.SYMBOL_BYTES * book.size + 9))
 
 
 def _lambda(s) -> float:
