@@ -1,7 +1,8 @@
-"""How much of the chroma residual a chroma-from-luma scale could predict: an upper bound, before building it.
+"""How much of the chroma residual a chroma-from-luma scale could predict, and what it would save.
 
     python benchmarks/chroma_from_luma.py              # from the original luma
     python benchmarks/chroma_from_luma.py --quality 50 # from the luma of the photo coded at quality 50
+    python benchmarks/chroma_from_luma.py --simulate   # BD-rate, simulated through the encoder
 
 For each bundled colour photo in 4:2:0, the residual of each chroma plane
 against its base (8 x 8 cell means, interpolated as the decoder does) and
@@ -12,18 +13,33 @@ share of the chroma residual's energy it removes. A bound: it reads the
 original luma (with --quality, the luma of the photo as vqcodec decodes it
 at that quality, as a decoder would read it) and counts nothing for the
 scales' bits. Prints a Markdown table.
+
+With --simulate, the tool as an encoder and decoder would run it, without a
+format for it: for each photo and quality the scales are chosen per block
+by squared error plus the chroma plane's lambda times their bits (order-0
+code lengths, found again three times), from the luma of the photo as
+decoded without the tool; the encoder then codes each chroma plane less
+its prediction (clipped to a byte), the decoded chroma gets the prediction
+added back, and the file counts the scales' empirical entropy plus a byte
+for each value used. Prints the BD-rate (PSNR and luma SSIM) against the
+encoder as it is, at qualities 20 to 90, per photo and block size, and once
+with the scales' bits left out, to show what they cost.
 """
 import argparse
+import contextlib
 
 import numpy as np
 
 import vqcodec
 from vqcodec import images
 from vqcodec.bench import anchors
-from vqcodec.rd import pixels, planes
+from vqcodec.rd import decode, encode, pixels, planes, settings
 
 CELL = 8
 BLOCKS = (4, 8, 16)
+SCALES = np.arange(-16, 17)  # in eighths: -2 .. 2
+SIMULATED = ((8, True), (16, True), (8, False))  # block side, whether the scales' bits are counted
+QUALITIES = (20, 35, 50, 65, 80, 90)  # 4:2:0 at all of them
 
 
 def base(plane: np.ndarray) -> np.ndarray:
@@ -36,6 +52,14 @@ def base(plane: np.ndarray) -> np.ndarray:
     return (1 - u) * top + u * bottom
 
 
+def at_chroma(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A luma plane averaged over 2 x 2 pixels, as 4:2:0 chroma samples it (the last row and column repeated
+    where the image has an odd size)."""
+    h, w = shape
+    luma = np.pad(luma, ((0, 2 * h - luma.shape[0]), (0, 2 * w - luma.shape[1])), mode="edge")
+    return luma.reshape(h, 2, w, 2).mean(axis=(1, 3))
+
+
 def removed(luma: np.ndarray, chroma: np.ndarray, block: int) -> float:
     """The share of the chroma residual's energy that a scale of the luma residual per block removes."""
     rows, columns = chroma.shape[0] // block * block, chroma.shape[1] // block * block
@@ -46,10 +70,104 @@ def removed(luma: np.ndarray, chroma: np.ndarray, block: int) -> float:
     return 1 - ((t - scale * x) ** 2).sum() / (t ** 2).sum()
 
 
+def by_block(plane: np.ndarray, block: int) -> np.ndarray:
+    """The plane as (rows, block, columns, block), padded with zeros to whole blocks."""
+    h, w = plane.shape
+    padded = np.pad(plane, ((0, -h % block), (0, -w % block)))
+    return padded.reshape(padded.shape[0] // block, block, padded.shape[1] // block, block)
+
+
+def chosen_scales(luma: np.ndarray, residual: np.ndarray, block: int, lam: float, counted: bool) -> np.ndarray:
+    """Each block's scale (eighths, SCALES) of least squared error plus lambda times its bits."""
+    x, t = by_block(luma, block), by_block(residual, block)
+    xx, xt, tt = ((a * b).sum(axis=(1, 3))[..., None] for a, b in ((x, x), (x, t), (t, t)))
+    error = tt - 2 * (SCALES / 8) * xt + (SCALES / 8) ** 2 * xx
+    bits = np.where(SCALES == 0, 1.0, 5.0) if counted else np.zeros(len(SCALES))
+    for _ in range(3 if counted else 1):
+        choice = np.argmin(error + lam * bits, axis=2)
+        counts = np.bincount(choice.ravel(), minlength=len(SCALES)) + 0.1
+        bits = -np.log2(counts / counts.sum())
+    return SCALES[choice]
+
+
+def scale_bits(scales: np.ndarray) -> float:
+    """The scales' empirical entropy, plus a byte for each value used (a table a stream would start with)."""
+    counts = np.unique(scales, return_counts=True)[1]
+    return float(-(counts * np.log2(counts / counts.sum())).sum()) + 8 * len(counts)
+
+
+@contextlib.contextmanager
+def predicted_chroma(prediction: list[np.ndarray]):
+    """The encoder codes each chroma plane less its prediction, clipped to a byte, and the decoder adds it
+    back: the tool without a format for it (the encoder's own PSNR still leaves it out)."""
+    bands, merge = encode._bands, decode.merge
+
+    def less(image, plane_settings):
+        for top, bottom, coded, tops in bands(image, plane_settings):
+            for n in (1, 2):
+                rows = prediction[n - 1][tops[n] : tops[n] + len(coded[n])]
+                coded[n] = np.clip(coded[n] - rows, 0, 255).astype(np.uint8)
+            yield top, bottom, coded, tops
+
+    def plus(decoded, colour, *rest):
+        decoded = [np.clip(p + prediction[n - 1], 0, 255).astype(np.uint8) if n in (1, 2) else p
+                   for n, p in enumerate(decoded)]
+        return merge(decoded, colour, *rest)
+
+    encode._bands, decode.merge = less, plus
+    try:
+        yield
+    finally:
+        encode._bands, decode.merge = bands, merge
+
+
+def coded(image: np.ndarray, quality: float, extra_bits: float = 0.0) -> tuple[anchors.Point, np.ndarray]:
+    """The point of the photo coded at a quality, with `extra_bits` counted in its size, and its pixels."""
+    data = vqcodec.encode(image, quality=quality).data
+    decoded = vqcodec.decode(data, max_pixels=None).pixels
+    return anchors.point(round(len(data) + extra_bits / 8), image, decoded), decoded
+
+
+def simulate() -> None:
+    names = [f"{b} x {b}" + ("" if counted else ", scales not counted") for b, counted in SIMULATED]
+    print("| photo | " + " | ".join(f"{name}: PSNR / SSIM" for name in names) + " |")
+    print("|---|" + "---|" * len(names))
+    rates = []  # per photo, per variant: (PSNR, SSIM)
+    for path in anchors.photos():
+        image = images.load(path, None)
+        if image.ndim == 2 or image.shape[2] < 3:
+            continue
+        image = image[:, :, :3]
+        chroma = planes.split(image, "ycbcr420")[1:]
+        residuals = [c - base(c.astype(np.float64)) for c in chroma]
+        plain, curves = [], [[] for _ in SIMULATED]
+        for q in QUALITIES:
+            point, decoded = coded(image, q)
+            plain.append(point)
+            y = planes.split(decoded, "ycbcr420")[0].astype(np.float64)
+            luma = at_chroma(y - base(y), chroma[0].shape)
+            lam = settings.lam_of(q) * settings.CHROMA_LAMBDA * settings.BLOCK ** 2 / 16  # per bit, as the encoder
+            for curve, (block, counted) in zip(curves, SIMULATED):
+                scales = [chosen_scales(luma, r, block, lam, counted) for r in residuals]
+                h, w = luma.shape
+                prediction = [np.rint(np.kron(s, np.ones((block, block)))[:h, :w] / 8 * luma).astype(np.int32)
+                              for s in scales]
+                with predicted_chroma(prediction):
+                    curve.append(coded(image, q, sum(scale_bits(s) for s in scales) if counted else 0.0)[0])
+        rates.append([(anchors.bd_rate(plain, c), anchors.bd_rate(plain, c, "ssim")) for c in curves])
+        print(f"| {path.name} | " + " | ".join(f"{a:+.1f} % / {b:+.1f} %" for a, b in rates[-1]) + " |", flush=True)
+    means = np.mean(rates, axis=0)
+    print("| mean | " + " | ".join(f"{a:+.1f} % / {b:+.1f} %" for a, b in means) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", type=float, help="read the luma of the photo coded at this quality")
+    parser.add_argument("--simulate", action="store_true", help="the BD-rate of the tool, simulated through the encoder")
     args = parser.parse_args()
+    if args.simulate:
+        simulate()
+        return
     print("| photo | plane | residual energy per sample | " + " | ".join(f"removed, {b} x {b}" for b in BLOCKS) + " |")
     print("|---|---|---|" + "---|" * len(BLOCKS))
     for path in anchors.photos():
@@ -60,10 +178,7 @@ def main() -> None:
         if args.quality is not None:
             decoded = vqcodec.decode(vqcodec.encode(image[:, :, :3], quality=args.quality).data).pixels
             y = planes.split(decoded, "ycbcr420")[0]
-        luma = y - base(y.astype(np.float64))
-        h, w = cb.shape
-        luma = np.pad(luma, ((0, 2 * h - luma.shape[0]), (0, 2 * w - luma.shape[1])), mode="edge")
-        luma = luma.reshape(h, 2, w, 2).mean(axis=(1, 3))
+        luma = at_chroma(y - base(y.astype(np.float64)), cb.shape)
         for name, plane in (("Cb", cb), ("Cr", cr)):
             residual = plane - base(plane.astype(np.float64))
             shares = " | ".join(f"{100 * removed(luma, residual, b):.0f} %" for b in BLOCKS)
