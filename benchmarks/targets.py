@@ -7,6 +7,7 @@ Compilation is done before any timing. Peers are optional:
     pip install '.[peers]'          # scikit-learn and faiss-cpu
     python benchmarks/targets.py    # about five minutes on 2 cores
     python benchmarks/targets.py shared   # only the shared-codebook training target
+    python benchmarks/targets.py version4 # only version 4's targets, at 4096 x 4096
 
 The large images are bundled samples enlarged to 4096 x 4096 with Pillow's
 Lanczos filter: smoother than a real photo of that size, but the same
@@ -381,6 +382,12 @@ def main() -> None:
     program.configure()  # as the vqcodec command does: OpenMP threads that wait briefly, then sleep
     if sys.argv[1:] == ["shared"]:
         shared_training()
+        return
+    if sys.argv[1:] == ["version4"]:
+        vqcodec.encode(np.zeros((64, 64, 3), np.uint8) + np.arange(64, dtype=np.uint8)[:, None])  # compile first
+        for name, pixels in four_k().items():
+            version_4(name, pixels)
+            print()
         return
     if faiss:
         faiss.omp_set_num_threads(THREADS)

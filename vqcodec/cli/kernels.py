@@ -29,6 +29,7 @@ TILES = ("format.entropy._tile_index_kernel", "format.entropy._means_kernel", "f
 PIXELS = ("rd.pixels.reconstruct_rows",)  # every rate-distortion plane, encoded (to measure) or decoded
 FILTER = ("rd.pixels.filter_rows",)  # the planes with the restoration filter
 REFINE = ("format.entropy._refinement_kernel", "rd.pixels.refine_box")  # the planes with the refinement layer
+CHOICE = ("rd.choice.choose_rows", "rd.choice._count")  # the codeword choice that knows the index coder's contexts
 
 
 def needed(command: str, options, header=None) -> tuple[str, ...]:
@@ -48,9 +49,16 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
     kernels = TRAINING.get(options.algo, ()) + ASSIGNING
     if options.plain:
         return kernels + (() if options.fixed_rate else CLASSIC)
-    return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks", "rd.pixels.filter_statistics")  # (the filter
-    # and the refinement only where they pay: counting them would announce a compile on every run of an encoder
-    # of small images)
+    return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks", "rd.pixels.filter_statistics") + (
+        CHOICE if _contexts(options) else ())  # (the filter and the refinement only where they pay: counting
+    # them would announce a compile on every run of an encoder of small images)
+
+
+def _contexts(options) -> bool:
+    """Whether the rate-distortion encoder chooses codewords knowing the index coder's contexts."""
+    from ..rd.settings import EFFORTS
+
+    return EFFORTS[options.effort].contexts
 
 
 def _with(header, tool: str) -> bool:
@@ -236,6 +244,17 @@ def _assignment() -> None:
     nearest(_BOOK, _BOOK.astype(np.float64), np.zeros(2))
 
 
+def _choice() -> None:
+    """The codeword choice that knows the index coder's contexts, with the arrays as vqcodec.rd.encode makes
+    them."""
+    from ..rd.choice import Model, choose_rows
+
+    grid, model = np.zeros((1, 2), dtype=np.uint16), Model(_BOOK)
+    model.add(grid, 0, 1)
+    choose_rows(0, 1, _BOOK, np.zeros(2, dtype=np.int64), _BOOK.astype(np.float32), model.near, 1.0, grid, 0, 2,
+                *model.costs())
+
+
 def _seeding() -> None:
     from ..train.kmeans import seed_kmeanspp
 
@@ -280,6 +299,7 @@ JOBS = {  # name -> (the call that compiles, the kernels it compiles as "module.
     "seeding": (_seeding, ("train.kmeans._kmeanspp_kernel",)),
     "lloyd": (_lloyd, ("train.nearest.scan_rows", "train.kmeans._cluster_sums", "train.kmeans._yinyang")),
     "assignment": (_assignment, ("train.nearest.scan_rows",)),
+    "choice": (_choice, CHOICE),
     "cluster_means": (_cluster_means, ("train.centnn._recount", "train.centnn._set_means")),
     "epochs": (_epochs, ("train.centnn._epoch",)),
     "split": (_split, ("train.centnn._split",)),
@@ -323,8 +343,8 @@ def aside(command: str, options, header=None) -> tuple[str, ...]:
     training = TRAINING_JOBS.get(options.algo, ("assignment",))
     if options.plain:
         return training + (() if options.fixed_rate else ("order", "codebook", "context_indices"))
-    return training + ("order", "reconstruct", "filter_statistics", "filter", "tile_means", "codebook",
-                       "tile_indices")
+    return training + (("choice",) if _contexts(options) else ()) + (
+        "order", "reconstruct", "filter_statistics", "filter", "tile_means", "codebook", "tile_indices")
 
 
 class _Claims:

@@ -261,6 +261,7 @@ def _assign(image, grids, books, lengths, shared, settings):
     codebook, which is kept as it is. A plane's indices are a grid of uint16, a block each."""
     from ..format.order import ordered
     from ..train.nearest import nearest
+    from .choice import MAX_CONTEXT_K, Model
     from .pixels import residual_blocks
 
     sizes = _plane_shapes(image, settings)
@@ -270,6 +271,8 @@ def _assign(image, grids, books, lengths, shared, settings):
     lengths = [bits if choice is None else choice[2] for bits, choice in zip(lengths, shared)]
     penalties = [None if bits is None else (_lambda(s) * bits).astype(np.float32)
                  for bits, s in zip(lengths, settings.planes)]
+    models = [Model(book) if book is not None and settings.effort.contexts and len(book) <= MAX_CONTEXT_K
+              else None for book in books]
     for _, _, planes, tops in _bands(image, settings):
         for n, (plane, top, grid, size, s) in enumerate(zip(planes, tops, grids, sizes, settings.planes)):
             if grid is None:
@@ -277,7 +280,10 @@ def _assign(image, grids, books, lengths, shared, settings):
             first, last = _band_blocks(top, len(plane), size, s.block)
             vectors = np.empty((last - first, s.block ** 2), dtype=np.uint8)
             _residuals(residual_blocks, vectors, first, np.empty(0, dtype=np.int64), plane, top, size[0], grid, s)
-            labels[n][first:last] = nearest(vectors, books[n], penalties[n])[0]
+            if models[n] is None:
+                labels[n][first:last] = nearest(vectors, books[n], penalties[n])[0]
+            else:
+                models[n] = _chosen(vectors, books[n], penalties[n], labels[n], first, last, size, s, models[n])
     codebooks, indices = [], []
     for book, grid, plane_labels, size, choice, s in zip(books, grids, labels, sizes, shared, settings.planes):
         if grid is None:
@@ -298,6 +304,31 @@ def _assign(image, grids, books, lengths, shared, settings):
         codebooks.append(book)
         indices.append(plane_labels.reshape(-1, -(-size[1] // s.block)))
     return {"codebooks": codebooks, "indices": indices}
+
+
+def _chosen(vectors, book, penalty, labels, first, last, size, s, model):
+    """The band's blocks (first..last-1 of the plane's) chosen in coding order under the model of the
+    index coder (vqcodec.rd.choice), the columns of tiles on threads; returns the model with the band
+    counted. The first band, with nothing counted yet, is chosen from the statistics of its plain choice."""
+    from ..train.nearest import nearest
+    from ..train.rows import over_rows
+    from .choice import choose_rows
+
+    across = -(-size[1] // s.block)
+    grid = labels.reshape(-1, across)
+    top, bottom = first // across, last // across
+    plain = nearest(vectors, book, penalty)[0]
+    if not model.counts.any():
+        labels[first:last] = plain
+        model.add(grid, top, bottom)
+        costs, model = model.costs(), model.emptied()
+    else:
+        costs = model.costs()
+    columns = s.tile // s.block
+    over_rows(choose_rows, -(-across // columns), vectors, plain, book.astype(np.float32), model.near, _lambda(s),
+              grid, top, columns, *costs, minimum=1)
+    model.add(grid, top, bottom)
+    return model
 
 
 def _filters(image, grids, codebooks, indices, settings):

@@ -40,10 +40,11 @@ class Effort:
     refinement_steps: int  # steps the refinement layer tries per tile
     extra_codewords: tuple[int, ...] = (8, 16, 32)  # how many codewords of its own a plane may add to a shared
     # codebook's entry (docs/shared-codebooks.md: what they buy and cost)
+    contexts: bool = True  # each block's codeword chosen again knowing the index coder's contexts (choice.py)
 
 
-FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1, extra_codewords=())  # fewer rounds
-# or rows cost bits and saved no time
+FASTEST = Effort(rounds=6, train_rows=8, refined=False, refinement_steps=1, extra_codewords=(),
+                 contexts=False)  # fewer rounds or rows cost bits and saved no time
 EFFORTS = {
     1: FASTEST,
     2: FASTEST,
