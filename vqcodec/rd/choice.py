@@ -128,6 +128,7 @@ class Model:
         self.flags = np.zeros((2, 8, 2))  # by flag and context: blocks that differ, blocks the same
         self.pairs = np.zeros((self.k, self.k))  # [a, c]: a new index c beside a neighbour a (left, or above)
         self.counts = np.zeros(self.k)  # every index chosen
+        self._costs, self._costed = None, 0.0  # the costs last worked out, and how many blocks they counted
 
     def add(self, grid: np.ndarray, top: int, bottom: int) -> None:
         """Count the choices of grid rows top..bottom-1 (with the row above them, where there is one)."""
@@ -138,8 +139,12 @@ class Model:
         return Model(self.codebook, self.near)
 
     def costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(same, differ, follows) for choose_rows."""
-        p = (self.flags[..., 1] + 0.5) / (self.flags.sum(axis=2) + 1)
-        order0 = (self.counts + 0.5) / (self.counts.sum() + 0.5 * self.k)
-        follows = (self.pairs + PRIOR * order0) / (self.pairs.sum(axis=1, keepdims=True) + PRIOR)
-        return -np.log2(p), -np.log2(1 - p), -np.log2(follows)
+        """(same, differ, follows) for choose_rows: worked out again only once the blocks counted have grown
+        by a quarter since, as K x K logarithms a band add up on a large image."""
+        blocks = self.counts.sum()
+        if self._costs is None or blocks >= 1.25 * self._costed:
+            p = (self.flags[..., 1] + 0.5) / (self.flags.sum(axis=2) + 1)
+            order0 = (self.counts + 0.5) / (blocks + 0.5 * self.k)
+            follows = (self.pairs + PRIOR * order0) / (self.pairs.sum(axis=1, keepdims=True) + PRIOR)
+            self._costs, self._costed = (-np.log2(p), -np.log2(1 - p), -np.log2(follows)), blocks
+        return self._costs
