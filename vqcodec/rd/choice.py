@@ -6,13 +6,14 @@ codeword costs on average. The tile index coder (vqcodec.format.entropy)
 codes a block far more cheaply when it repeats its left or upper neighbour,
 and codes a new index from trees that know those neighbours. So after the
 plain choice, blocks are chosen again in coding order, each by squared
-error plus lambda times its cost under a model of that coder: a flag "same
-as the left one?" and one "same as the one above?", each with the contexts
-the coder uses, and a new index at what it costs after each neighbour,
-from how often codewords followed each other. The model's statistics come
-from the choices already made in the bands above (the first band from its
-plain choice), so that they follow the image as a coder's would. As a new
-index, only the plain choice and the codewords nearest it compete.
+error plus a share of lambda (LAMBDA) times its cost under a model of that
+coder: a flag "same as the left one?" and one "same as the one above?",
+each in the contexts the coder uses, and a new index at what it costs after
+each neighbour, from how often codewords followed each other. The model's
+statistics come from the choices already made in the bands above (the
+first band from its plain choice), so that they follow the image as a
+coder's would. As a new index, only the plain choice and the codewords
+nearest it compete.
 
 A decoder need not know any of this: it changes which codeword a block
 takes, never how a file is read.
@@ -20,8 +21,9 @@ takes, never how a file is read.
 import numpy as np
 from numba import njit
 
-
 NEAR = 8  # new indices a block weighs: its plain choice and the codewords nearest that
+LAMBDA = 0.5  # the share of the plane's lambda that weighs the bits here: measured best from 0.35 to 0.65, where
+# the plane's own lambda (1) gave a third less of the gain (docs/rate-distortion.md)
 MAX_CONTEXT_K = 1024  # codebooks larger than this keep the plain choice: the model holds K x K statistics
 PRIOR = 4.0  # weight of the order-0 frequencies in the statistics of what follows a codeword
 
@@ -108,9 +110,11 @@ def _count(grid, top, bottom, flags, pairs, counts):
             left, above = _at(grid, r, c - 1, 0, across), _at(grid, r - 1, c, 0, across)
             above_left, above_right = _at(grid, r - 1, c - 1, 0, across), _at(grid, r - 1, c + 1, 0, across)
             if left >= 0:
-                flags[0, (above == left) + 2 * (above_left == left) + 4 * (above_right == left), np.int64(x == left)] += 1
+                ctx = (above == left) + 2 * (above_left == left) + 4 * (above_right == left)
+                flags[0, ctx, np.int64(x == left)] += 1
             if above >= 0 and above != left and x != left:
-                flags[1, (above_left == above) + 2 * (above_right == above) + 4 * (left < 0), np.int64(x == above)] += 1
+                ctx = (above_left == above) + 2 * (above_right == above) + 4 * (left < 0)
+                flags[1, ctx, np.int64(x == above)] += 1
             if x != left and x != above:
                 if left >= 0:
                     pairs[left, x] += 1

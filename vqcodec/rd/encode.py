@@ -312,7 +312,7 @@ def _chosen(vectors, book, penalty, labels, first, last, size, s, model):
     counted. The first band, with nothing counted yet, is chosen from the statistics of its plain choice."""
     from ..train.nearest import nearest
     from ..train.rows import over_rows
-    from .choice import choose_rows
+    from .choice import LAMBDA, choose_rows
 
     across = -(-size[1] // s.block)
     grid = labels.reshape(-1, across)
@@ -325,8 +325,8 @@ def _chosen(vectors, book, penalty, labels, first, last, size, s, model):
     else:
         costs = model.costs()
     columns = s.tile // s.block
-    over_rows(choose_rows, -(-across // columns), vectors, plain, book.astype(np.float32), model.near, _lambda(s),
-              grid, top, columns, *costs, minimum=1)
+    over_rows(choose_rows, -(-across // columns), vectors, plain, book.astype(np.float32), model.near,
+              LAMBDA * _lambda(s), grid, top, columns, *costs, minimum=1)
     model.add(grid, top, bottom)
     return model
 
