@@ -21,6 +21,8 @@ takes, never how a file is read.
 import numpy as np
 from numba import njit
 
+from ..train.nearest import sqdist
+
 NEAR = 8  # new indices a block weighs: its plain choice and the codewords nearest that
 LAMBDA = 0.5  # the share of the plane's lambda that weighs the bits here: measured best from 0.35 to 0.65, where
 # the plane's own lambda (1) gave a third less of the gain (docs/rate-distortion.md)
@@ -51,15 +53,6 @@ def choose_rows(start, stop, vectors, plain, codebook, near, lam, grid, top, col
                 follows)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _distance(vectors, i, codebook, a):
-    total = np.float32(0.0)
-    for t in range(vectors.shape[1]):
-        d = np.float32(vectors[i, t]) - codebook[a, t]
-        total += d * d
-    return total
-
-
 @njit(cache=True, nogil=True)
 def _choose(vectors, plain, codebook, near, lam, grid, top, c0, c1, same, differ, follows):
     across = grid.shape[1]
@@ -71,11 +64,11 @@ def _choose(vectors, plain, codebook, near, lam, grid, top, c0, c1, same, differ
             chosen, cost, flags = np.int64(-1), np.inf, 0.0  # flags: the bits of the flags a new index follows
             if left >= 0:
                 ctx = (above == left) + 2 * (above_left == left) + 4 * (above_right == left)
-                chosen, cost = left, _distance(vectors, i, codebook, left) + lam * same[0, ctx]
+                chosen, cost = left, sqdist(vectors, i, codebook, left) + lam * same[0, ctx]
                 flags += differ[0, ctx]
             if above >= 0 and above != left:
                 ctx = (above_left == above) + 2 * (above_right == above) + 4 * (left < 0)
-                j = _distance(vectors, i, codebook, above) + lam * (flags + same[1, ctx])
+                j = sqdist(vectors, i, codebook, above) + lam * (flags + same[1, ctx])
                 if j < cost:
                     chosen, cost = above, j
                 flags += differ[1, ctx]
@@ -84,7 +77,7 @@ def _choose(vectors, plain, codebook, near, lam, grid, top, c0, c1, same, differ
             for m in range(near.shape[1]):  # a new index: the plain choice, or a codeword nearest it
                 a = near[plain[i], m]
                 if a != left and a != above:
-                    j = _distance(vectors, i, codebook, a) + lam * (flags + 0.5 * (follows[ref_left, a]
+                    j = sqdist(vectors, i, codebook, a) + lam * (flags + 0.5 * (follows[ref_left, a]
                                                                                     + follows[ref_above, a]))
                     if j < cost:
                         chosen, cost = a, j
