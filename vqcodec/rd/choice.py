@@ -46,7 +46,7 @@ def choose_rows(start, stop, vectors, plain, codebook, near, lam, grid, top, col
     the model (the module's docstring), written into `grid`, which holds the choices above. `plain`: the
     blocks' plain choices; `near[b]`: codeword b and those nearest it, the new indices weighed when b is
     the plain choice; `same` and `differ`: the bits of the flags, (2, 8) by flag and context;
-    `follows[a, c]`: the probability that a new index is c after a neighbour a."""
+    `follows[a, c]`: the bits of a new index c after a neighbour a."""
     for column_range in range(start, stop):
         c0 = column_range * columns
         _choose(vectors, plain, codebook, near, lam, grid, top, c0, min(c0 + columns, grid.shape[1]), same, differ,
