@@ -4,7 +4,7 @@ import pytest
 from cases import BAD_DATA, GOOD, random_vectors, sq_distances
 
 import vqcodec
-from vqcodec.train.nearest import nearest
+from vqcodec.train.nearest import ALL_ROWS, CACHE_BITS, NO_GROUPS, nearest, scan_rows
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -41,6 +41,32 @@ def test_nearest_with_a_penalty_matches_brute_force(sign):
     np.testing.assert_array_equal(distances, total.min(axis=1))
     assert (total == total.min(axis=1, keepdims=True)).sum(axis=1).max() > 1  # ties were there to break
 
+
+
+@pytest.mark.parametrize("d", [1, 4, 7])
+def test_remembered_answers_are_the_scans(d):
+    """Short byte vectors that repeat take a remembered answer: far more distinct vectors than the table
+    holds (so that they collide and replace one another), each repeated, give what brute force and the
+    float path (never remembered) give, in one slice or in many."""
+    rng = np.random.default_rng(d)
+    distinct = rng.integers(0, 256, (4 << CACHE_BITS, d)).astype(np.uint8)
+    vectors = distinct[np.minimum(rng.geometric(0.002, 20000), len(distinct)) - 1]  # the first ones most often
+    codebook = rng.integers(0, 256, (37, d)).astype(np.float32)
+    penalty = rng.integers(0, 400, 37).astype(np.float32)
+    labels, distances = nearest(vectors, codebook, penalty)
+    total = sq_distances(vectors, codebook) + penalty
+    np.testing.assert_array_equal(labels, total.argmin(axis=1))
+    np.testing.assert_allclose(distances, total.min(axis=1), rtol=1e-6)
+    float_labels, float_distances = nearest(vectors.astype(np.float32), codebook, penalty)
+    np.testing.assert_array_equal(labels, float_labels)
+    np.testing.assert_array_equal(distances, float_distances)
+    sliced_labels, sliced_distances = np.empty(len(vectors), np.int64), np.empty(len(vectors), np.float32)
+    bounds = [0, 1, 777, 5000, 5001, 20000]
+    for start, stop in zip(bounds, bounds[1:]):
+        scan_rows(start, stop, vectors, np.ascontiguousarray(codebook.T), penalty, ALL_ROWS, sliced_labels,
+                  sliced_distances, *NO_GROUPS, True)
+    np.testing.assert_array_equal(sliced_labels, labels)
+    np.testing.assert_array_equal(sliced_distances, distances)
 
 def test_nearest_ties_go_to_the_lowest_index():
     codebook = np.array([[9], [5], [5], [1]], dtype=np.float32)

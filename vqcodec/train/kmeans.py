@@ -317,7 +317,7 @@ def _scan(vectors, centres, rows, labels, upper, lower, group_of) -> int:
     old = labels[at].copy()
     distances = np.empty(len(vectors), dtype=np.float32)
     over_rows(scan_rows, len(old), vectors, np.ascontiguousarray(centres.T), np.zeros(len(centres), dtype=np.float32),
-              ALL_ROWS if rows is None else rows, labels, distances, group_of, lower)
+              ALL_ROWS if rows is None else rows, labels, distances, group_of, lower, False)
     upper[at] = np.sqrt(distances[at].astype(np.float64))
     return int(np.count_nonzero(labels[at] != old))
 

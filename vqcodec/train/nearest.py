@@ -50,8 +50,12 @@ def distances_to_all(vectors, i, codebook_t, k, out):
         t += 1
 
 
+CACHE_BITS = 12  # a scan remembers the answers for up to 2^CACHE_BITS distinct short byte vectors
+MAX_CACHED = 7  # bytes a vector may have for its answer to be remembered (its key is an int64 of them)
+
+
 @njit(cache=True, nogil=True)
-def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances, group_of, lower):
+def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances, group_of, lower, cached):
     """The full scan of rows[start:stop] (of rows start..stop-1 if `rows` is empty): each row's
     codeword of least distance plus penalty (ties to the lowest index) into `labels`, and that
     sum into `distances`.
@@ -60,6 +64,11 @@ def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances
     per group), also each row's distance (not squared) to every group's nearest
     member other than its codeword: the bounds of Lloyd's loop (kmeans.py). One
     kernel serves both, so that one compiles.
+
+    With `cached` (byte vectors of at most MAX_CACHED values, no groups), a row equal to one
+    scanned shortly before takes that one's answer from a small table instead of a scan: the
+    same answer, so nothing depends on which rows a call was given. Residual blocks of 2 x 2
+    repeat often, most of all in smooth images.
     """
     k = codebook_t.shape[1]
     groups = lower.shape[1]
@@ -68,8 +77,23 @@ def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances
     signed = False  # a penalty below zero: floats are compared as floats
     for c in range(k):
         signed |= penalty[c] < 0.0
+    slots = 1 << CACHE_BITS if cached else 0
+    keys = np.full(slots, -1, dtype=np.int64)  # the vector each slot remembers, as its bytes
+    known_labels = np.empty(slots, dtype=np.int64)
+    known_distances = np.empty(slots, dtype=np.float32)
+    slot = 0
     for r in range(start, stop):
         i = rows[r] if rows.shape[0] else r
+        if cached:
+            key = np.int64(0)
+            for t in range(vectors.shape[1]):
+                key = (key << 8) | np.int64(vectors[i, t])
+            slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - CACHE_BITS))  # Fibonacci
+            # hashing: the multiplier's top bits spread nearby keys over the slots
+            if keys[slot] == key:
+                labels[i], distances[i] = known_labels[slot], known_distances[slot]
+                continue
+            keys[slot] = key
         distances_to_all(vectors, i, codebook_t, k, s)
         for c in range(k):
             s[c] += penalty[c]
@@ -85,6 +109,8 @@ def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances
             while bits[j] != least:
                 j += 1
         distances[i], labels[i] = s[j], j
+        if cached:
+            known_labels[slot], known_distances[slot] = j, s[j]
         if groups:
             for g in range(groups):
                 lower[i, g] = np.inf
@@ -115,6 +141,7 @@ def nearest(vectors: np.ndarray, codebook: np.ndarray, penalty=None) -> tuple[np
     penalty = np.zeros(len(codebook), dtype=np.float32) if penalty is None else np.asarray(penalty, np.float32)
     if penalty.shape != (len(codebook),) or not np.all(np.isfinite(penalty)):
         raise OptionsError(f"penalty must be one finite number per codeword ({len(codebook)})")
+    cached = vectors.dtype == np.uint8 and vectors.shape[1] <= MAX_CACHED
     over_rows(scan_rows, len(vectors), vectors, np.ascontiguousarray(codebook.T, dtype=np.float32), penalty, ALL_ROWS,
-              labels, distances, *NO_GROUPS)
+              labels, distances, *NO_GROUPS, cached)
     return labels, distances
