@@ -86,6 +86,27 @@ def test_the_choice_is_its_plain_reference(k, top, columns):
     assert len(np.unique(grid[top:])) > 1 or k == 1
 
 
+
+@pytest.mark.parametrize("d", [4, 9])
+def test_repeated_situations_are_chosen_as_the_reference(d):
+    """Blocks of few distinct values beside runs of the same codewords, under costs that differ much from
+    context to context: with 4 samples, most choices come from the table of situations already met
+    (vqcodec.rd.choice._choose), which must tell every context apart; with 9, none do."""
+    rng = np.random.default_rng(d)
+    across, rows, k = 40, 40, 5
+    codebook = rng.integers(120, 136, (k, d)).astype(np.uint8)
+    vectors = codebook[rng.integers(0, 2, rows * across) * rng.integers(0, k, rows * across)]
+    vectors = (vectors + rng.integers(0, 2, vectors.shape)).astype(np.uint8)
+    plain = nearest(vectors, codebook)[0]
+    same, differ = rng.random((2, 8)) * 6, rng.random((2, 8)) * 6
+    follows = rng.random((k, k)) * 6
+    args = (vectors, plain, codebook.astype(np.float32), choice.nearest_codewords(codebook), 20.0)
+    grid = np.zeros((rows, across), dtype=np.uint16)
+    expected = chosen(*args, grid, 0, 16, same, differ, follows)
+    choice.choose_rows(0, 3, *args, grid, 0, 16, same, differ, follows)
+    np.testing.assert_array_equal(grid, expected)
+    assert len(np.unique(grid)) > 2
+
 def test_the_counts_are_their_numpy_reference():
     rng = np.random.default_rng(5)
     grid = rng.integers(0, 6, (9, 11)).astype(np.uint16)
