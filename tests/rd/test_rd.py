@@ -64,6 +64,35 @@ def test_the_base_matches_the_format(cell, height, width):
     assert np.array_equal(kernel_base(grid, cell, height, width), naive_upsample(grid, cell, height, width))
 
 
+
+@pytest.mark.parametrize("cell,block,height,width,top", [(8, 2, 21, 30, 0), (8, 2, 21, 30, 6), (8, 3, 16, 17, 3),
+                                                         (5, 4, 13, 9, 0), (3, 1, 7, 5, 2), (2, 4, 13, 11, 4)])
+def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height, width, top):
+    """The encoder's residuals of whole rows of blocks (a row of the base at a time), sliced anywhere,
+    against each sample less the format's base: the same as the blocks given by their positions (a
+    sample at a time). Blocks past the plane repeat its last row and column."""
+    rng = np.random.default_rng(cell + block + top)
+    grid = rng.integers(0, 256, (-(-height // cell), -(-width // cell)))
+    plane = rng.integers(0, 256, (height, width)).astype(np.uint8)
+    across, down = -(-width // block), -(-height // block)
+    ys = np.minimum(np.arange(down * block), height - 1)
+    xs = np.minimum(np.arange(across * block), width - 1)
+    expected = np.clip(plane.astype(np.int64) - naive_upsample(grid, cell, height, width) + 128, 0, 255)[np.ix_(ys, xs)]
+    expected = expected.reshape(down, block, across, block).transpose(0, 2, 1, 3).reshape(-1, block * block)
+    first = top // block * across  # the blocks of rows top.. (whole blocks), as a band holds them
+    tables = pixels.axis(height, cell, grid.shape[0]), pixels.axis(width, cell, grid.shape[1])
+    args = (plane[top // block * block :], top // block * block, height, grid.astype(np.int32), *tables, cell,
+            pixels.shift_of(cell), block)
+    runs = np.zeros((len(expected) - first, block * block), dtype=np.uint8)
+    bounds = [0, 1, across + 2, len(runs) // 2, len(runs)]
+    for start, stop in zip(bounds, bounds[1:]):
+        pixels.residual_blocks(start, stop, runs, first, np.empty(0, dtype=np.int64), *args)
+    np.testing.assert_array_equal(runs, expected[first:])
+    positions = rng.permutation(np.arange(first, len(expected)))
+    sampled = np.zeros((len(positions), block * block), dtype=np.uint8)
+    pixels.residual_blocks(0, len(positions), sampled, 0, positions, *args)
+    np.testing.assert_array_equal(sampled, expected[positions])
+
 def test_the_base_of_a_constant_is_that_constant():
     assert np.unique(kernel_base(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
 

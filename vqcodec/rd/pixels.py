@@ -108,11 +108,32 @@ def residual_blocks(start, stop, vectors, first, positions, plane, top, height, 
     """The encoder's residuals: vector i (start <= i < stop) of block positions[i] of the plane, or of
     block first + i when there are no positions: each sample less the base, plus 128, clipped to a
     byte, row by row. `plane` holds the plane's rows from `top` on (whole blocks), of the `height` the
-    plane has; blocks that reach past the plane repeat its last row and column."""
+    plane has; blocks that reach past the plane repeat its last row and column. Runs of blocks along a
+    row take the base a row of samples at a time, as the decoder makes it (reconstruct_rows), rather
+    than sample by sample."""
     width = plane.shape[1]
     across = (width + block - 1) // block
+    if positions.shape[0] == 0:
+        i = start
+        while i < stop:  # a run: the blocks of one row of blocks
+            by, bx = (first + i) // across, (first + i) % across
+            end = min(stop, i + across - bx)
+            left, right = bx * block, min((bx + end - i) * block, width)
+            y0, y1 = min(by * block, height - 1), min(by * block + block - 1, height - 1)
+            along = _rows_along(grid, rows[0, y0], rows[1, y1], cols, left, right - left, cell, 0)
+            line = np.empty(right - left, dtype=np.int32)
+            for dy in range(block):
+                y = min(by * block + dy, height - 1)
+                _down(along, rows[0, y] - rows[0, y0], rows[1, y] - rows[0, y0], rows[2, y], cell, shift, line)
+                for j in range(i, end):
+                    for dx in range(block):
+                        x = min((bx + j - i) * block + dx, width - 1)
+                        value = np.int32(plane[y - top, x]) - line[x - left] + ZERO
+                        vectors[j, dy * block + dx] = min(max(value, 0), 255)
+            i = end
+        return
     for i in range(start, stop):
-        n = positions[i] if positions.shape[0] else first + i
+        n = positions[i]
         by, bx = n // across, n % across
         for dy in range(block):
             y = min(by * block + dy, height - 1)
