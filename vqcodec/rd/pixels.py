@@ -263,38 +263,73 @@ def filter_rows(start, stop, out, out_top, source, source_top, height, left, rig
             x = end
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_products(up, mid, down, original, x0, x1, first, last, inner, s):
+    """filter_statistics' products for samples x0..x1-1 of a row, added to a unit's sums `s`; `inner`:
+    no column of theirs is clamped (they lie strictly inside first..last), so that, a constant where
+    this is inlined, the loop runs without clamps and vectorises."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = s12 = s13 = s14 = np.int64(0)
+    for x in range(x0, x1):
+        if inner:
+            c, f0, f1, f2, f3 = _terms(up, mid, down, x, x - 1, x + 1)
+        else:
+            c, f0, f1, f2, f3 = _terms(up, mid, down, x, first, last)
+        t = np.int32(original[x]) - c
+        s0 += f0 * f0
+        s1 += f0 * f1
+        s2 += f0 * f2
+        s3 += f0 * f3
+        s4 += f1 * f1
+        s5 += f1 * f2
+        s6 += f1 * f3
+        s7 += f2 * f2
+        s8 += f2 * f3
+        s9 += f3 * f3
+        s10 += f0 * t
+        s11 += f1 * t
+        s12 += f2 * t
+        s13 += f3 * t
+        s14 += t * t
+    s[0] += s0
+    s[1] += s1
+    s[2] += s2
+    s[3] += s3
+    s[4] += s4
+    s[5] += s5
+    s[6] += s6
+    s[7] += s7
+    s[8] += s8
+    s[9] += s9
+    s[10] += s10
+    s[11] += s11
+    s[12] += s12
+    s[13] += s13
+    s[14] += s14
+
+
 @njit(cache=True, nogil=True)
 def filter_statistics(stats, source, source_top, original, original_top, height, unit, tile):
     """The encoder's sums for choosing each unit's weights, over the rows of `original` (the plane's rows
     from `original_top` on, every column): per unit, the products of the four neighbour terms
     (a_i + b_i - 2 c) with one another (10) and with the error t = original - c (4), and t * t, exact
-    in int64. `source` holds the unfiltered samples as filter_rows reads them."""
+    in int64. `source` holds the unfiltered samples as filter_rows reads them. A row's samples go a
+    unit's run at a time, its first and last sample in their tile apart (as filter_rows does)."""
     width = source.shape[1]
     for i in range(original.shape[0]):
         y = original_top + i
         up, mid, down = _rows_around(source, source_top, y, height, tile)
-        sums = stats[y // unit]
-        for x in range(width):
+        units, row = stats[y // unit], original[i]
+        x = 0
+        while x < width:
             first = x // tile * tile
-            c, g0, g1, g2, g3 = _terms(up, mid, down, x, first, min(first + tile, width) - 1)
-            f0, f1, f2, f3 = np.int64(g0), np.int64(g1), np.int64(g2), np.int64(g3)
-            t = np.int64(original[i, x]) - c
-            s = sums[x // unit]
-            s[0] += f0 * f0
-            s[1] += f0 * f1
-            s[2] += f0 * f2
-            s[3] += f0 * f3
-            s[4] += f1 * f1
-            s[5] += f1 * f2
-            s[6] += f1 * f3
-            s[7] += f2 * f2
-            s[8] += f2 * f3
-            s[9] += f3 * f3
-            s[10] += f0 * t
-            s[11] += f1 * t
-            s[12] += f2 * t
-            s[13] += f3 * t
-            s[14] += t * t
+            last = min(first + tile, width) - 1
+            end = min((x // unit + 1) * unit, last + 1)
+            s = units[x // unit]
+            inner_start, inner_end = max(x, first + 1), max(min(end, last), x)  # no column clamped between
+            _add_products(up, mid, down, row, x, min(inner_start, end), first, last, False, s)
+            _add_products(up, mid, down, row, inner_start, inner_end, first, last, True, s)
+            _add_products(up, mid, down, row, max(inner_end, inner_start), end, first, last, False, s)
+            x = end
 
 
 # --- the refinement layer (version 4's plane tool REFINE) -----------------------------------------
