@@ -10,12 +10,19 @@ def squared_error(a: np.ndarray, b: np.ndarray) -> int:
     so that a large image needs no wide copy."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
-    rows = max(1, (1 << 18) // max(1, a[0].size))  # two int32 copies of 1 MiB: memory beside a large encode
+    rows = max(1, SLICE // max(1, a[0].size))
     total = 0
     for start in range(0, len(a), rows):
-        diff = a[start : start + rows].astype(np.int32) - b[start : start + rows]
-        total += int(np.sum(diff * diff, dtype=np.int64))
+        diff = a[start : start + rows].astype(np.int32)
+        np.subtract(diff, b[start : start + rows], out=diff)
+        np.multiply(diff, diff, out=diff)
+        total += int(np.sum(diff, dtype=np.int64))
     return total
+
+
+SLICE = 1 << 14  # samples squared_error takes at a time: its int32 copy, 64 KiB, stays below the size from which
+# the command has the C library map buffers apart and give them back when freed (vqcodec.cli.program), so that
+# the slices of a large image reuse one buffer rather than fault in fresh pages each
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
