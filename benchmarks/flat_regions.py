@@ -88,7 +88,8 @@ def measure(pixels: np.ndarray, quality: float) -> dict:
         rows, columns = len(grid) // f * f, grid.shape[1] // f * f  # whole regions only
         regions = grid[:rows, :columns].reshape(rows // f, f, columns // f, f)
         region_bits = bits[:rows, :columns].reshape(rows // f, f, columns // f, f)
-        saved = {"flat": region_bits.sum(axis=(1, 3)), "uniform": region_bits.sum(axis=(1, 3)) - region_bits[:, 0, :, 0]}
+        totals = region_bits.sum(axis=(1, 3))
+        saved = {"flat": totals, "uniform": totals - region_bits[:, 0, :, 0]}  # the first block codes the codeword
         found = {"flat": (regions == zero).all(axis=(1, 3)),
                  "uniform": (regions == regions[:, :1, :, :1]).all(axis=(1, 3))}
         for kind, taken in found.items():

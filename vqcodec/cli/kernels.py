@@ -29,6 +29,7 @@ TILES = ("format.entropy._tile_index_kernel", "format.entropy._means_kernel", "f
 PIXELS = ("rd.pixels.reconstruct_rows",)  # every rate-distortion plane, encoded (to measure) or decoded
 FILTER = ("rd.pixels.filter_rows",)  # the planes with the restoration filter
 REFINE = ("format.entropy._refinement_kernel", "rd.pixels.refine_box")  # the planes with the refinement layer
+ENCODING = ("rd.pixels.residual_blocks", "rd.ecvq._sums", "rd.pixels.filter_statistics")  # a default encode
 CHOICE = ("rd.choice.choose_rows", "rd.choice._count")  # the codeword choice that knows the index coder's contexts
 
 
@@ -49,9 +50,9 @@ def needed(command: str, options, header=None) -> tuple[str, ...]:
     kernels = TRAINING.get(options.algo, ()) + ASSIGNING
     if options.plain:
         return kernels + (() if options.fixed_rate else CLASSIC)
-    return kernels + TILES + PIXELS + ("rd.pixels.residual_blocks", "rd.pixels.filter_statistics") + (
-        CHOICE if _contexts(options) else ())  # (the filter and the refinement only where they pay: counting
-    # them would announce a compile on every run of an encoder of small images)
+    return kernels + TILES + PIXELS + ENCODING + (CHOICE if _contexts(options) else ())  # (the filter and the
+    # refinement only where they pay: counting them would announce a compile on every run of an encoder of small
+    # images)
 
 
 def _contexts(options) -> bool:
@@ -326,9 +327,9 @@ TRAINING_JOBS = {"kmeans": ("seeding", "lloyd", "cluster_means", "epochs"),
 def aside(command: str, options, header=None) -> tuple[str, ...]:
     """The jobs of a command, in the order it needs them: this process takes them from the front as
     it comes to them, a second process from the back (see compile_aside). An encode trains, orders
-    the codebook, measures its planes and codes them (the colour transform's kernels and the
-    residuals are compiled here, as the first thing an encode does); a decode reads its codebook,
-    its means and its indices, then makes the pixels."""
+    the codebook, measures its planes and codes them (the colour transform's kernels, the residuals
+    and the entropy-constrained rounds' sums are compiled here, as the first things an encode does); a
+    decode reads its codebook, its means and its indices, then makes the pixels."""
     if command == "decode":
         from ..format.container import PLANES_VERSION, TILED
 

@@ -8,8 +8,20 @@ order-0 estimate -log2(share of blocks); the context model codes better than
 that, but the estimate ranks codewords the same way.
 """
 import numpy as np
+from numba import njit
 
 from ..train.nearest import nearest
+
+
+@njit(cache=True, nogil=True)
+def _sums(vectors, labels, sums, counts):
+    """Each codeword's blocks counted into `counts` and summed into `sums` (float64: exact, the samples
+    being integers), without the float64 copy of each column that np.bincount's weights take."""
+    for i in range(vectors.shape[0]):
+        j = labels[i]
+        counts[j] += 1
+        for t in range(vectors.shape[1]):
+            sums[j, t] += vectors[i, t]
 
 
 def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, iterations: int,
@@ -28,11 +40,10 @@ def refine(vectors: np.ndarray, codebook: np.ndarray, lam: float, iterations: in
     penalty = np.zeros(len(book))
     for _ in range(iterations):
         labels, _ = nearest(vectors, book, lam * penalty)
-        counts = np.bincount(labels, minlength=len(book))
+        counts, sums = np.zeros(len(book), dtype=np.int64), np.zeros(book.shape)
+        _sums(vectors, labels, sums, counts)
         used = counts > 0
         used[:fixed] = True
-        sums = np.stack([np.bincount(labels, weights=vectors[:, t], minlength=len(book))
-                         for t in range(vectors.shape[1])], axis=1)
         book[fixed:] = sums[fixed:] / np.maximum(counts[fixed:], 1)[:, None]
         book, counts = book[used], counts[used]
         penalty = -np.log2(np.maximum(counts, 0.5) / n)
