@@ -13,8 +13,7 @@ def squared_error(a: np.ndarray, b: np.ndarray) -> int:
     rows = max(1, SLICE // max(1, a[0].size))
     total = 0
     for start in range(0, len(a), rows):
-        diff = a[start : start + rows].astype(np.int32)
-        np.subtract(diff, b[start : start + rows], out=diff)
+        diff = np.subtract(a[start : start + rows], b[start : start + rows], dtype=np.int32)
         np.multiply(diff, diff, out=diff)
         total += int(np.sum(diff, dtype=np.int64))
     return total
