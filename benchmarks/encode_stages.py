@@ -2,6 +2,7 @@
 
     python benchmarks/encode_stages.py    # camera enlarged to 4096 x 4096, --classic, K=256, 4x4 blocks
     python benchmarks/encode_stages.py --rd [--effort 3]  # the default encoder, astronaut enlarged, RGB
+    python benchmarks/encode_stages.py --rd --as-command  # with the memory settings of the vqcodec command
 
 Runs vqcodec's own encoding pipeline and times each of its stages; each line
 is the median of three runs, after one run that loads the compiled kernels.
@@ -20,6 +21,7 @@ from PIL import Image
 
 from vqcodec import EncodeOptions, images
 from vqcodec.classic.encode import ENCODE
+from vqcodec.cli import program
 from vqcodec.rd.encode import ENCODE as RD_ENCODE
 from vqcodec.format import blocks
 from vqcodec.train.centnn import refine
@@ -43,7 +45,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rd", action="store_true", help="the rate-distortion encoder, on astronaut enlarged")
     parser.add_argument("--effort", type=int, default=5, help="its effort (default: %(default)s)")
+    parser.add_argument("--as-command", action="store_true", help="with the settings of the vqcodec command")
     args = parser.parse_args()
+    if args.as_command:
+        program.configure()
     name, pipeline, given = "camera.png", ENCODE, {"options": OPTIONS}
     if args.rd:
         options = EncodeOptions(effort=args.effort)
