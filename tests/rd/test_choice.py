@@ -107,6 +107,7 @@ def test_repeated_situations_are_chosen_as_the_reference(d):
     np.testing.assert_array_equal(grid, expected)
     assert len(np.unique(grid)) > 2
 
+
 def test_the_counts_are_their_numpy_reference():
     rng = np.random.default_rng(5)
     grid = rng.integers(0, 6, (9, 11)).astype(np.uint16)

@@ -93,6 +93,7 @@ def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height
     pixels.residual_blocks(0, len(positions), sampled, 0, positions, *args)
     np.testing.assert_array_equal(sampled, expected[positions])
 
+
 def test_the_base_of_a_constant_is_that_constant():
     assert np.unique(kernel_base(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
 

@@ -68,6 +68,7 @@ def test_remembered_answers_are_the_scans(d):
     np.testing.assert_array_equal(sliced_labels, labels)
     np.testing.assert_array_equal(sliced_distances, distances)
 
+
 def test_nearest_ties_go_to_the_lowest_index():
     codebook = np.array([[9], [5], [5], [1]], dtype=np.float32)
     vectors = np.array([[5], [3], [7], [0]], dtype=np.uint8)
