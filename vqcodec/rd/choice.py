@@ -21,7 +21,7 @@ takes, never how a file is read.
 import numpy as np
 from numba import njit
 
-from ..train.nearest import sqdist
+from ..train.nearest import CACHE_BITS, sqdist, table_slot
 
 NEAR = 8  # new indices a block weighs: its plain choice and the codewords nearest that
 LAMBDA = 0.5  # the share of the plane's lambda that weighs the bits here: measured best from 0.35 to 0.65, where
@@ -53,9 +53,6 @@ def choose_rows(start, stop, vectors, plain, codebook, near, lam, grid, top, col
                 follows)
 
 
-CACHE_BITS = 12  # a range remembers the choices for up to 2^CACHE_BITS distinct situations
-
-
 @njit(cache=True, nogil=True)
 def _choose(vectors, plain, codebook, near, lam, grid, top, c0, c1, same, differ, follows):
     """The choice in one column range. A block's choice depends only on its samples, its left and upper
@@ -78,7 +75,7 @@ def _choose(vectors, plain, codebook, near, lam, grid, top, c0, c1, same, differ
                        | (above_left == above) << 2 | (above_right == above) << 3)
                 for t in range(vectors.shape[1]):
                     key = key << 8 | np.int64(vectors[i, t])
-                slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - CACHE_BITS))
+                slot = table_slot(key)
                 if keys[slot] == key:
                     grid[r, c] = known[slot]
                     continue

@@ -114,6 +114,7 @@ def residual_blocks(start, stop, vectors, first, positions, plane, top, height, 
     width = plane.shape[1]
     across = (width + block - 1) // block
     if positions.shape[0] == 0:
+        line = np.empty(width, dtype=np.int32)  # a row of the base, from column `left` on
         i = start
         while i < stop:  # a run: the blocks of one row of blocks
             by, bx = (first + i) // across, (first + i) % across
@@ -121,10 +122,10 @@ def residual_blocks(start, stop, vectors, first, positions, plane, top, height, 
             left, right = bx * block, min((bx + end - i) * block, width)
             y0, y1 = min(by * block, height - 1), min(by * block + block - 1, height - 1)
             along = _rows_along(grid, rows[0, y0], rows[1, y1], cols, left, right - left, cell, 0)
-            line = np.empty(right - left, dtype=np.int32)
             for dy in range(block):
                 y = min(by * block + dy, height - 1)
-                _down(along, rows[0, y] - rows[0, y0], rows[1, y] - rows[0, y0], rows[2, y], cell, shift, line)
+                _down(along, rows[0, y] - rows[0, y0], rows[1, y] - rows[0, y0], rows[2, y], cell, shift,
+                      line[: right - left])
                 for j in range(i, end):
                     for dx in range(block):
                         x = min((bx + j - i) * block + dx, width - 1)

@@ -50,8 +50,15 @@ def distances_to_all(vectors, i, codebook_t, k, out):
         t += 1
 
 
-CACHE_BITS = 12  # a scan remembers the answers for up to 2^CACHE_BITS distinct short byte vectors
+CACHE_BITS = 12  # a table of remembered answers (here and in vqcodec.rd.choice) has 2^CACHE_BITS slots
 MAX_CACHED = 7  # bytes a vector may have for its answer to be remembered (its key is an int64 of them)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def table_slot(key):
+    """The slot of a non-negative int64 key in a table of remembered answers: Fibonacci hashing, whose
+    multiplier's top bits spread nearby keys over the slots."""
+    return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - CACHE_BITS))
 
 
 @njit(cache=True, nogil=True)
@@ -88,8 +95,7 @@ def scan_rows(start, stop, vectors, codebook_t, penalty, rows, labels, distances
             key = np.int64(0)
             for t in range(vectors.shape[1]):
                 key = (key << 8) | np.int64(vectors[i, t])
-            slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - CACHE_BITS))  # Fibonacci
-            # hashing: the multiplier's top bits spread nearby keys over the slots
+            slot = table_slot(key)
             if keys[slot] == key:
                 labels[i], distances[i] = known_labels[slot], known_distances[slot]
                 continue
