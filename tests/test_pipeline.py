@@ -1,4 +1,5 @@
 """The options object, and encoding and decoding as pipelines of stages."""
+import dataclasses
 import os
 import pickle
 import signal
@@ -211,3 +212,36 @@ def test_a_background_stage_runs_beside_the_next_and_its_errors_surface():
 
     with pytest.raises(ValueError, match="measured nothing"):
         Pipeline(("x",), (Stage("fail", failing, ("y",), background=True), Stage("meanwhile", meanwhile, ("z",)))).run(x=1)
+
+
+def test_a_run_that_keeps_some_values_lets_the_others_go_once_read():
+    """With `keep`, a value no later stage reads is gone before the next stage runs (a large buffer does
+    not outlive its readers), and the run returns the kept values only."""
+    import gc
+    import weakref
+
+    class Buffer:
+        pass
+
+    held = []
+
+    def make(x):
+        buffer = Buffer()
+        held.append(weakref.ref(buffer))
+        return {"buffer": buffer, "y": x + 1}
+
+    def read(buffer, y):
+        return {"z": y + 1}
+
+    def later(z):
+        gc.collect()
+        return {"w": z if held[-1]() is None else None}
+
+    stages = (Stage("make", make, ("buffer", "y")), Stage("read", read, ("z",)), Stage("later", later, ("w",)))
+    pipeline = Pipeline(("x",), stages)
+    assert pipeline.run(x=1, keep=("w", "y")) == {"w": 3, "y": 2}
+    assert pipeline.run(x=1)["w"] is None  # without keep, every value stays to the end
+    background = Pipeline(("x",), (stages[0], dataclasses.replace(stages[1], background=True), stages[2]))
+    assert background.run(x=1, keep=("z", "x")) == {"z": 3, "x": 1}  # a background stage's value, waited for
+    with pytest.raises(ValueError, match="cannot keep v"):
+        pipeline.run(x=1, keep=("v",))

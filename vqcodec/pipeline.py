@@ -64,12 +64,20 @@ class Pipeline:
     def names(self) -> tuple[str, ...]:
         return tuple(stage.name for stage in self.stages)
 
-    def run(self, on_stage: Callable[[str, float], None] | None = None, **given) -> dict:
-        """Run every stage in order; returns every value, given and written.
-        `on_stage(name, seconds)` is told how long each stage took."""
+    def run(self, on_stage: Callable[[str, float], None] | None = None, keep: tuple[str, ...] | None = None,
+            **given) -> dict:
+        """Run every stage in order; returns every value, given and written, or only those named in
+        `keep`, the others let go as soon as no stage after reads them (a value its caller holds stays,
+        so what is worth letting go is what the stages write). `on_stage(name, seconds)` is told how
+        long each stage took."""
         if set(given) != set(self.given):
             raise TypeError(f"a pipeline run needs exactly {', '.join(self.given)}; got {', '.join(given)}")
+        known = set(self.given).union(*(stage.writes for stage in self.stages))
+        if keep is not None and not known.issuperset(keep):
+            raise ValueError(f"a run cannot keep {', '.join(sorted(set(keep) - known))}: nothing gives or writes it")
+        last_read = {name: at for at, stage in enumerate(self.stages) for name in stage.reads}
         values = dict(given)
+        del given
         pending: dict[str, Future] = {}  # value name -> the background stage that writes it
 
         def read(name):
@@ -90,7 +98,7 @@ class Pipeline:
 
         pool = ThreadPoolExecutor(max_workers=1)
         try:
-            for stage in self.stages:
+            for at, stage in enumerate(self.stages):
                 if _stop:
                     raise _stop[0]()
                 inputs = {name: read(name) for name in stage.reads}
@@ -99,13 +107,17 @@ class Pipeline:
                     pending.update(dict.fromkeys(stage.writes, future))
                 else:
                     values.update(timed(stage, inputs))
+                del inputs  # a background stage holds its own
+                if keep is not None:
+                    for name in [n for n in values if n not in keep and last_read.get(n, -1) <= at]:
+                        del values[name]
             for name in list(pending):
                 read(name)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-        return values
+        return values if keep is None else {name: values[name] for name in keep}
 
     def _at(self, name: str) -> int:
         if name not in self.names:

@@ -237,6 +237,19 @@ def test_psnr_target_lands_within_0_3_db_above(name, goal):
     assert goal <= encoded.psnr <= goal + 0.3
 
 
+def test_a_search_holds_of_each_pass_only_what_it_gives_back():
+    """Each pass of a search keeps its PSNR, and its file where it coded one, not its indices or
+    codebooks: on a large image, memory must not grow with the passes."""
+    from vqcodec.images import rows
+    from vqcodec.rd import search
+
+    image = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:96, :128]
+    state = search.Search(rows(image, None), EncodeOptions(psnr=33.0), None)
+    values, _ = search._search(state)
+    assert len(state.passes) > 1 and values["data"] == vqcodec.encode(image, psnr=33.0).data
+    assert all(set(v) <= {"psnr", "data", "header", "quality"} for _, v in state.passes)
+
+
 @pytest.mark.parametrize("goal", [700, 2500])
 def test_size_target_lands_within_3_percent_below(goal):
     image = np.asarray(Image.open(SAMPLES / "chelsea.png"))[:96, :128]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from ..errors import TargetError
 from ..images import Rows
 from ..options import DEFAULT_QUALITY, EncodeOptions
+from ..pipeline import Stage
 from .encode import ENCODE
 from .settings import settings_for
 
@@ -63,28 +64,25 @@ def _search(search: "Search") -> tuple[dict, str | None]:
 
 
 def _run(search: Search, quality: float | None, final: bool) -> dict:
-    """One pass at a quality: through the PSNR, and through the container when `final`. The cell
-    means depend only on the colour and cells, and the trained starting codebooks on the colour, block
-    and K, so passes share them."""
+    """One pass at a quality, through the PSNR, and through the container when `final`: what the
+    API gives back of it (the PSNR, and the file and its header), the rest let go as soon as no stage
+    needs it. The cell means depend only on the colour and cells, and the trained starting codebooks
+    on the colour, block and K, so passes share them."""
     settings = settings_for(search.options, search.image.shape[2], quality)
     values = {"image": search.image, "settings": settings, "options": search.options, "codebook": search.codebook}
     key = (settings.colour, tuple(s.cell for s in settings.planes))
     if key not in search.means:
-        search.means[key] = _span("means", "means", values)["means"]
+        search.means[key] = ENCODE.span("means", "means").run(image=search.image, settings=settings)["means"]
     values["means"] = search.means[key]
-    values.update(_span("grids", "sample", values))
+    stages = ENCODE.span("grids", "container" if final else "measure")
     tier = (settings.colour, tuple((s.block, s.k) for s in settings.planes))
-    if tier not in search.starts:
-        search.starts[tier] = _span("train", "train", values)["starts"]
-    values["starts"] = search.starts[tier]
-    values.update(_span("ecvq", "container" if final else "measure", values))
+    if tier in search.starts:
+        stages = stages.replace("train", Stage("train", lambda: {"starts": search.starts[tier]}, ("starts",)))
+    kept = ("psnr", "starts") + (("data", "header") if final else ())
+    values = stages.run(keep=kept, **values)
+    search.starts.setdefault(tier, values.pop("starts"))
     search.passes.append((quality, values))
     return values
-
-
-def _span(first: str, last: str, values: dict) -> dict:
-    stages = ENCODE.span(first, last)
-    return stages.run(**{name: values[name] for name in stages.given})
 
 
 def _psnr(values: dict) -> float:
