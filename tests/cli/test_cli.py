@@ -755,6 +755,36 @@ def test_the_command_keeps_numba_from_importing_scipy(tmp_path, how, imported):
     assert out.read_bytes() == vqcodec.encode(source).data
 
 
+LIGHT_LOAD = """
+import sys
+import numpy as np
+from numba import njit
+from vqcodec.cli.commands import main
+main(["decode", sys.argv[1], "-o", sys.argv[2], "-q"], standalone_mode=False)
+print("numba.np.polynomial.polynomial_core" in sys.modules)  # only the lowering tables import it
+
+@njit
+def compiled_after(x):  # a new kernel, compiled: NumPy's reductions need the lowering tables
+    return np.sum(np.sqrt(x))
+
+print(compiled_after(np.full(4, 4.0)), "numba.np.polynomial.polynomial_core" in sys.modules)
+"""
+
+
+def test_the_command_loads_cached_kernels_without_the_lowering_tables_and_still_compiles(tmp_path):
+    """Numba imports the implementations of everything it can compile before it loads a cached kernel;
+    the command loads its cached kernels without them, and a compilation after that still finds them."""
+    source, out = tmp_path / "a.vqc", tmp_path / "a.png"
+    encoded = vqcodec.encode(SAMPLES / "chelsea.png")
+    encoded.save(source)
+    expected = vqcodec.decode(source).pixels  # and the kernels are in the cache
+    result = subprocess.run([sys.executable, "-c", LIGHT_LOAD, str(source), str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False", "8.0", "True"]
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+
+
 @pytest.mark.parametrize("cut", [None, 100])
 def test_decode_reads_a_pipe_given_as_a_path(runner, tmp_path, cut):
     """`vqcodec decode <(cat a.vqc)`: a pipe has no size to check the header against, so it is read

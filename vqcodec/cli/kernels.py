@@ -118,7 +118,10 @@ def prepare(command: str, options, source, here: bool, say: Callable[[str], None
                 "(`vqcodec warmup` does it ahead).")
         second = compiles and here and batch.available_cores() > 1  # on one core, a second process only competes
         done = compile_aside(aside(command, options, header) if second else ())
-        program.load_numba_tables()  # after starting the second process, which need not wait for it
+        if compiles:
+            program.load_numba_tables()  # after starting the second process, which need not wait for it
+        else:
+            program.load_cached_kernels_lightly()
     return done
 
 
