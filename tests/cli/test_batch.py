@@ -380,9 +380,12 @@ def test_shell_pipeline(tmp_path):
 # --- interruption -----------------------------------------------------------------------------------
 
 
+BATCH_PHOTOS = 24  # enough that the batch is still running when the signal comes (six once finished first)
+
+
 def start_batch(folder: Path, *extra: str) -> subprocess.Popen:
-    """A batch slow enough to interrupt: six photos, CentNN at K=256, in its own process group."""
-    for i in range(6):
+    """A batch slow enough to interrupt: BATCH_PHOTOS photos, CentNN at K=256, in its own process group."""
+    for i in range(BATCH_PHOTOS):
         (folder / f"p{i}.png").write_bytes((SAMPLES / "chelsea.png").read_bytes())
     return subprocess.Popen(
         [sys.executable, "-m", "vqcodec", "encode", "-r", str(folder), "-o", str(folder / "out"), "-k", "256",
@@ -412,7 +415,7 @@ def test_interrupt_leaves_no_partial_or_temporary_file(tmp_path, sig, code, word
     assert "Traceback" not in stderr
     assert hidden_files(out) == []
     written = sorted(out.glob("*.vqc"))
-    assert 1 <= len(written) < 6
+    assert 1 <= len(written) < BATCH_PHOTOS
     for path in written:
         vqcodec.decode(path)
 
