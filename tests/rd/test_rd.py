@@ -237,9 +237,10 @@ def test_psnr_target_lands_within_0_3_db_above(name, goal):
     assert goal <= encoded.psnr <= goal + 0.3
 
 
-def test_a_search_holds_of_each_pass_only_what_it_gives_back():
-    """Each pass of a search keeps its PSNR, and its file where it coded one, not its indices or
-    codebooks: on a large image, memory must not grow with the passes."""
+def test_a_search_holds_of_each_pass_only_what_it_gives_back_and_encodes_no_quality_twice():
+    """Each pass of a search keeps its file and PSNR, not its indices or codebooks (on a large image,
+    memory must not grow with the passes), and the best pass's file is the one returned, not encoded
+    again."""
     from vqcodec.images import rows
     from vqcodec.rd import search
 
@@ -248,6 +249,8 @@ def test_a_search_holds_of_each_pass_only_what_it_gives_back():
     values, _ = search._search(state)
     assert len(state.passes) > 1 and values["data"] == vqcodec.encode(image, psnr=33.0).data
     assert all(set(v) <= {"psnr", "data", "header", "quality"} for _, v in state.passes)
+    qualities = [q for q, _ in state.passes]
+    assert len(set(qualities)) == len(qualities) and values["quality"] in qualities
 
 
 @pytest.mark.parametrize("goal", [700, 2500])

@@ -42,8 +42,7 @@ def encode(source, options: EncodeOptions, max_pixels, codebook=None) -> tuple[d
 def _search(search: "Search") -> tuple[dict, str | None]:
     options, (height, width) = search.options, search.image.shape[:2]
     if options.target is None:
-        return _finish(search, _run(search, options.quality if options.quality is not None else DEFAULT_QUALITY,
-                                    final=True)), None
+        return _finish(search, _run(search, options.quality if options.quality is not None else DEFAULT_QUALITY)), None
     name, goal = options.target
     if name == "bpp":
         name, goal = "size", max(1, int(goal * height * width / 8))
@@ -52,7 +51,7 @@ def _search(search: "Search") -> tuple[dict, str | None]:
     fails, meets_at = (0.0, 100.0) if name == "psnr" else (100.0, 0.0)  # the bracket, from its two ends
     q = DEFAULT_QUALITY
     for _ in range(MAX_PASSES):
-        value = measure(_run(search, q, final=name == "size"))
+        value = measure(_run(search, q))
         if meets(value):
             meets_at = q
         else:
@@ -63,23 +62,22 @@ def _search(search: "Search") -> tuple[dict, str | None]:
     return _best(search, name, goal, meets)
 
 
-def _run(search: Search, quality: float | None, final: bool) -> dict:
-    """One pass at a quality, through the PSNR, and through the container when `final`: what the
-    API gives back of it (the PSNR, and the file and its header), the rest let go as soon as no stage
-    needs it. The cell means depend only on the colour and cells, and the trained starting codebooks
-    on the colour, block and K, so passes share them."""
+def _run(search: Search, quality: float | None) -> dict:
+    """One pass at a quality: what the API gives back of it (the file, its header and its PSNR), the
+    rest let go as soon as no stage needs it. Every pass codes its file, beside the PSNR's measure, so
+    that the best is never encoded twice. The cell means depend only on the colour and cells, and the
+    trained starting codebooks on the colour, block and K, so passes share them."""
     settings = settings_for(search.options, search.image.shape[2], quality)
     values = {"image": search.image, "settings": settings, "options": search.options, "codebook": search.codebook}
     key = (settings.colour, tuple(s.cell for s in settings.planes))
     if key not in search.means:
         search.means[key] = ENCODE.span("means", "means").run(image=search.image, settings=settings)["means"]
     values["means"] = search.means[key]
-    stages = ENCODE.span("grids", "container" if final else "measure")
+    stages = ENCODE.span("grids", "container")
     tier = (settings.colour, tuple((s.block, s.k) for s in settings.planes))
     if tier in search.starts:
         stages = stages.replace("train", Stage("train", lambda: {"starts": search.starts[tier]}, ("starts",)))
-    kept = ("psnr", "starts") + (("data", "header") if final else ())
-    values = stages.run(keep=kept, **values)
+    values = stages.run(keep=("data", "header", "psnr", "starts"), **values)
     search.starts.setdefault(tier, values.pop("starts"))
     search.passes.append((quality, values))
     return values
@@ -118,16 +116,14 @@ def _best(search: Search, name: str, goal: float, meets) -> tuple[dict, str | No
     measured = [(q, v, _psnr(v) if name == "psnr" else _size(v)) for q, v in search.passes]
     good = [m for m in measured if meets(m[2])]
     if good:
-        q, values, _ = min(good, key=lambda m: m[2]) if name == "psnr" else max(good, key=lambda m: m[2])
+        _, values, _ = min(good, key=lambda m: m[2]) if name == "psnr" else max(good, key=lambda m: m[2])
         warning = None
     else:
-        q, values, value = max(measured, key=lambda m: m[2]) if name == "psnr" else min(measured, key=lambda m: m[2])
+        _, values, value = max(measured, key=lambda m: m[2]) if name == "psnr" else min(measured, key=lambda m: m[2])
         what = f"PSNR {value:.2f} dB" if name == "psnr" else f"{value:,} bytes"
         warning = f"the target is out of reach: the closest file has {what}"
         if search.options.strict:
             raise TargetError(warning)
-    if "data" not in values:
-        values = _run(search, q, final=True)
     return _finish(search, values), warning
 
 
