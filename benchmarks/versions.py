@@ -66,7 +66,7 @@ def main() -> None:
     qualities = [float(q) for q in args.qualities.split(",")]
     photos = anchors.photos()
     start = time.perf_counter()
-    rows = []
+    rows, unchanged = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         earlier_files(args.revision, photos, qualities, folder)
@@ -83,10 +83,11 @@ def main() -> None:
             change = anchors.bd_rate(before, now)
             size = sum(p.bpp for p in now) / sum(p.bpp for p in before) - 1
             rows.append((photo.stem, change, size))
-            if same:
-                sys.exit(f"Error: both encoders wrote the same files: is {args.revision} this checkout's?")
+            unchanged += same  # a grey photo, where only chroma changed, may be
             print(f"{photo.stem}: BD-rate {change:+.2f} %, bytes at the same qualities {100 * size:+.2f} % "
                   f"(versions {sorted(versions)})", file=sys.stderr)
+    if unchanged == len(photos):
+        sys.exit(f"Error: both encoders wrote the same files: is {args.revision} this checkout's?")
     print(f"| photo | BD-rate of this checkout against {args.revision} | bytes at the same qualities |")
     print("|---|---|---|")
     for name, change, size in rows:
