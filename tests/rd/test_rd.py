@@ -238,9 +238,9 @@ def test_psnr_target_lands_within_0_3_db_above(name, goal):
 
 
 def test_a_search_holds_of_each_pass_only_what_it_gives_back_and_encodes_no_quality_twice():
-    """Each pass of a search keeps its file and PSNR, not its indices or codebooks (on a large image,
-    memory must not grow with the passes), and the best pass's file is the one returned, not encoded
-    again."""
+    """Each pass of a search keeps its PSNR and size, not its indices or codebooks, and its file only
+    while it may still be returned (on a large image, memory must not grow with the passes); the best
+    pass's file is the one returned, not encoded again."""
     from vqcodec.images import rows
     from vqcodec.rd import search
 
@@ -248,7 +248,8 @@ def test_a_search_holds_of_each_pass_only_what_it_gives_back_and_encodes_no_qual
     state = search.Search(rows(image, None), EncodeOptions(psnr=33.0), None)
     values, _ = search._search(state)
     assert len(state.passes) > 1 and values["data"] == vqcodec.encode(image, psnr=33.0).data
-    assert all(set(v) <= {"psnr", "data", "header", "quality"} for _, v in state.passes)
+    assert all(set(v) <= {"psnr", "size", "data", "header", "quality"} for _, v in state.passes)
+    assert sum("data" in v for _, v in state.passes) <= 2  # the best and the closest failing: only they can win
     qualities = [q for q, _ in state.passes]
     assert len(set(qualities)) == len(qualities) and values["quality"] in qualities
 

@@ -52,6 +52,7 @@ def _search(search: "Search") -> tuple[dict, str | None]:
     q = DEFAULT_QUALITY
     for _ in range(MAX_PASSES):
         value = measure(_run(search, q))
+        _forget_losers(search, name, meets)
         if meets(value):
             meets_at = q
         else:
@@ -59,7 +60,7 @@ def _search(search: "Search") -> tuple[dict, str | None]:
         if _close_enough(name, value, goal) or abs(meets_at - fails) < 0.05:
             break
         q = _guess(search, name, goal, fails, meets_at)
-    return _best(search, name, goal, meets)
+    return _best(search, name, meets)
 
 
 def _run(search: Search, quality: float | None) -> dict:
@@ -78,6 +79,7 @@ def _run(search: Search, quality: float | None) -> dict:
     if tier in search.starts:
         stages = stages.replace("train", Stage("train", lambda: {"starts": search.starts[tier]}, ("starts",)))
     values = stages.run(keep=("data", "header", "psnr", "starts"), **values)
+    values["size"] = len(values["data"])
     search.starts.setdefault(tier, values.pop("starts"))
     search.passes.append((quality, values))
     return values
@@ -88,7 +90,7 @@ def _psnr(values: dict) -> float:
 
 
 def _size(values: dict) -> int:
-    return len(values["data"])
+    return values["size"]
 
 
 def _close_enough(name: str, value: float, goal: float) -> bool:
@@ -111,19 +113,37 @@ def _guess(search: Search, name: str, goal: float, low: float, high: float) -> f
     return min(max(q, lo + margin), hi - margin)
 
 
-def _best(search: Search, name: str, goal: float, meets) -> tuple[dict, str | None]:
+def _candidates(search: Search, name: str, meets) -> tuple[tuple | None, tuple | None]:
+    """(values, measure) of the best pass meeting the target and of the closest one failing it, or None:
+    the only passes a search can still return, whatever passes follow."""
+    measured = [(v, _psnr(v) if name == "psnr" else _size(v)) for _, v in search.passes]
+    good = [m for m in measured if meets(m[1])]
+    bad = [m for m in measured if not meets(m[1])]
+    best_of, closest_of = (min, max) if name == "psnr" else (max, min)  # the least PSNR above the goal or
+    # the largest size below it; on the wrong side, the most PSNR or the least size
+    return ((best_of(good, key=lambda m: m[1]) if good else None),
+            (closest_of(bad, key=lambda m: m[1]) if bad else None))
+
+
+def _forget_losers(search: Search, name: str, meets) -> None:
+    """The files of the passes that can no longer be returned go: a search holds two at most."""
+    kept = [m[0] for m in _candidates(search, name, meets) if m is not None]
+    for _, values in search.passes:
+        if all(values is not k for k in kept):
+            values.pop("data", None)
+            values.pop("header", None)
+
+
+def _best(search: Search, name: str, meets) -> tuple[dict, str | None]:
     """The best pass meeting the target, or, if none does, the closest, with a warning."""
-    measured = [(q, v, _psnr(v) if name == "psnr" else _size(v)) for q, v in search.passes]
-    good = [m for m in measured if meets(m[2])]
-    if good:
-        _, values, _ = min(good, key=lambda m: m[2]) if name == "psnr" else max(good, key=lambda m: m[2])
-        warning = None
-    else:
-        _, values, value = max(measured, key=lambda m: m[2]) if name == "psnr" else min(measured, key=lambda m: m[2])
-        what = f"PSNR {value:.2f} dB" if name == "psnr" else f"{value:,} bytes"
-        warning = f"the target is out of reach: the closest file has {what}"
-        if search.options.strict:
-            raise TargetError(warning)
+    best, closest = _candidates(search, name, meets)
+    if best is not None:
+        return _finish(search, best[0]), None
+    values, value = closest
+    what = f"PSNR {value:.2f} dB" if name == "psnr" else f"{value:,} bytes"
+    warning = f"the target is out of reach: the closest file has {what}"
+    if search.options.strict:
+        raise TargetError(warning)
     return _finish(search, values), warning
 
 
