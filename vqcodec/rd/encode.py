@@ -408,6 +408,8 @@ def _refinements(image, grids, codebooks, indices, filters, settings):
     coded = [None if grid is None or not s.refine else _Decodable(size, grid, book, labels, s, weights)
              for size, grid, book, labels, weights, s in zip(sizes, grids, codebooks, indices, filters,
                                                              settings.planes)]
+    if not any(coded):  # below the refinement's qualities: the image's bands need not be read
+        return {"refinements": [None] * len(coded)}
     tiles_done = [[] for _ in coded]  # (stream, gain) of each tile coded, in row order
     pending = [None] * len(coded)  # (first row, original rows, decoded rows) short of a whole row of tiles
     for _, _, planes, tops in _bands(image, settings):

@@ -169,29 +169,44 @@ def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, cell, shif
             rgb[3 * x + 2] = min(max(lum + ((_CB_B * b + 32768) >> 16), 0), 255)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _chroma_terms(pixels, y, x):
+    """A pixel's Cb and Cr before rounding."""
+    r, g, b = np.float64(pixels[y, x, 0]), np.float64(pixels[y, x, 1]), np.float64(pixels[y, x, 2])
+    return 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
+
+
 @njit(cache=True, nogil=True)
 def split_rows(start, stop, pixels, luma, cb, cr, half):
     """The encoder's forward transform of pixel rows start..stop-1 (start even when `half`): JPEG's
     YCbCr rounded to bytes, the chroma of 2 x 2 pixels averaged when `half` (4:2:0; edge cells repeat
     their last row or column)."""
     height, width = pixels.shape[0], pixels.shape[1]
-    step = 2 if half else 1
     for y in range(start, stop):
         for x in range(width):
             r, g, b = np.float64(pixels[y, x, 0]), np.float64(pixels[y, x, 1]), np.float64(pixels[y, x, 2])
             luma[y, x] = min(max(np.rint(0.299 * r + 0.587 * g + 0.114 * b), 0.0), 255.0)
-        if y % step:
+        if not half:
+            for x in range(width):
+                blue, red = _chroma_terms(pixels, y, x)
+                cb[y, x] = min(max(np.rint(blue), 0.0), 255.0)
+                cr[y, x] = min(max(np.rint(red), 0.0), 255.0)
             continue
-        for cx in range((width + step - 1) // step):
-            blue = red = 0.0
-            for dy in range(step):
-                for dx in range(step):
-                    yy, xx = min(y + dy, height - 1), min(cx * step + dx, width - 1)
-                    r, g, b = np.float64(pixels[yy, xx, 0]), np.float64(pixels[yy, xx, 1]), np.float64(pixels[yy, xx, 2])
-                    blue += 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
-                    red += 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
-            cb[y // step, cx] = min(max(np.rint(blue / (step * step)), 0.0), 255.0)
-            cr[y // step, cx] = min(max(np.rint(red / (step * step)), 0.0), 255.0)
+        if y % 2:
+            continue
+        below = min(y + 1, height - 1)
+        for cx in range((width + 1) // 2):
+            x0 = 2 * cx
+            x1 = min(x0 + 1, width - 1)
+            blue, red = _chroma_terms(pixels, y, x0)  # summed pixel by pixel, row by row: the same rounding
+            more = _chroma_terms(pixels, y, x1)
+            blue, red = blue + more[0], red + more[1]
+            more = _chroma_terms(pixels, below, x0)
+            blue, red = blue + more[0], red + more[1]
+            more = _chroma_terms(pixels, below, x1)
+            blue, red = blue + more[0], red + more[1]
+            cb[y // 2, cx] = min(max(np.rint(blue / 4), 0.0), 255.0)
+            cr[y // 2, cx] = min(max(np.rint(red / 4), 0.0), 255.0)
 
 
 # --- the restoration filter (version 4's plane tool FILTER) ----------------------------------------
