@@ -3,6 +3,7 @@
     python benchmarks/transform_residual.py
     python benchmarks/transform_residual.py --side 4 --qualities 20,50,80
     python benchmarks/transform_residual.py --over decoded   # as a layer over the codewords
+    python benchmarks/transform_residual.py --filter         # then through the restoration filter
 
 The default encoder codes a plane as its smooth base (the interpolated 8 x 8
 means) plus a 2 x 2 codeword per block. WebP and AVIF code what prediction
@@ -32,8 +33,8 @@ coefficients at that position are, and whether the coefficient before it
 was) and whether its magnitude exceeds one; the rest of the magnitude in
 Exp-Golomb codes of adaptive prefixes; the sign a raw bit. Models halve
 their counts every 4096 blocks. Left out, all to the transform's
-disadvantage: the restoration filter, rate-distortion choice of the
-quantized values, and a step per region.
+disadvantage: rate-distortion choice of the quantized values, a step per
+region, and without `--filter` the restoration filter.
 """
 import argparse
 import math
@@ -45,7 +46,8 @@ from vqcodec import EncodeOptions, api, images
 from vqcodec.bench import anchors
 from vqcodec.format import container
 from vqcodec.rd.decode import axes, means_of, reconstruct
-from vqcodec.rd.encode import ENCODE
+from vqcodec.rd.encode import ENCODE, chosen_weights, units
+from vqcodec.rd.pixels import filter_rows, filter_statistics
 from vqcodec.rd.planes import merge, split
 from vqcodec.rd.settings import CHROMA_LAMBDA
 
@@ -155,9 +157,11 @@ def base_of(p, grid: np.ndarray, s) -> np.ndarray:
     return plane
 
 
-def points(pixels: np.ndarray, quality: float, side: int, over: str) -> tuple[anchors.Point, list[anchors.Point]]:
+def points(pixels: np.ndarray, quality: float, side: int, over: str,
+           filtered: bool) -> tuple[anchors.Point, list[anchors.Point]]:
     """The default file's point at a quality, and the transform's at each step: over each plane's base
-    in the codewords' place, or over the decoded plane in the refinement's."""
+    in the codewords' place, or over the decoded plane in the refinement's; with `filtered`, each plane
+    then through the codec's restoration filter where it pays, as the encoder decides."""
     values = ENCODE.run(source=pixels, max_pixels=None, options=EncodeOptions(quality=quality), codebook=None)
     data, header, settings = values["data"], values["header"], values["settings"]
     real = anchors.point(len(data), pixels, _decoded(data, pixels))
@@ -173,7 +177,7 @@ def points(pixels: np.ndarray, quality: float, side: int, over: str) -> tuple[an
     found = []
     for step in STEPS[over]:
         decoded, bits = [], 0.0
-        for n, (plane, start, p) in enumerate(zip(planes, starts, header.planes)):
+        for n, (plane, start, p, s) in enumerate(zip(planes, starts, header.planes, settings.planes)):
             if start is None:
                 decoded.append(np.full(plane.shape, p.fill, dtype=np.uint8))
                 continue
@@ -184,9 +188,25 @@ def points(pixels: np.ndarray, quality: float, side: int, over: str) -> tuple[an
             bits += coefficient_bits(q, -(-plane.shape[1] // side))
             residual = restored(q, plane_step, plane.shape, side, matrix, order)
             decoded.append(np.clip(np.rint(start + residual), 0, 255).astype(np.uint8))
+            if filtered:
+                decoded[-1], weight_bytes = restoration_filtered(plane, decoded[-1], p, s.lam)
+                bits += 8 * weight_bytes
         image = merge(decoded, settings.colour).reshape(pixels.shape)
         found.append(anchors.point(kept + math.ceil(bits / 8), pixels, image))
     return real, found
+
+
+def restoration_filtered(original: np.ndarray, plane: np.ndarray, p, lam: float) -> tuple[np.ndarray, int]:
+    """(the plane through the restoration filter, the bytes of its weights), or (the plane, 0) where the
+    filter does not pay at lambda: the encoder's own choice (vqcodec.rd.encode._filters) on a whole plane."""
+    sums = np.zeros((*units(p), 15), dtype=np.int64)
+    filter_statistics(sums, plane, 0, original, 0, p.height, p.unit, p.tile)
+    weights, gain = chosen_weights(sums, p)
+    if gain <= lam * 8 * container.FILTER_BYTES * p.tiles:
+        return plane, 0
+    out = np.empty_like(plane)
+    filter_rows(0, p.height, out, 0, plane, 0, p.height, 0, p.width, weights.astype(np.int32), p.unit, p.tile)
+    return out, container.FILTER_BYTES * p.tiles
 
 
 def decoded_planes(data: bytes) -> list[np.ndarray | None]:
@@ -212,9 +232,11 @@ def main() -> None:
     parser.add_argument("--over", choices=("base", "decoded"), default="base",
                         help="code the residual over the base, in the codewords' place (default), or over the "
                              "decoded planes, in the refinement layer's")
+    parser.add_argument("--filter", action="store_true", help="then each plane through the restoration filter")
     args = parser.parse_args()
     qualities = [float(q) for q in args.qualities.split(",")]
-    tool = f"{args.side} x {args.side} DCT " + ("for the codewords" if args.over == "base" else "over the decoded planes")
+    tool = f"{args.side} x {args.side} DCT " + ("for the codewords" if args.over == "base" else "over the decoded planes") \
+        + (" and filter" if args.filter else "")
     print(f"| photo | {tool} against vqcodec: PSNR / SSIM | vqcodec against WebP | {tool} against WebP |")
     print("|---|---|---|---|")
     means = []
@@ -222,7 +244,7 @@ def main() -> None:
         pixels = images.load(path, None)
         real, transform = [], []
         for quality in qualities:
-            point, found = points(pixels, quality, args.side, args.over)
+            point, found = points(pixels, quality, args.side, args.over, args.filter)
             real.append(point)
             transform += found
         if args.over == "decoded":  # a layer the encoder may leave out
