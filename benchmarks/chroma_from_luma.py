@@ -97,21 +97,22 @@ def scale_bits(scales: np.ndarray) -> float:
 
 
 @contextlib.contextmanager
-def predicted_chroma(prediction: list[np.ndarray]):
-    """The encoder codes each chroma plane less its prediction, clipped to a byte, and the decoder adds it
-    back: the tool without a format for it (the encoder's own PSNR still leaves it out)."""
+def predicted(prediction: list):
+    """The encoder codes each plane less its prediction (None: the plane as it is), clipped to a byte, and
+    the decoder adds it back: a tool without a format for it (the encoder's own PSNR still leaves it out)."""
     bands, merge = encode._bands, decode.merge
 
     def less(image, plane_settings):
         for top, bottom, coded, tops in bands(image, plane_settings):
-            for n in (1, 2):
-                rows = prediction[n - 1][tops[n] : tops[n] + len(coded[n])]
-                coded[n] = np.clip(coded[n] - rows, 0, 255).astype(np.uint8)
+            for n, rows in enumerate(prediction):
+                if rows is not None:
+                    rows = rows[tops[n] : tops[n] + len(coded[n])]
+                    coded[n] = np.clip(coded[n] - rows, 0, 255).astype(np.uint8)
             yield top, bottom, coded, tops
 
     def plus(decoded, colour, *rest):
-        decoded = [np.clip(p + prediction[n - 1], 0, 255).astype(np.uint8) if n in (1, 2) else p
-                   for n, p in enumerate(decoded)]
+        decoded = [p if rows is None else np.clip(p + rows, 0, 255).astype(np.uint8)
+                   for p, rows in zip(decoded, prediction)]
         return merge(decoded, colour, *rest)
 
     encode._bands, decode.merge = less, plus
@@ -124,7 +125,7 @@ def predicted_chroma(prediction: list[np.ndarray]):
 def coded(image: np.ndarray, quality: float, extra_bits: float = 0.0) -> tuple[anchors.Point, np.ndarray]:
     """The point of the photo coded at a quality, with `extra_bits` counted in its size, and its pixels."""
     data = vqcodec.encode(image, quality=quality).data
-    decoded = vqcodec.decode(data, max_pixels=None).pixels
+    decoded = vqcodec.decode(data, max_pixels=None).pixels.reshape(image.shape)
     return anchors.point(round(len(data) + extra_bits / 8), image, decoded), decoded
 
 
@@ -152,7 +153,7 @@ def simulate() -> None:
                 h, w = luma.shape
                 prediction = [np.rint(np.kron(s, np.ones((block, block)))[:h, :w] / 8 * luma).astype(np.int32)
                               for s in scales]
-                with predicted_chroma(prediction):
+                with predicted([None, *prediction]):
                     curve.append(coded(image, q, sum(scale_bits(s) for s in scales) if counted else 0.0)[0])
         rates.append([(anchors.bd_rate(plain, c), anchors.bd_rate(plain, c, "ssim")) for c in curves])
         print(f"| {path.name} | " + " | ".join(f"{a:+.1f} % / {b:+.1f} %" for a, b in rates[-1]) + " |", flush=True)
