@@ -158,12 +158,23 @@ def to_pil(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array))
 
 
+def writer_of(suffix: str) -> str | None:
+    """The Pillow format that writes files of a suffix (".png", ...), or None. The common formats'
+    plugins are looked at first, as Image.save does: loading every plugin is a noticeable part of a
+    short command's time."""
+    Image.preinit()
+    if Image.EXTENSION.get(suffix) not in Image.SAVE:
+        Image.init()
+    fmt = Image.EXTENSION.get(suffix)
+    return fmt if fmt in Image.SAVE else None
+
+
 def encode_as(array: np.ndarray, path) -> bytes:
     """The bytes of `array` saved in the format that `path`'s suffix names (PNG if none)."""
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
-    fmt = Image.registered_extensions().get(suffix or ".png")
+    suffix = os.path.splitext(os.fspath(path))[1].lower() or ".png"
+    fmt = writer_of(suffix)
     if fmt is None:
-        raise OutputError(f"{path}: unknown image suffix {suffix!r}; use .png, .webp, .tif, .bmp, ...")
+        raise OutputError(f"{path}: no image format writes the suffix {suffix!r}; use .png, .webp, .tif, .bmp, ...")
     out = io.BytesIO()
     try:
         to_pil(array).save(out, format=fmt)

@@ -785,6 +785,27 @@ def test_the_command_loads_cached_kernels_without_the_lowering_tables_and_still_
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
 
 
+COMMON_PLUGINS = """
+import sys
+import numpy as np
+from vqcodec import images
+from vqcodec.cli.batch import check_image_format
+pixels = np.zeros((4, 4, 3), np.uint8)
+check_image_format("png")
+bmp = images.encode_as(pixels, "a.bmp")
+print(bmp[:2] == b"BM", "PIL.PdfImagePlugin" in sys.modules)
+print(images.encode_as(pixels, "a.webp")[:4] == b"RIFF", "PIL.PdfImagePlugin" in sys.modules)
+"""
+
+
+def test_writing_a_common_format_loads_only_the_common_plugins():
+    """Loading every Pillow plugin is a noticeable part of a short decode: a PNG or BMP is written with the
+    plugins Pillow loads first, and another format still finds its plugin."""
+    result = subprocess.run([sys.executable, "-c", COMMON_PLUGINS], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True", "False", "True", "True"]
+
+
 @pytest.mark.parametrize("cut", [None, 100])
 def test_decode_reads_a_pipe_given_as_a_path(runner, tmp_path, cut):
     """`vqcodec decode <(cat a.vqc)`: a pipe has no size to check the header against, so it is read

@@ -119,26 +119,20 @@ class Outcome:
 # --- planning --------------------------------------------------------------------------------
 
 
-def _suffixes(can) -> set[str]:
-    from PIL import Image
-
-    extensions = Image.registered_extensions()  # loads every plugin, filling Image.OPEN and Image.SAVE
-    return {ext for ext, fmt in extensions.items() if fmt in can(Image)}
-
-
 def readable_suffixes() -> set[str]:
     """Suffixes of the image formats Pillow can open: what `-r` picks up when encoding."""
-    return _suffixes(lambda Image: Image.OPEN)
+    from PIL import Image
 
-
-def writable_suffixes() -> set[str]:
-    return {ext.lstrip(".") for ext in _suffixes(lambda Image: Image.SAVE)}
+    extensions = Image.registered_extensions()  # loads every plugin, filling Image.OPEN
+    return {ext for ext, fmt in extensions.items() if fmt in Image.OPEN}
 
 
 def check_image_format(name: str) -> str:
     """A format for decoded images, given as a suffix (png, webp, tif, ...)."""
+    from .. import images
+
     name = name.lower().lstrip(".")
-    if name not in writable_suffixes():
+    if images.writer_of("." + name) is None:
         raise OptionsError(f"cannot write images as {name!r}; use png, webp, tif, bmp, ...")
     return name
 
