@@ -18,6 +18,12 @@ CHUNK = 64  # rows whose base or chroma a kernel interpolates at once: memory fo
 _CR_R, _CB_G, _CR_G, _CB_B = 91881, 22554, 46802, 116130
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _byte(value):
+    """An int32 clipped to a byte's range, in int32: the loops that use it vectorise."""
+    return min(max(value, np.int32(0)), np.int32(255))
+
+
 def axis(n: int, cell: int, cells: int) -> np.ndarray:
     """For each of n positions along an axis: the cell before it, the cell after it, and the weight of
     the one after in 1/(2 cell) units (a 3 x n int32 array). Cell i's centre is at position
@@ -70,13 +76,15 @@ def _rows_along(plane, first, last, cols, left, width, cell, offset):
 def _down(along, i0, i1, u, cell, shift, line):
     """One row of the base into `line`: rows i0 and i1 of `along` weighted 2 cell - u and u, rounded."""
     above, below = along[i0], along[i1]
-    half = 2 * cell * cell
+    a, b, half = np.int32(2 * cell - u), np.int32(u), np.int32(2 * cell * cell)  # int32 throughout: it vectorises
     if shift >= 0:
+        s = np.int32(shift)
         for x in range(line.shape[0]):
-            line[x] = ((2 * cell - u) * above[x] + u * below[x] + half) >> shift
+            line[x] = (a * above[x] + b * below[x] + half) >> s
     else:
+        area = np.int32(4 * cell * cell)
         for x in range(line.shape[0]):
-            line[x] = ((2 * cell - u) * above[x] + u * below[x] + half) // (4 * cell * cell)
+            line[x] = (a * above[x] + b * below[x] + half) // area
 
 
 @njit(cache=True, nogil=True)
@@ -94,13 +102,28 @@ def reconstruct_rows(start, stop, out, top, left, width, grid, rows, cols, cell,
             along = _rows_along(grid, first, rows[1, top + min(y + CHUNK, stop) - 1], cols, left, width, cell, 0)
         _down(along, rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y], cell, shift, base)
         by = y // block
-        row, labels, offset = out[y], indices[by], (y - by * block) * block
-        x = 0
-        for bx in range((width + block - 1) // block):
-            at = np.int64(labels[bx]) * size + offset
-            for dx in range(min(block, width - x)):
-                row[left + x] = min(max(base[x] + np.int32(words[at + dx]) - ZERO, 0), 255)
-                x += 1
+        row, labels, offset = out[y, left : left + width], indices[by], (y - by * block) * block
+        whole = width // block
+        if block == 2:  # the default: two samples a block row, written out, twice as fast as the loop
+            for bx in range(whole):
+                at = np.int64(labels[bx]) * 4 + offset
+                row[2 * bx] = _plus_codeword(base[2 * bx], words[at])
+                row[2 * bx + 1] = _plus_codeword(base[2 * bx + 1], words[at + 1])
+        else:
+            for bx in range(whole):
+                at = np.int64(labels[bx]) * size + offset
+                for dx in range(block):
+                    row[bx * block + dx] = _plus_codeword(base[bx * block + dx], words[at + dx])
+        if whole * block < width:  # a block cut by the box's right edge
+            at = np.int64(labels[whole]) * size + offset
+            for x in range(whole * block, width):
+                row[x] = _plus_codeword(base[x], words[at + x - whole * block])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plus_codeword(base, word):
+    """A sample: the base plus a codeword's sample less 128, clipped to a byte."""
+    return _byte(base + np.int32(word) - np.int32(ZERO))
 
 
 @njit(cache=True, nogil=True)
@@ -161,12 +184,13 @@ def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, cell, shif
         i0, i1, u = rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y]
         _down(blues, i0, i1, u, cell, shift, blue)
         _down(reds, i0, i1, u, cell, shift, red)
-        lumas, rgb = luma[top + y - luma_top], out[y].reshape(-1)  # r, g, b of pixel x at 3x, 3x + 1, 3x + 2
-        for x in range(width):
-            lum, b, r = np.int32(lumas[left + x]), blue[x] - 128, red[x] - 128
-            rgb[3 * x] = min(max(lum + ((_CR_R * r + 32768) >> 16), 0), 255)
-            rgb[3 * x + 1] = min(max(lum + ((-_CB_G * b - _CR_G * r + 32768) >> 16), 0), 255)
-            rgb[3 * x + 2] = min(max(lum + ((_CB_B * b + 32768) >> 16), 0), 255)
+        lumas, rgb = luma[top + y - luma_top, left:], out[y].reshape(-1)  # r, g, b of pixel x at 3x, 3x + 1, 3x + 2
+        for x in range(width):  # in int32 (no product reaches 2^31), which vectorises
+            lum, b, r = np.int32(lumas[x]), blue[x] - np.int32(128), red[x] - np.int32(128)
+            rgb[3 * x] = _byte(lum + ((np.int32(_CR_R) * r + np.int32(32768)) >> np.int32(16)))
+            rgb[3 * x + 1] = _byte(lum + ((-np.int32(_CB_G) * b - np.int32(_CR_G) * r + np.int32(32768)) >> np.int32(16)))
+            rgb[3 * x + 2] = _byte(lum + ((np.int32(_CB_B) * b + np.int32(32768)) >> np.int32(16)))
+
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -267,16 +291,28 @@ def filter_rows(start, stop, out, out_top, source, source_top, height, left, rig
                 inner_start, inner_end = max(x, first + 1), max(min(end, last), x)  # no column clamped between
                 for xx in range(x, min(inner_start, end)):
                     row[xx] = _filtered(up, mid, down, xx, first, last, w0, w1, w2, w3)
-                centre = WEIGHT_ONE - 2 * (w0 + w1 + w2 + w3)  # the same sum, grouped by sample
-                for xi in range(inner_start, inner_end):
-                    total = (centre * np.int32(mid[xi]) + 32 + w0 * (np.int32(mid[xi - 1]) + np.int32(mid[xi + 1]))
-                             + w1 * (np.int32(up[xi]) + np.int32(down[xi]))
-                             + w2 * (np.int32(up[xi - 1]) + np.int32(down[xi + 1]))
-                             + w3 * (np.int32(up[xi + 1]) + np.int32(down[xi - 1])))
-                    row[xi] = min(max(total >> 6, 0), 255)
+                if inner_end > inner_start:
+                    _filter_run(row[inner_start:inner_end], up[inner_start - 1 : inner_end + 1],
+                                mid[inner_start - 1 : inner_end + 1], down[inner_start - 1 : inner_end + 1],
+                                w0, w1, w2, w3)
                 for xx in range(max(inner_end, inner_start), end):
                     row[xx] = _filtered(up, mid, down, xx, first, last, w0, w1, w2, w3)
             x = end
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _filter_run(out, up, mid, down, w0, w1, w2, w3):
+    """filter_rows' samples where no column is clamped: out[i] from column i + 1 of the rows around it.
+    Slices that start at 0 and int32 throughout let the loop vectorise (an index below a slice's start
+    would make every access check for wrapping around)."""
+    centre = np.int32(WEIGHT_ONE - 2 * (w0 + w1 + w2 + w3))  # the same sum, grouped by sample
+    w0, w1, w2, w3 = np.int32(w0), np.int32(w1), np.int32(w2), np.int32(w3)
+    for i in range(len(out)):
+        total = (centre * np.int32(mid[i + 1]) + np.int32(32) + w0 * (np.int32(mid[i]) + np.int32(mid[i + 2]))
+                 + w1 * (np.int32(up[i + 1]) + np.int32(down[i + 1]))
+                 + w2 * (np.int32(up[i]) + np.int32(down[i + 2]))
+                 + w3 * (np.int32(up[i + 2]) + np.int32(down[i])))
+        out[i] = _byte(total >> np.int32(6))
 
 
 @njit(cache=True, nogil=True, inline="always")
