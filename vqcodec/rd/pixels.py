@@ -242,7 +242,12 @@ WEIGHT_ONE = 64  # the filter's weights are in 1/64; its taps are the neighbour 
 def _terms(up, mid, down, x, first, last):
     """For the sample at column x of row `mid`, between rows `up` and `down` (the rows above and below,
     clamped to its tile): c and a + b - 2c for each tap, columns clamped to first..last (its tile's)."""
-    left, right = max(x - 1, first), min(x + 1, last)
+    return _terms_between(up, mid, down, x, max(x - 1, first), min(x + 1, last))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _terms_between(up, mid, down, x, left, right):
+    """_terms with the columns on either side given, unclamped: a loop of them vectorises."""
     c = np.int32(mid[x])
     return (c, np.int32(mid[left]) + np.int32(mid[right]) - 2 * c, np.int32(up[x]) + np.int32(down[x]) - 2 * c,
             np.int32(up[left]) + np.int32(down[right]) - 2 * c, np.int32(up[right]) + np.int32(down[left]) - 2 * c)
@@ -315,48 +320,49 @@ def _filter_run(out, up, mid, down, w0, w1, w2, w3):
         out[i] = _byte(total >> np.int32(6))
 
 
+PRODUCTS = 15  # filter_statistics' sums per unit
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _add_products(up, mid, down, original, x0, x1, first, last, inner, s):
-    """filter_statistics' products for samples x0..x1-1 of a row, added to a unit's sums `s`; `inner`:
-    no column of theirs is clamped (they lie strictly inside first..last), so that, a constant where
-    this is inlined, the loop runs without clamps and vectorises."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = s12 = s13 = s14 = np.int64(0)
+def _plus_products(sums, f0, f1, f2, f3, t):
+    """The sums (a tuple of PRODUCTS int64) plus one sample's products, in filter_statistics' order."""
+    return (sums[0] + f0 * f0, sums[1] + f0 * f1, sums[2] + f0 * f2, sums[3] + f0 * f3, sums[4] + f1 * f1,
+            sums[5] + f1 * f2, sums[6] + f1 * f3, sums[7] + f2 * f2, sums[8] + f2 * f3, sums[9] + f3 * f3,
+            sums[10] + f0 * t, sums[11] + f1 * t, sums[12] + f2 * t, sums[13] + f3 * t, sums[14] + t * t)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _no_products():
+    zero = np.int64(0)
+    return (zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_to(s, sums):
+    for k in range(PRODUCTS):
+        s[k] += sums[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_products(up, mid, down, original, x0, x1, first, last, s):
+    """filter_statistics' products for samples x0..x1-1 of a row, their columns clamped to first..last,
+    added to a unit's sums `s`."""
+    sums = _no_products()
     for x in range(x0, x1):
-        if inner:
-            c, f0, f1, f2, f3 = _terms(up, mid, down, x, x - 1, x + 1)
-        else:
-            c, f0, f1, f2, f3 = _terms(up, mid, down, x, first, last)
-        t = np.int32(original[x]) - c
-        s0 += f0 * f0
-        s1 += f0 * f1
-        s2 += f0 * f2
-        s3 += f0 * f3
-        s4 += f1 * f1
-        s5 += f1 * f2
-        s6 += f1 * f3
-        s7 += f2 * f2
-        s8 += f2 * f3
-        s9 += f3 * f3
-        s10 += f0 * t
-        s11 += f1 * t
-        s12 += f2 * t
-        s13 += f3 * t
-        s14 += t * t
-    s[0] += s0
-    s[1] += s1
-    s[2] += s2
-    s[3] += s3
-    s[4] += s4
-    s[5] += s5
-    s[6] += s6
-    s[7] += s7
-    s[8] += s8
-    s[9] += s9
-    s[10] += s10
-    s[11] += s11
-    s[12] += s12
-    s[13] += s13
-    s[14] += s14
+        c, f0, f1, f2, f3 = _terms(up, mid, down, x, first, last)
+        sums = _plus_products(sums, f0, f1, f2, f3, np.int32(original[x]) - c)
+    _add_to(s, sums)
+
+
+@njit(cache=True, nogil=True)
+def _add_inner_products(up, mid, down, original, s):
+    """_add_products for samples whose columns are not clamped: original[i] is the sample at column i + 1
+    of the rows around it. Slices that start at 0 let the loop vectorise (see _filter_run)."""
+    sums = _no_products()
+    for i in range(len(original)):
+        c, f0, f1, f2, f3 = _terms_between(up, mid, down, i + 1, i, i + 2)
+        sums = _plus_products(sums, f0, f1, f2, f3, np.int32(original[i]) - c)
+    _add_to(s, sums)
 
 
 @njit(cache=True, nogil=True)
@@ -378,9 +384,11 @@ def filter_statistics(stats, source, source_top, original, original_top, height,
             end = min((x // unit + 1) * unit, last + 1)
             s = units[x // unit]
             inner_start, inner_end = max(x, first + 1), max(min(end, last), x)  # no column clamped between
-            _add_products(up, mid, down, row, x, min(inner_start, end), first, last, False, s)
-            _add_products(up, mid, down, row, inner_start, inner_end, first, last, True, s)
-            _add_products(up, mid, down, row, max(inner_end, inner_start), end, first, last, False, s)
+            _add_products(up, mid, down, row, x, min(inner_start, end), first, last, s)
+            if inner_end > inner_start:
+                _add_inner_products(up[inner_start - 1 : inner_end + 1], mid[inner_start - 1 : inner_end + 1],
+                                    down[inner_start - 1 : inner_end + 1], row[inner_start:inner_end], s)
+            _add_products(up, mid, down, row, max(inner_end, inner_start), end, first, last, s)
             x = end
 
 
