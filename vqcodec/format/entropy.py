@@ -288,7 +288,7 @@ def decode_indices(payload: bytes, count: int, across: int, k: int) -> np.ndarra
     return g
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _code_residual(coder, buf, counters, ctx, e, divisors, decoding):
     """Code a residual e in -128..128 with the 80 counters from counters[ctx]: is it zero, its
     sign, the class of its magnitude (the position of the highest bit) in unary, then the bits
@@ -312,7 +312,7 @@ def _code_residual(coder, buf, counters, ctx, e, divisors, decoding):
     return (-value if negative else value), coder
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _code_counted(coder, buf, counters, j, bit, divisors, decoding):
     """Code a bit with the probability of counter j, then update the counter; returns the bit and the coder."""
     bit, coder = _code_bit(coder, buf, _p12(counters[j]), bit, decoding)
