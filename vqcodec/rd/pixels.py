@@ -420,17 +420,19 @@ def quantize_residuals(original, decoded, step, lam, q):
     """Each sample's residual original - decoded quantized with the step into the refinement grid q: the
     nearest multiple (halves towards 0), or the one below it when that saves more in bits, at lambda, than
     it adds in squared error; returns the squared error left once refine_box has added them."""
+    quantized = np.empty(511, dtype=np.int64)  # of each residual -255..255 at [255 + residual]: a look-up per
+    for e in range(-255, 256):  # sample rather than a division and a logarithm
+        m = (2 * abs(e) + step - 1) // (2 * step)
+        if m > 0:
+            near, below = abs(e) - m * step, abs(e) - (m - 1) * step
+            if below * below - near * near < lam * (_bits_of(m) - _bits_of(m - 1)):
+                m -= 1
+        quantized[255 + e] = m if e > 0 else -m
     error = np.int64(0)
     for y in range(original.shape[0]):
         for x in range(original.shape[1]):
             d = np.int64(decoded[y, x])
-            e = np.int64(original[y, x]) - d
-            m = (2 * abs(e) + step - 1) // (2 * step)
-            if m > 0:
-                near, below = abs(e) - m * step, abs(e) - (m - 1) * step
-                if below * below - near * near < lam * (_bits_of(m) - _bits_of(m - 1)):
-                    m -= 1
-            v = m if e > 0 else -m
+            v = quantized[255 + np.int64(original[y, x]) - d]
             q[1 + y, 1 + x] = v
             t = np.int64(original[y, x]) - min(max(d + v * step, 0), 255)
             error += t * t
