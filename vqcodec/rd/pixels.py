@@ -138,17 +138,28 @@ def residual_blocks(start, stop, vectors, first, positions, plane, top, height, 
     across = (width + block - 1) // block
     if positions.shape[0] == 0:
         line = np.empty(width, dtype=np.int32)  # a row of the base, from column `left` on
+        along = np.empty((0, width), dtype=np.int32)
+        made = (-1, -1, -1, -1)  # the grid rows and columns `along` holds: rows of blocks in one cell share it
         i = start
         while i < stop:  # a run: the blocks of one row of blocks
             by, bx = (first + i) // across, (first + i) % across
             end = min(stop, i + across - bx)
             left, right = bx * block, min((bx + end - i) * block, width)
             y0, y1 = min(by * block, height - 1), min(by * block + block - 1, height - 1)
-            along = _rows_along(grid, rows[0, y0], rows[1, y1], cols, left, right - left, cell, 0)
+            if made != (rows[0, y0], rows[1, y1], left, right):
+                along = _rows_along(grid, rows[0, y0], rows[1, y1], cols, left, right - left, cell, 0)
+                made = (rows[0, y0], rows[1, y1], left, right)
             for dy in range(block):
                 y = min(by * block + dy, height - 1)
-                _down(along, rows[0, y] - rows[0, y0], rows[1, y] - rows[0, y0], rows[2, y], cell, shift,
+                _down(along, rows[0, y] - made[0], rows[1, y] - made[0], rows[2, y], cell, shift,
                       line[: right - left])
+                samples = plane[y - top, left:right]
+                if block == 2 and right - left == 2 * (end - i):  # the default, no column past the plane's
+                    for j in range(end - i):  # edge: written out over slices from 0, which vectorises
+                        vectors[i + j, 2 * dy] = _byte(np.int32(samples[2 * j]) - line[2 * j] + np.int32(ZERO))
+                        vectors[i + j, 2 * dy + 1] = _byte(np.int32(samples[2 * j + 1]) - line[2 * j + 1]
+                                                           + np.int32(ZERO))
+                    continue
                 for j in range(i, end):
                     for dx in range(block):
                         x = min((bx + j - i) * block + dx, width - 1)
