@@ -288,7 +288,7 @@ def decode_indices(payload: bytes, count: int, across: int, k: int) -> np.ndarra
     return g
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _code_residual(coder, buf, counters, ctx, e, divisors, decoding):
     """Code a residual e in -128..128 with the 80 counters from counters[ctx]: is it zero, its
     sign, the class of its magnitude (the position of the highest bit) in unary, then the bits
