@@ -104,7 +104,7 @@ def reconstruct_rows(start, stop, out, top, left, width, grid, rows, cols, cell,
         by = y // block
         row, labels, offset = out[y, left : left + width], indices[by], (y - by * block) * block
         whole = width // block
-        if block == 2:  # the default: two samples a block row, written out, twice as fast as the loop
+        if block == 2:  # the default: a block row's two samples written out (a loop over them does not vectorise)
             for bx in range(whole):
                 at = np.int64(labels[bx]) * 4 + offset
                 row[2 * bx] = _plus_codeword(base[2 * bx], words[at])
@@ -199,9 +199,9 @@ def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, cell, shif
         for x in range(width):  # in int32 (no product reaches 2^31), which vectorises
             lum, b, r = np.int32(lumas[x]), blue[x] - np.int32(128), red[x] - np.int32(128)
             rgb[3 * x] = _byte(lum + ((np.int32(_CR_R) * r + np.int32(32768)) >> np.int32(16)))
-            rgb[3 * x + 1] = _byte(lum + ((-np.int32(_CB_G) * b - np.int32(_CR_G) * r + np.int32(32768)) >> np.int32(16)))
+            green = -np.int32(_CB_G) * b - np.int32(_CR_G) * r
+            rgb[3 * x + 1] = _byte(lum + ((green + np.int32(32768)) >> np.int32(16)))
             rgb[3 * x + 2] = _byte(lum + ((np.int32(_CB_B) * b + np.int32(32768)) >> np.int32(16)))
-
 
 
 @njit(cache=True, nogil=True, inline="always")
