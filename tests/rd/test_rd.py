@@ -65,8 +65,9 @@ def test_the_base_matches_the_format(cell, height, width):
 
 
 
-@pytest.mark.parametrize("cell,block,height,width,top", [(8, 2, 21, 30, 0), (8, 2, 21, 30, 6), (8, 3, 16, 17, 3),
-                                                         (5, 4, 13, 9, 0), (3, 1, 7, 5, 2), (2, 4, 13, 11, 4)])
+@pytest.mark.parametrize("cell,block,height,width,top", [(8, 2, 21, 30, 0), (8, 2, 21, 30, 6), (8, 2, 9, 31, 2),
+                                                         (8, 3, 16, 17, 3), (5, 4, 13, 9, 0), (3, 1, 7, 5, 2),
+                                                         (2, 4, 13, 11, 4)])
 def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height, width, top):
     """The encoder's residuals of whole rows of blocks (a row of the base at a time), sliced anywhere,
     against each sample less the format's base: the same as the blocks given by their positions (a
@@ -92,6 +93,29 @@ def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height
     sampled = np.zeros((len(positions), block * block), dtype=np.uint8)
     pixels.residual_blocks(0, len(positions), sampled, 0, positions, *args)
     np.testing.assert_array_equal(sampled, expected[positions])
+
+
+@pytest.mark.parametrize("block,height,width,left", [(2, 19, 30, 0), (2, 19, 31, 4), (2, 5, 1, 0), (3, 10, 17, 3),
+                                                    (4, 9, 13, 8), (1, 6, 7, 2)])
+def test_reconstruction_is_the_base_plus_each_block_codeword(block, height, width, left):
+    """reconstruct_rows against the format's formula: the base plus the sample of the block's codeword less
+    128, clipped to a byte, for a box from column `left` to the plane's edge (the last block cut there)."""
+    rng = np.random.default_rng(block + width)
+    cell = 8
+    grid = rng.integers(0, 256, (-(-height // cell), -(-width // cell)))
+    codebook = rng.integers(0, 256, (37, block * block)).astype(np.uint8)
+    across = -(-(width - left) // block)
+    indices = rng.integers(0, len(codebook), (-(-height // block), across)).astype(np.uint16)
+    tables = pixels.axis(height, cell, grid.shape[0]), pixels.axis(width, cell, grid.shape[1])
+    out = np.zeros((height, width), dtype=np.uint8)
+    pixels.reconstruct_rows(0, height, out, 0, left, width - left, grid.astype(np.int32), *tables, cell,
+                            pixels.shift_of(cell), codebook, indices, block)
+    ys, xs = np.arange(height), np.arange(width - left)
+    words = codebook[indices[ys[:, None] // block, xs[None, :] // block], (ys[:, None] % block) * block
+                     + xs[None, :] % block].astype(np.int64)
+    expected = np.clip(naive_upsample(grid, cell, height, width)[:, left:] + words - 128, 0, 255)
+    np.testing.assert_array_equal(out[:, left:], expected)
+    assert not out[:, :left].any()  # nothing written outside the box
 
 
 def test_the_base_of_a_constant_is_that_constant():
