@@ -267,7 +267,13 @@ def _terms_between(up, mid, down, x, left, right):
 @njit(cache=True, nogil=True, inline="always")
 def _filtered(up, mid, down, x, first, last, w0, w1, w2, w3):
     c, f0, f1, f2, f3 = _terms(up, mid, down, x, first, last)
-    return min(max((WEIGHT_ONE * c + 32 + w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3) >> 6, 0), 255)
+    return _filtered_terms(c, f0, f1, f2, f3, w0, w1, w2, w3)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _filtered_terms(c, f0, f1, f2, f3, w0, w1, w2, w3):
+    """A sample through the filter, from _terms' c and neighbour terms (format.md's formula)."""
+    return _byte((np.int32(WEIGHT_ONE) * c + np.int32(32) + w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3) >> np.int32(6))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -319,16 +325,12 @@ def filter_rows(start, stop, out, out_top, source, source_top, height, left, rig
 @njit(cache=True, nogil=True, inline="always")
 def _filter_run(out, up, mid, down, w0, w1, w2, w3):
     """filter_rows' samples where no column is clamped: out[i] from column i + 1 of the rows around it.
-    Slices that start at 0 and int32 throughout let the loop vectorise (an index below a slice's start
-    would make every access check for wrapping around)."""
-    centre = np.int32(WEIGHT_ONE - 2 * (w0 + w1 + w2 + w3))  # the same sum, grouped by sample
+    Slices that start at 0 let the loop vectorise (an index below a slice's start would make every access
+    check for wrapping around)."""
     w0, w1, w2, w3 = np.int32(w0), np.int32(w1), np.int32(w2), np.int32(w3)
     for i in range(len(out)):
-        total = (centre * np.int32(mid[i + 1]) + np.int32(32) + w0 * (np.int32(mid[i]) + np.int32(mid[i + 2]))
-                 + w1 * (np.int32(up[i + 1]) + np.int32(down[i + 1]))
-                 + w2 * (np.int32(up[i]) + np.int32(down[i + 2]))
-                 + w3 * (np.int32(up[i + 2]) + np.int32(down[i])))
-        out[i] = _byte(total >> np.int32(6))
+        c, f0, f1, f2, f3 = _terms_between(up, mid, down, i + 1, i, i + 2)
+        out[i] = _filtered_terms(c, f0, f1, f2, f3, w0, w1, w2, w3)
 
 
 PRODUCTS = 15  # filter_statistics' sums per unit
