@@ -3,6 +3,7 @@
     python benchmarks/chroma_from_luma.py              # from the original luma
     python benchmarks/chroma_from_luma.py --quality 50 # from the luma of the photo coded at quality 50
     python benchmarks/chroma_from_luma.py --simulate   # BD-rate, simulated through the encoder
+    python benchmarks/chroma_from_luma.py --simulate --from codewords  # from what a decoder has first
 
 For each bundled colour photo in 4:2:0, the residual of each chroma plane
 against its base (8 x 8 cell means, interpolated as the decoder does) and
@@ -24,6 +25,13 @@ added back, and the file counts the scales' empirical entropy plus a byte
 for each value used. Prints the BD-rate (PSNR and luma SSIM) against the
 encoder as it is, at qualities 20 to 90, per photo and block size, and once
 with the scales' bits left out, to show what they cost.
+
+With --from codewords, the luma residual is that of its codewords alone
+(each luma block's codeword less 128, without the filter and the
+refinement), averaged over 2 x 2 pixels: what a decoder knows of the luma
+as soon as its indices are decoded, so that a chroma tile need wait only
+for the indices of the luma tile beside it, not for its samples. The 8 x 8
+variant is then replaced by 32 x 32, and the scales are always counted.
 """
 import argparse
 import contextlib
@@ -31,14 +39,16 @@ import contextlib
 import numpy as np
 
 import vqcodec
-from vqcodec import images
+from vqcodec import api, images
 from vqcodec.bench import anchors
+from vqcodec.format import container, tiles
 from vqcodec.rd import decode, encode, pixels, planes, settings
 
 CELL = 8
 BLOCKS = (4, 8, 16)
 SCALES = np.arange(-16, 17)  # in eighths: -2 .. 2
-SIMULATED = ((8, True), (16, True), (8, False))  # block side, whether the scales' bits are counted
+SIMULATED = {"decoded": ((8, True), (16, True), (8, False)),  # block side, whether the scales' bits are counted
+             "codewords": ((16, True), (32, True))}
 QUALITIES = (20, 35, 50, 65, 80, 90)  # 4:2:0 at all of them
 
 
@@ -96,6 +106,16 @@ def scale_bits(scales: np.ndarray) -> float:
     return float(-(counts * np.log2(counts / counts.sum())).sum()) + 8 * len(counts)
 
 
+def codeword_residual(data: bytes) -> np.ndarray:
+    """The luma plane's codewords less 128, block by block, without its means, filter and refinement."""
+    values = api.decoder(container.read_header(data, None).version).until("shared").run(data=data, max_pixels=None, crop=None, codebook=None)
+    luma = decode._plane_decoders(values["header"], values["payloads"])[0]
+    luma.grid[:] = 128  # a base of 128 everywhere: the samples are the codewords themselves
+    luma.weights = luma.refinement = None
+    tiles.ended(luma.indices(decode._pool(), 0, 0, luma.p.height, luma.p.width))
+    return luma.plane.astype(np.float64) - 128
+
+
 @contextlib.contextmanager
 def predicted(prediction: list):
     """The encoder codes each plane less its prediction (None: the plane as it is), clipped to a byte, and
@@ -129,8 +149,9 @@ def coded(image: np.ndarray, quality: float, extra_bits: float = 0.0) -> tuple[a
     return anchors.point(round(len(data) + extra_bits / 8), image, decoded), decoded
 
 
-def simulate() -> None:
-    names = [f"{b} x {b}" + ("" if counted else ", scales not counted") for b, counted in SIMULATED]
+def simulate(source: str) -> None:
+    variants = SIMULATED[source]
+    names = [f"{b} x {b}" + ("" if counted else ", scales not counted") for b, counted in variants]
     print("| photo | " + " | ".join(f"{name}: PSNR / SSIM" for name in names) + " |")
     print("|---|" + "---|" * len(names))
     rates = []  # per photo, per variant: (PSNR, SSIM)
@@ -141,14 +162,17 @@ def simulate() -> None:
         image = image[:, :, :3]
         chroma = planes.split(image, "ycbcr420")[1:]
         residuals = [c - base(c.astype(np.float64)) for c in chroma]
-        plain, curves = [], [[] for _ in SIMULATED]
+        plain, curves = [], [[] for _ in variants]
         for q in QUALITIES:
             point, decoded = coded(image, q)
             plain.append(point)
-            y = planes.split(decoded, "ycbcr420")[0].astype(np.float64)
-            luma = at_chroma(y - base(y), chroma[0].shape)
+            if source == "codewords":
+                luma = at_chroma(codeword_residual(vqcodec.encode(image, quality=q).data), chroma[0].shape)
+            else:
+                y = planes.split(decoded, "ycbcr420")[0].astype(np.float64)
+                luma = at_chroma(y - base(y), chroma[0].shape)
             lam = settings.lam_of(q) * settings.CHROMA_LAMBDA * settings.BLOCK ** 2 / 16  # per bit, as the encoder
-            for curve, (block, counted) in zip(curves, SIMULATED):
+            for curve, (block, counted) in zip(curves, variants):
                 scales = [chosen_scales(luma, r, block, lam, counted) for r in residuals]
                 h, w = luma.shape
                 prediction = [np.rint(np.kron(s, np.ones((block, block)))[:h, :w] / 8 * luma).astype(np.int32)
@@ -165,9 +189,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", type=float, help="read the luma of the photo coded at this quality")
     parser.add_argument("--simulate", action="store_true", help="the BD-rate of the tool, simulated through the encoder")
+    parser.add_argument("--from", dest="source", choices=sorted(SIMULATED), default="decoded",
+                        help="with --simulate: predict from the decoded luma or from its codewords alone")
     args = parser.parse_args()
     if args.simulate:
-        simulate()
+        simulate(args.source)
         return
     print("| photo | plane | residual energy per sample | " + " | ".join(f"removed, {b} x {b}" for b in BLOCKS) + " |")
     print("|---|---|---|" + "---|" * len(BLOCKS))
