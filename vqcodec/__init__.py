@@ -36,7 +36,7 @@ from .errors import (
 )
 from .options import ALGORITHMS, DEFAULT_ALGO, DEFAULT_BLOCK, DEFAULT_K, DEFAULT_MAX_PIXELS, EncodeOptions
 
-__version__ = "0.8.3"
+__version__ = "0.9.0"
 
 _LAZY = {
     "encode": "api", "decode": "api", "info": "api", "Encoded": "api", "Decoded": "api", "train_shared": "api",

@@ -308,6 +308,15 @@ def test_info_of_a_refined_file_lists_its_refinement_in_the_same_columns(runner)
     assert refinement.split()[1] == f"{vqcodec.info(path).section('refinement').length:,}"
 
 
+@pytest.mark.parametrize(("golden", "cubic"), [("v4-cubic-rgb420-75x67-t32", True), ("v4-rgb420-75x67-t32", False)])
+def test_info_says_which_planes_have_a_cubic_base(runner, golden, cubic):
+    result = run(runner, "info", str(GOLDEN / f"{golden}.vqc"))
+    assert_ok(result)
+    planes = [line for line in result.stdout.splitlines() if line.startswith("plane ")]
+    assert len(planes) == 3 and all(line.endswith("tiles of 32 x 32") for line in planes)
+    assert all((", a cubic base," in line) == cubic for line in planes)
+
+
 def test_fixed_rate_writes_raw_codebook_and_packed_indices(runner, workdir):
     save_png(gradient_image(32, 32, 3), Path("g.png"))
     assert_ok(run(runner, "encode", "g.png", "-k", 16, "-b", 4, "--fixed-rate"))

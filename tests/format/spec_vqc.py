@@ -49,11 +49,12 @@ V4_PLANE_RECORD = 24  # version 4: bytes of one plane record
 MIN_TILE, MAX_TILE = 32, 4096  # version 4: the tile side
 SHARED = 1  # version 4's one file tool: a shared codebook, named by its identity after the plane records
 KNOWN_FILE_TOOLS = SHARED
-FILTER = 1  # and four plane tools: the restoration filter
+FILTER = 1  # and five plane tools: the restoration filter
 REFINE = 2  # the refinement layer
 SHARED_BOOK = 4  # a codebook that is an entry of the shared codebook
 EXTENDED = 8  # and that entry followed by codewords of the plane's own
-KNOWN_PLANE_TOOLS = FILTER | REFINE | SHARED_BOOK | EXTENDED
+CUBIC = 16  # the cubic base
+KNOWN_PLANE_TOOLS = FILTER | REFINE | SHARED_BOOK | EXTENDED | CUBIC
 IDENTITY = 8  # bytes of a shared codebook's identity
 VQCB_MAGIC = b"\x89VQB"
 FILTER_BYTES = 16  # a tile's weights in the filter section
@@ -1071,6 +1072,30 @@ def interpolate(grid: list[list[int]], g: int, height: int, width: int) -> list[
     return out
 
 
+def cubic_taps(z: int, cells: int, g: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The tool CUBIC: position z along an axis -> its four cells c0..c3 and weights w0..w3 (in 1/128)."""
+    i0, i1, f = axis_step(z, cells, g)
+    d = 2 * g
+    p = (64 * f * (d - f) ** 2 + d ** 3 // 2) // d ** 3
+    r = (64 * f * f * (d - f) + d ** 3 // 2) // d ** 3
+    n = (64 * f * (4 * f * d + d * d - 3 * f * f) + d ** 3 // 2) // d ** 3
+    return (max(i0 - 1, 0), i0, i1, min(i1 + 1, cells - 1)), (-p, 128 - n + p + r, n, -r)
+
+
+def interpolate_cubic(grid: list[list[int]], g: int, height: int, width: int) -> list[list[int]]:
+    """The cubic base: the sum over four cells along each axis, plus 8192, shifted right by 14 (a floor)."""
+    rows = [cubic_taps(y, len(grid), g) for y in range(height)]
+    columns = [cubic_taps(x, len(grid[0]), g) for x in range(width)]
+    out = []
+    for cells_y, a in rows:
+        line = []
+        for cells_x, v in columns:
+            total = sum(a[k] * sum(v[j] * grid[cells_y[k]][cells_x[j]] for j in range(4)) for k in range(4))
+            line.append((total + 8192) >> 14)
+        out.append(line)
+    return out
+
+
 def _clip(value: int) -> int:
     return max(0, min(255, value))
 
@@ -1102,7 +1127,7 @@ def reconstruct(plane: dict, q: np.ndarray, book: np.ndarray, indices: np.ndarra
     pw, ph = plane["width"], plane["height"]
     b, g, s = plane["block"], plane["cell"], plane["step"]
     means = [[min(int(v) * s, 255) for v in row] for row in q]  # 1. m = min(q x s, 255)
-    base = interpolate(means, g, ph, pw)  # 2.
+    base = (interpolate_cubic if plane["tools"] & CUBIC else interpolate)(means, g, ph, pw)  # 2.
     codewords = [[int(v) for v in codeword] for codeword in book]
     index = [int(i) for i in indices]
     across = plane["across"]

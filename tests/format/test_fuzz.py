@@ -615,7 +615,7 @@ TOOLS_BROKEN_TOO = [  # (golden file, offset of a tools field, its value, (offse
     ("v4-grey-70x75-t32", 20, 2, (6, "<B", 9), None),  # file tools, then a colour id that does not exist
     ("v4-grey-70x75-t32", 20, 1 << 31, (24, "<B", 99), None),  # file tools, then plane 0's block side
     ("v4-rgba-45x37-t32", 20, 1 << 12, (24 + 24 * 3 + 12, "<I", 0), None),  # then plane 3's tile side
-    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (9 * p + 4), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
+    *(("v4-rgba-45x37-t32", 24 + 24 * p + 8, 1 << (8 * p + 5), (24 + 24 * p + 12, "<I", 16 + p), p) for p in range(4)),
     ("v4-la-constant-39x35-t32", 24 + 24 + 8, 1 << 31, (24 + 24, "<B", 3), 1),  # a constant plane's tools count too
 ]
 
@@ -964,7 +964,7 @@ V5_FILE = "v5-grey-70x75-t32"  # 3 x 3 tiles, 1 plane: varints 0-6 the header's,
     (6, 2, ["needs a newer vqcodec"]),  # the file tools
     (7, 17, ["block size 17"]),  # plane 0's block side
     (9, 0, ["mean step 0"]),
-    (12, 16, ["needs a newer vqcodec"]),  # plane 0's tools
+    (12, 32, ["needs a newer vqcodec"]),  # plane 0's tools
     (13, 36, ["tile side 36"]),  # not a multiple of the cell side 8
     (14, 2**40, ["codebook section"]),
     (15, 10**6, ["tile (0, 0)", "means section of 1000000 bytes"]),  # the table's first entry

@@ -59,15 +59,19 @@ EXPECTED_V4 = {
     "v4-shared-rgb420-45x37-t32": (45, 37, 3, "ycbcr420", 246, ((2, 23, 32, 4), (2, 6, 32, 1), (2, 6, 32, 1))),
     "v4-shared-extended-rgb420-61x53-t32": (61, 53, 3, "ycbcr420", 414,
                                             ((2, 31, 32, 4), (2, 3, 32, 1), (2, 10, 32, 1))),
+    "v4-cubic-rgb420-75x67-t32": (75, 67, 3, "ycbcr420", 2204, ((2, 213, 32, 9), (2, 21, 32, 4), (2, 20, 32, 4))),
+    "v4-filter-cubic-grey-70x75-t32": (70, 75, 1, "planes", 576, ((2, 36, 32, 9),)),
 }
 EXTENDED = container.SHARED_BOOK | container.EXTENDED
 BOTH = container.FILTER | container.REFINE
-TOOLS = {  # each plane's tools in the v4-refine-* and v4-shared-* files
+TOOLS = {  # each plane's tools in the v4-refine-*, v4-shared-* and v4-*cubic-* files
     "v4-refine-grey-70x75-t32": (BOTH,),
     "v4-refine-rgb444-75x67-t32": (BOTH, 0, 0),
     "v4-shared-grey-40x36": (container.SHARED_BOOK,),
     "v4-shared-rgb420-45x37-t32": (container.SHARED_BOOK, 0, 0),
     "v4-shared-extended-rgb420-61x53-t32": (EXTENDED, container.SHARED_BOOK, EXTENDED),
+    "v4-cubic-rgb420-75x67-t32": (container.CUBIC,) * 3,
+    "v4-filter-cubic-grey-70x75-t32": (container.FILTER | container.CUBIC,),
 }
 SHARED_IDENTITY = "e376596182e47a14"  # of v4-shared.vqcb: the first 8 bytes of its SHA-256
 # Version 5: name: file size. Each is the v4-* file of the same name rewritten as version 5
@@ -81,6 +85,7 @@ EXPECTED_V5 = {
     "v5-rgb420-75x67-t32": 2182,
     "v5-shared-rgb420-45x37-t32": 150,
     "v5-shared-extended-rgb420-61x53-t32": 318,
+    "v5-cubic-rgb420-75x67-t32": 2048,
 }
 
 

@@ -21,8 +21,8 @@ from vqcodec.options import EncodeOptions
 from vqcodec.rd import pixels, planes
 
 
-def naive_upsample(grid, cell, height, width):
-    """docs/format.md's base interpolation, one pixel at a time."""
+def naive_upsample(grid, cell, height, width, cubic=False):
+    """docs/format.md's base interpolation, one pixel at a time: linear, or with the tool CUBIC cubic."""
     def axis(y, n):
         t = 2 * y - (cell - 1)
         i0 = t // (2 * cell)
@@ -34,41 +34,83 @@ def naive_upsample(grid, cell, height, width):
             u = 0
         return i0, min(i0 + 1, n - 1), u
 
-    g = 2 * cell
+    def taps(y, n):
+        """(cells, weights) of position y along an axis of n cells."""
+        i0, i1, u = axis(y, n)
+        if not cubic:
+            return (i0, i1), (2 * cell - u, u)
+        d = 2 * cell
+        p = (64 * u * (d - u) ** 2 + d ** 3 // 2) // d ** 3
+        r = (64 * u * u * (d - u) + d ** 3 // 2) // d ** 3
+        inner = (64 * u * (4 * u * d + d * d - 3 * u * u) + d ** 3 // 2) // d ** 3
+        return (max(i0 - 1, 0), i0, i1, min(i1 + 1, n - 1)), (-p, 128 - inner + p + r, inner, -r)
+
+    area = 128 * 128 if cubic else 4 * cell * cell
+    m = grid.astype(np.int64)
     out = np.zeros((height, width), dtype=np.int64)
     for y in range(height):
-        i0, i1, u = axis(y, grid.shape[0])
+        rows, row_weights = taps(y, grid.shape[0])
         for x in range(width):
-            j0, j1, v = axis(x, grid.shape[1])
-            m = grid.astype(np.int64)
-            total = (g - u) * ((g - v) * m[i0, j0] + v * m[i0, j1]) + u * ((g - v) * m[i1, j0] + v * m[i1, j1])
-            out[y, x] = (total + 2 * cell * cell) // (4 * cell * cell)
+            columns, column_weights = taps(x, grid.shape[1])
+            total = sum(a * b * m[i, j] for i, a in zip(rows, row_weights) for j, b in zip(columns, column_weights))
+            out[y, x] = (total + area // 2) // area  # rounded down, towards minus infinity
     return out
 
 
-def kernel_base(grid, cell, height, width):
-    """The base the decoder's kernel reconstructs from `grid`: every block the zero residual."""
+def kernel_base(grid, cell, height, width, cubic=False):
+    """The base the decoder's kernel reconstructs from `grid`: every block the zero residual (clipped to a
+    byte, as samples are)."""
     plane = np.empty((height, width), dtype=np.uint8)
-    tables = pixels.axis(height, cell, grid.shape[0]), pixels.axis(width, cell, grid.shape[1])
+    tables = pixels.base_tables(height, width, cell, grid.shape, cubic)
     zero = np.full((1, 1), pixels.ZERO, dtype=np.uint8)
-    pixels.reconstruct_rows(0, height, plane, 0, 0, width, grid.astype(np.int32), *tables, cell, pixels.shift_of(cell),
-                            zero, np.zeros((height, width), dtype=np.uint16), 1)
+    pixels.reconstruct_rows(0, height, plane, 0, 0, width, grid.astype(np.int32), *tables, zero,
+                            np.zeros((height, width), dtype=np.uint16), 1)
     return plane
 
 
-@pytest.mark.parametrize("cell,height,width", [(8, 20, 30), (2, 7, 5), (1, 4, 6), (5, 1, 13), (64, 70, 3), (3, 11, 10)])
-def test_the_base_matches_the_format(cell, height, width):
+@pytest.mark.parametrize("cubic", [False, True])
+@pytest.mark.parametrize("cell,height,width", [(8, 20, 30), (2, 7, 5), (1, 4, 6), (5, 1, 13), (64, 70, 3), (3, 11, 10),
+                                               (8, 41, 50)])
+def test_the_base_matches_the_format(cell, height, width, cubic):
     """Powers of two (a shift) and other cell sides (a division) alike."""
     rows, cols = -(-height // cell), -(-width // cell)
     grid = np.random.default_rng(cell).integers(0, 256, (rows, cols))
-    assert np.array_equal(kernel_base(grid, cell, height, width), naive_upsample(grid, cell, height, width))
+    expected = naive_upsample(grid, cell, height, width, cubic)
+    assert np.array_equal(kernel_base(grid, cell, height, width, cubic), np.clip(expected, 0, 255))
+
+
+def test_the_cubic_base_overshoots_an_edge_and_the_samples_are_clipped():
+    """Means that step from 0 to 255 make the cubic base dip below 0 before the step and rise past 255
+    after it; the samples clip it."""
+    grid = np.repeat([[0, 0, 0, 255, 255, 255]], 3, axis=0)
+    expected = naive_upsample(grid, 8, 24, 48, cubic=True)
+    assert expected.min() < 0 and expected.max() > 255
+    assert np.array_equal(kernel_base(grid, 8, 24, 48, cubic=True), np.clip(expected, 0, 255))
+
+
+@pytest.mark.parametrize("cell", [8, 5])
+def test_the_cubic_base_passes_through_the_means_and_follows_a_ramp(cell):
+    """At a cell's centre the cubic base is the cell's mean; over means that rise by the same step from
+    cell to cell it is the straight line between them, as the linear base is (Catmull-Rom's cubic
+    reproduces lines), up to the rounding of its weights, away from the plane's edges."""
+    grid = np.add.outer(np.arange(6) * 20, np.arange(7) * 13) + 30
+    height, width = 6 * cell, 7 * cell
+    cubic = naive_upsample(grid, cell, height, width, cubic=True)
+    if cell % 2:  # an odd cell has a sample at its centre
+        centres = np.arange(6) * cell + cell // 2, np.arange(7) * cell + cell // 2
+        assert np.array_equal(cubic[np.ix_(*centres)], grid)
+    linear = naive_upsample(grid, cell, height, width)
+    inside = slice(cell + cell // 2, -cell - cell // 2)  # between the centres of the second and the last but one
+    # cells: before and after them an outer tap is clamped to the edge cell, and the cubic bends
+    assert np.abs(cubic - linear)[inside, inside].max() <= 1
 
 
 
+@pytest.mark.parametrize("cubic", [False, True])
 @pytest.mark.parametrize("cell,block,height,width,top", [(8, 2, 21, 30, 0), (8, 2, 21, 30, 6), (8, 2, 9, 31, 2),
                                                          (8, 3, 16, 17, 3), (5, 4, 13, 9, 0), (3, 1, 7, 5, 2),
-                                                         (2, 4, 13, 11, 4)])
-def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height, width, top):
+                                                         (2, 4, 13, 11, 4), (8, 2, 40, 44, 10)])
+def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height, width, top, cubic):
     """The encoder's residuals of whole rows of blocks (a row of the base at a time), sliced anywhere,
     against each sample less the format's base: the same as the blocks given by their positions (a
     sample at a time). Blocks past the plane repeat its last row and column."""
@@ -78,12 +120,12 @@ def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height
     across, down = -(-width // block), -(-height // block)
     ys = np.minimum(np.arange(down * block), height - 1)
     xs = np.minimum(np.arange(across * block), width - 1)
-    expected = np.clip(plane.astype(np.int64) - naive_upsample(grid, cell, height, width) + 128, 0, 255)[np.ix_(ys, xs)]
+    expected = np.clip(plane.astype(np.int64) - naive_upsample(grid, cell, height, width, cubic) + 128, 0,
+                       255)[np.ix_(ys, xs)]
     expected = expected.reshape(down, block, across, block).transpose(0, 2, 1, 3).reshape(-1, block * block)
     first = top // block * across  # the blocks of rows top.. (whole blocks), as a band holds them
-    tables = pixels.axis(height, cell, grid.shape[0]), pixels.axis(width, cell, grid.shape[1])
-    args = (plane[top // block * block :], top // block * block, height, grid.astype(np.int32), *tables, cell,
-            pixels.shift_of(cell), block)
+    tables = pixels.base_tables(height, width, cell, grid.shape, cubic)
+    args = (plane[top // block * block :], top // block * block, height, grid.astype(np.int32), *tables, block)
     runs = np.zeros((len(expected) - first, block * block), dtype=np.uint8)
     bounds = [0, 1, across + 2, len(runs) // 2, len(runs)]
     for start, stop in zip(bounds, bounds[1:]):
@@ -95,9 +137,10 @@ def test_residual_blocks_by_runs_are_the_plane_less_the_base(cell, block, height
     np.testing.assert_array_equal(sampled, expected[positions])
 
 
+@pytest.mark.parametrize("cubic", [False, True])
 @pytest.mark.parametrize("block,height,width,left", [(2, 19, 30, 0), (2, 19, 31, 4), (2, 5, 1, 0), (3, 10, 17, 3),
-                                                    (4, 9, 13, 8), (1, 6, 7, 2)])
-def test_reconstruction_is_the_base_plus_each_block_codeword(block, height, width, left):
+                                                    (4, 9, 13, 8), (1, 6, 7, 2), (2, 40, 45, 6)])
+def test_reconstruction_is_the_base_plus_each_block_codeword(block, height, width, left, cubic):
     """reconstruct_rows against the format's formula: the base plus the sample of the block's codeword less
     128, clipped to a byte, for a box from column `left` to the plane's edge (the last block cut there)."""
     rng = np.random.default_rng(block + width)
@@ -106,20 +149,21 @@ def test_reconstruction_is_the_base_plus_each_block_codeword(block, height, widt
     codebook = rng.integers(0, 256, (37, block * block)).astype(np.uint8)
     across = -(-(width - left) // block)
     indices = rng.integers(0, len(codebook), (-(-height // block), across)).astype(np.uint16)
-    tables = pixels.axis(height, cell, grid.shape[0]), pixels.axis(width, cell, grid.shape[1])
+    tables = pixels.base_tables(height, width, cell, grid.shape, cubic)
     out = np.zeros((height, width), dtype=np.uint8)
-    pixels.reconstruct_rows(0, height, out, 0, left, width - left, grid.astype(np.int32), *tables, cell,
-                            pixels.shift_of(cell), codebook, indices, block)
+    pixels.reconstruct_rows(0, height, out, 0, left, width - left, grid.astype(np.int32), *tables, codebook, indices,
+                            block)
     ys, xs = np.arange(height), np.arange(width - left)
     words = codebook[indices[ys[:, None] // block, xs[None, :] // block], (ys[:, None] % block) * block
                      + xs[None, :] % block].astype(np.int64)
-    expected = np.clip(naive_upsample(grid, cell, height, width)[:, left:] + words - 128, 0, 255)
+    expected = np.clip(naive_upsample(grid, cell, height, width, cubic)[:, left:] + words - 128, 0, 255)
     np.testing.assert_array_equal(out[:, left:], expected)
     assert not out[:, :left].any()  # nothing written outside the box
 
 
-def test_the_base_of_a_constant_is_that_constant():
-    assert np.unique(kernel_base(np.full((3, 4), 77), 8, 19, 29)).tolist() == [77]
+@pytest.mark.parametrize("cubic", [False, True])
+def test_the_base_of_a_constant_is_that_constant(cubic):
+    assert np.unique(kernel_base(np.full((5, 6), 77), 8, 37, 45, cubic)).tolist() == [77]
 
 
 def test_ycbcr_inverse_matches_the_format():

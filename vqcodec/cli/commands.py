@@ -569,7 +569,7 @@ def _info_rows(name: str, h) -> list[tuple[str, str]]:
 
 def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
     """Versions 3 to 5: the image, then each plane and what its sections cost (the tiles' summed)."""
-    from ..format.container import EXTENDED, SHARED_BOOK
+    from ..format.container import CUBIC, EXTENDED, SHARED_BOOK
 
     rows = [("file", f"{name} (version {h.version})"), ("image", f"{h.width} x {h.height}, {h.mode}, planes {h.colour}")]
     if h.codebook:
@@ -582,6 +582,7 @@ def _plane_rows(name: str, h, cost) -> list[tuple[str, str]]:
                   else "")
         rows.append((f"plane {n}", f"{p.width} x {p.height}, {p.block} x {p.block} blocks, {p.k:,} codewords{shared}, "
                                    f"means of {p.cell} x {p.cell} cells in steps of {p.step}"
+                                   + (", a cubic base" if p.tools & CUBIC else "")
                                    + (f", {p.tiles:,} tiles of {p.tile} x {p.tile}" if p.tile else "")))
         rows += [(f"  {s.kind}", cost(s.length, "")) for s in p.sections]
     rows.append(("header", cost(h.header_size + 4, " with the checksum")))

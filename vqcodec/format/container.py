@@ -47,10 +47,11 @@ MIN_TILE, MAX_TILE = 32, 4096  # version 4: a tile's side in samples. At least 3
 FILTER = 1  # version 4's plane tools: a restoration filter, with weights for each quarter of each tile;
 REFINE = 2  # a refinement layer, each tile's residual after the filter quantized with a step and coded;
 SHARED_BOOK = 4  # a codebook from a shared codebook (a .vqcb), whose entry number the codebook section holds;
-EXTENDED = 8  # and with SHARED_BOOK, that entry followed by codewords of the plane's own, coded after the number
+EXTENDED = 8  # and with SHARED_BOOK, that entry followed by codewords of the plane's own, coded after the number;
+CUBIC = 16  # a base interpolated by a cubic through four cell centres along each axis, rather than linearly
 SHARED = 1  # version 4's file tool: planes may take their codebooks from a shared codebook, named after the records
-KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = SHARED, FILTER | REFINE | SHARED_BOOK | EXTENDED  # version 4's tool flags this decoder
-# knows: any other bit needs a newer vqcodec
+KNOWN_FILE_TOOLS, KNOWN_PLANE_TOOLS = SHARED, FILTER | REFINE | SHARED_BOOK | EXTENDED | CUBIC  # version 4's tool
+# flags this decoder knows: any other bit needs a newer vqcodec
 IDENTITY = struct.Struct("<8s")  # version 4 with SHARED: the shared codebook's identity (vqcodec.format.codebooks)
 FILTER_BYTES = 16  # a tile's filter weights: 4 signed bytes for each of its 4 units
 SYMBOL_BYTES = 32  # version 3: no coded symbol takes more (at most 18 decisions of at most 12 bits)

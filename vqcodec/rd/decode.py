@@ -25,10 +25,9 @@ def means_of(grid: np.ndarray, step: int) -> np.ndarray:
     return np.minimum(grid.astype(np.int32) * step, 255)
 
 
-def axes(p: container.Plane) -> tuple[np.ndarray, np.ndarray]:
-    """The plane's interpolation tables for its rows and its columns (pixels.axis)."""
-    rows, columns = p.cells
-    return pixels.axis(p.height, p.cell, rows), pixels.axis(p.width, p.cell, columns)
+def axes(p: container.Plane) -> tuple:
+    """The plane's base interpolation, as the kernels take it (pixels.base_tables)."""
+    return pixels.base_tables(p.height, p.width, p.cell, p.cells, bool(p.tools & container.CUBIC))
 
 
 def reconstruct(out: np.ndarray, p: container.Plane, box: tuple[int, int, int, int], means: np.ndarray,
@@ -37,8 +36,7 @@ def reconstruct(out: np.ndarray, p: container.Plane, box: tuple[int, int, int, i
     `out`, the plane: from the plane's means and the box's block indices."""
     top, left, height, width = box
     view = out[top : top + height]  # whole rows: a C-contiguous array, one specialisation of the kernel
-    pixels.reconstruct_rows(0, height, view, top, left, width, means, *tables, p.cell, pixels.shift_of(p.cell), codebook,
-                            indices, p.block)
+    pixels.reconstruct_rows(0, height, view, top, left, width, means, *tables, codebook, indices, p.block)
 
 
 # --- version 3 ----------------------------------------------------------------------------------
@@ -172,7 +170,7 @@ class _PlaneDecode:
         both sides of each: the tables say which), and with a filter of the samples one beyond them."""
         from ..format.entropy import MeansModel, decode_tile_means
 
-        (rows, columns), cell = self.tables, self.p.cell
+        (rows, columns), cell = self.tables[:2], self.p.cell
         if self.weights is not None:
             top, left = max(top - 1, 0), max(left - 1, 0)
             bottom, right = min(bottom + 1, self.p.height), min(right + 1, self.p.width)
@@ -183,8 +181,8 @@ class _PlaneDecode:
             grid = decode_tile_means(self._stream(0, row, column), *shape, model, tiles.side(row, column))
             self.grid[y // cell : y // cell + shape[0], x // cell : x // cell + shape[1]] = means_of(grid, self.p.step)
 
-        cells = self._tiles(rows[0, top] * cell, columns[0, left] * cell, (rows[1, bottom - 1] + 1) * cell,
-                            (columns[1, right - 1] + 1) * cell)
+        cells = self._tiles(rows[0, top] * cell, columns[0, left] * cell, (pixels.last_cell(rows, bottom - 1) + 1) * cell,
+                            (pixels.last_cell(columns, right - 1) + 1) * cell)
         return tiles.chains(pool, cells, MeansModel, code)
 
     def indices(self, pool, top, left, bottom, right):
@@ -226,8 +224,7 @@ class _PlaneDecode:
         if source is None:  # a thread's own, kept: a tile's rows as wide as the plane
             source = self._buffers.source = np.empty((p.tile + b, p.width), dtype=np.uint8)
         source = source[: y1 - y0]
-        pixels.reconstruct_rows(0, y1 - y0, source, y0, x0, x1 - x0, self.grid, *self.tables, p.cell,
-                                pixels.shift_of(p.cell), codebook,
+        pixels.reconstruct_rows(0, y1 - y0, source, y0, x0, x1 - x0, self.grid, *self.tables, codebook,
                                 np.ascontiguousarray(indices[(y0 - y) // b :, (x0 - x) // b :]), b)
         pixels.filter_rows(0, bottom - top, self.plane[top:bottom], top, source, y0, p.height, left, right,
                            self.weights, p.unit, p.tile)

@@ -136,12 +136,11 @@ def _residuals(kernel, vectors, first, positions, plane, top, height, grid, s) -
     when there are none; `plane` holds the plane's rows from `top` on."""
     from ..train.rows import over_rows
     from .decode import means_of
-    from .pixels import axis, shift_of
+    from .pixels import base_tables
 
-    rows, columns = grid.shape
-    tables = axis(height, s.cell, rows), axis(plane.shape[1], s.cell, columns)
+    tables = base_tables(height, plane.shape[1], s.cell, grid.shape, s.cubic)
     over_rows(kernel, len(vectors), vectors, first, positions, plane, top, height, means_of(grid, s.step), *tables,
-              s.cell, shift_of(s.cell), s.block)
+              s.block)
 
 
 def _train(samples, settings, options):
@@ -490,7 +489,8 @@ class _Decodable:
         from ..format.entropy import codeword_levels
         from .decode import axes, means_of
 
-        self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile)
+        self.p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile,
+                       tools=container.CUBIC if s.cubic else 0)
         self.means, self.tables, self.book, self.labels = means_of(grid, s.step), axes(self.p), book, labels
         self.weights = None if weights is None else weights.astype(np.int32)
         self.refinement = refinement  # each tile's refinement stream, tiles in row order
@@ -501,13 +501,12 @@ class _Decodable:
         """(first row, the rows first..bottom-1 before the filter), the first row at or above `top` that
         starts a block."""
         from ..train.rows import over_rows
-        from .pixels import reconstruct_rows, shift_of
+        from .pixels import reconstruct_rows
 
         p = self.p
         top -= top % p.block
         band = np.empty((bottom - top, p.width), dtype=np.uint8)
-        over_rows(reconstruct_rows, len(band), band, top, 0, p.width, self.means, *self.tables, p.cell, shift_of(p.cell),
-                  self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block, minimum=THREAD_ROWS)
+        over_rows(reconstruct_rows, len(band), band, top, 0, p.width, self.means, *self.tables, self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block, minimum=THREAD_ROWS)
         return top, band
 
     def rows(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
@@ -602,7 +601,7 @@ def _code(image, means, grids, codebooks, indices, shared, filters, refinements,
         p = Plane(*size, s.block, s.cell, s.step, 0, len(book), tile=s.tile,
                   tools=(0 if weights is None else container.FILTER) | (0 if refinement is None else container.REFINE)
                   | (0 if choice is None else container.SHARED_BOOK)
-                  | (container.EXTENDED if entry and len(book) > entry else 0))
+                  | (container.EXTENDED if entry and len(book) > entry else 0) | (container.CUBIC if s.cubic else 0))
         streams, limits = {}, p.tile_bounds() + 1
 
         def code(row, column, models, p=p, grid=grid, labels=labels, streams=streams, limits=limits):

@@ -38,69 +38,113 @@ def axis(n: int, cell: int, cells: int) -> np.ndarray:
     return np.stack([before, after, weight]).astype(np.int32)
 
 
+CUBIC_ONE = 128  # the cubic base's weights along an axis sum to this
+
+
+def taps(n: int, cell: int, cells: int, cubic: bool) -> np.ndarray:
+    """The interpolation of n positions along an axis as four taps (an 8 x n int32 array: four cells,
+    in increasing order, then their weights): linear between the two cell centres around each position
+    (weights in 1/(2 cell), the last two 0), or with `cubic` Catmull-Rom's cubic through the four cell
+    centres around it (weights in 1/128, the integer formulas of docs/format.md)."""
+    before, after, f = axis(n, cell, cells).astype(np.int64)
+    if not cubic:
+        zero = np.zeros_like(f)
+        return np.stack([before, after, after, after, 2 * cell - f, f, zero, zero]).astype(np.int32)
+    d = 2 * cell
+    cube, half = d ** 3, d ** 3 // 2
+    outer_before = (64 * f * (d - f) ** 2 + half) // cube
+    outer_after = (64 * f * f * (d - f) + half) // cube
+    inner_after = (64 * f * (4 * f * d + d * d - 3 * f * f) + half) // cube
+    inner_before = CUBIC_ONE - inner_after + outer_before + outer_after
+    return np.stack([np.maximum(before - 1, 0), before, after, np.minimum(after + 1, cells - 1),
+                     -outer_before, inner_before, inner_after, -outer_after]).astype(np.int32)
+
+
+def base_tables(height: int, width: int, cell: int, cells: tuple[int, int], cubic: bool) -> tuple:
+    """What the kernels take to interpolate a grid of `cells` (rows, columns) of side `cell` over a plane:
+    the rows' and the columns' taps, how many of the four count, and the rounding: (sum + area / 2) /
+    area, a shift right when area is a power of two (-1: a division)."""
+    one = CUBIC_ONE if cubic else 2 * cell
+    area = one * one
+    shift = area.bit_length() - 1 if area & (area - 1) == 0 else -1
+    return (taps(height, cell, cells[0], cubic), taps(width, cell, cells[1], cubic), 4 if cubic else 2, shift,
+            area)
+
+
+def last_cell(table: np.ndarray, position: int) -> int:
+    """The last cell that a position's interpolation reads along an axis (a `taps` table)."""
+    return int(table[3, position])
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _interpolate(grid, rows, cols, y, x, cell, shift):
-    """The base at (y, x): bilinear between cell centres, rounded as docs/format.md says. The sum is
-    never negative, so dividing by 4 cell^2 is a shift when that is a power of two (shift >= 0), as
-    it is for every cell vqcodec writes; a division costs far more."""
-    i0, i1, u = rows[0, y], rows[1, y], rows[2, y]
-    j0, j1, v = cols[0, x], cols[1, x], cols[2, x]
-    g2 = 2 * cell
-    top = (g2 - v) * grid[i0, j0] + v * grid[i0, j1]
-    bottom = (g2 - v) * grid[i1, j0] + v * grid[i1, j1]
-    total = (g2 - u) * top + u * bottom + 2 * cell * cell
-    return total >> shift if shift >= 0 else total // (4 * cell * cell)
-
-
-def shift_of(cell: int) -> int:
-    """log2(4 cell^2) when it is a whole power of two, else -1 (see _interpolate)."""
-    area = 4 * cell * cell
-    return area.bit_length() - 1 if area & (area - 1) == 0 else -1
+def _interpolate(grid, rows, cols, y, x, count, shift, area):
+    """The base at (y, x), rounded as docs/format.md says: the dividing is a shift when the area is a
+    power of two (shift >= 0), as it is for every file vqcodec writes; a division costs far more."""
+    total = area // 2
+    for k in range(count):
+        along = 0
+        for m in range(count):
+            along += cols[4 + m, x] * grid[rows[k, y], cols[m, x]]
+        total += rows[4 + k, y] * along
+    return total >> shift if shift >= 0 else total // area
 
 
 @njit(cache=True, nogil=True)
-def _rows_along(plane, first, last, cols, left, width, cell, offset):
+def _rows_along(plane, first, last, cols, count, left, width, offset):
     """The base's horizontal step for rows first..last of a grid (or of a chroma plane), at the columns
-    left..left+width-1: (2 cell - v) m[i, j0] + v m[i, j1], not yet rounded (see _interpolate); the
-    vertical step (_down) then makes a row of samples from two of them without a table look-up per
-    sample. `plane` holds the grid's rows from `offset` on."""
+    left..left+width-1: each row's taps weighted, not yet rounded (see _interpolate); the vertical step
+    (_down) then makes a row of samples from them without a table look-up per sample. `plane` holds
+    the grid's rows from `offset` on."""
     along = np.empty((last - first + 1, width), dtype=np.int32)
+    c = cols[:, left : left + width]
     for i in range(first, last + 1):
-        for x in range(width):
-            j0, j1, v = cols[0, left + x], cols[1, left + x], cols[2, left + x]
-            along[i - first, x] = (2 * cell - v) * np.int32(plane[i - offset, j0]) + v * np.int32(plane[i - offset, j1])
+        row, out = plane[i - offset], along[i - first]
+        if count == 2:
+            for x in range(width):
+                out[x] = c[4, x] * np.int32(row[c[0, x]]) + c[5, x] * np.int32(row[c[1, x]])
+        else:
+            for x in range(width):
+                out[x] = (c[4, x] * np.int32(row[c[0, x]]) + c[5, x] * np.int32(row[c[1, x]])
+                          + c[6, x] * np.int32(row[c[2, x]]) + c[7, x] * np.int32(row[c[3, x]]))
     return along
 
 
 @njit(cache=True, nogil=True)
-def _down(along, i0, i1, u, cell, shift, line):
-    """One row of the base into `line`: rows i0 and i1 of `along` weighted 2 cell - u and u, rounded."""
-    above, below = along[i0], along[i1]
-    a, b, half = np.int32(2 * cell - u), np.int32(u), np.int32(2 * cell * cell)  # int32 throughout: it vectorises
-    if shift >= 0:
+def _down(along, rows, y, first, count, shift, area, line):
+    """Row y of the base into `line`: the rows of `along` (whose row 0 is grid row `first`) that row y's
+    taps name, weighted and rounded."""
+    a, b = along[rows[0, y] - first], along[rows[1, y] - first]
+    wa, wb, half = np.int32(rows[4, y]), np.int32(rows[5, y]), np.int32(area // 2)  # int32 throughout: it vectorises
+    if count == 4:
+        c, d = along[rows[2, y] - first], along[rows[3, y] - first]
+        wc, wd, s = np.int32(rows[6, y]), np.int32(rows[7, y]), np.int32(shift)
+        for x in range(line.shape[0]):
+            line[x] = (wa * a[x] + wb * b[x] + wc * c[x] + wd * d[x] + half) >> s
+    elif shift >= 0:
         s = np.int32(shift)
         for x in range(line.shape[0]):
-            line[x] = (a * above[x] + b * below[x] + half) >> s
+            line[x] = (wa * a[x] + wb * b[x] + half) >> s
     else:
-        area = np.int32(4 * cell * cell)
+        divisor = np.int32(area)
         for x in range(line.shape[0]):
-            line[x] = (a * above[x] + b * below[x] + half) // area
+            line[x] = (wa * a[x] + wb * b[x] + half) // divisor
 
 
 @njit(cache=True, nogil=True)
-def reconstruct_rows(start, stop, out, top, left, width, grid, rows, cols, cell, shift, codebook, indices, block):
+def reconstruct_rows(start, stop, out, top, left, width, grid, rows, cols, count, shift, area, codebook, indices,
+                     block):
     """Rows start..stop-1 of a box of a plane, `width` samples from column `left`, into `out`, whose row 0
     is the plane's row `top`: the base of `grid` (the plane's means, min(q x step, 255), int32) plus
     codeword indices[block row, block column] less 128 (blocks counted from the box's top left),
-    clipped to a byte. `rows` and `cols` are the plane's `axis` tables."""
+    clipped to a byte. `rows` to `area` are the plane's `base_tables`."""
     base = np.empty(width, dtype=np.int32)
     words = codebook.ravel()
     size = block * block
     for y in range(start, stop):
         if y == start or (y - start) % CHUNK == 0:  # the horizontal step for the grid rows of the next rows
             first = rows[0, top + y]
-            along = _rows_along(grid, first, rows[1, top + min(y + CHUNK, stop) - 1], cols, left, width, cell, 0)
-        _down(along, rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y], cell, shift, base)
+            along = _rows_along(grid, first, rows[3, top + min(y + CHUNK, stop) - 1], cols, count, left, width, 0)
+        _down(along, rows, top + y, first, count, shift, area, base)
         by = y // block
         row, labels, offset = out[y, left : left + width], indices[by], (y - by * block) * block
         whole = width // block
@@ -127,7 +171,8 @@ def _plus_codeword(base, word):
 
 
 @njit(cache=True, nogil=True)
-def residual_blocks(start, stop, vectors, first, positions, plane, top, height, grid, rows, cols, cell, shift, block):
+def residual_blocks(start, stop, vectors, first, positions, plane, top, height, grid, rows, cols, count, shift, area,
+                    block):
     """The encoder's residuals: vector i (start <= i < stop) of block positions[i] of the plane, or of
     block first + i when there are no positions: each sample less the base, plus 128, clipped to a
     byte, row by row. `plane` holds the plane's rows from `top` on (whole blocks), of the `height` the
@@ -146,13 +191,12 @@ def residual_blocks(start, stop, vectors, first, positions, plane, top, height, 
             end = min(stop, i + across - bx)
             left, right = bx * block, min((bx + end - i) * block, width)
             y0, y1 = min(by * block, height - 1), min(by * block + block - 1, height - 1)
-            if made != (rows[0, y0], rows[1, y1], left, right):
-                along = _rows_along(grid, rows[0, y0], rows[1, y1], cols, left, right - left, cell, 0)
-                made = (rows[0, y0], rows[1, y1], left, right)
+            if made != (rows[0, y0], rows[3, y1], left, right):
+                along = _rows_along(grid, rows[0, y0], rows[3, y1], cols, count, left, right - left, 0)
+                made = (rows[0, y0], rows[3, y1], left, right)
             for dy in range(block):
                 y = min(by * block + dy, height - 1)
-                _down(along, rows[0, y] - made[0], rows[1, y] - made[0], rows[2, y], cell, shift,
-                      line[: right - left])
+                _down(along, rows, y, made[0], count, shift, area, line[: right - left])
                 samples = plane[y - top, left:right]
                 if block == 2 and right - left == 2 * (end - i):  # the default, no column past the plane's
                     for j in range(end - i):  # edge: written out over slices from 0, which vectorises
@@ -174,27 +218,27 @@ def residual_blocks(start, stop, vectors, first, positions, plane, top, height, 
             y = min(by * block + dy, height - 1)
             for dx in range(block):
                 x = min(bx * block + dx, width - 1)
-                value = np.int32(plane[y - top, x]) - _interpolate(grid, rows, cols, y, x, cell, shift) + ZERO
+                value = np.int32(plane[y - top, x]) - _interpolate(grid, rows, cols, y, x, count, shift, area) + ZERO
                 vectors[i, dy * block + dx] = min(max(value, 0), 255)
 
 
 @njit(cache=True, nogil=True)
-def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, cell, shift, luma_top, chroma_top):
+def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, count, shift, area, luma_top, chroma_top):
     """Rows start..stop-1 of `out` (C-contiguous), the RGB pixels of a box of the image whose top left
-    pixel is (top, left), from YCbCr planes: the chroma planes interpolated to the image's size (cells
-    of `cell` samples: 2 for 4:2:0, 1 for 4:4:4), then JPEG's inverse transform. The planes may be
+    pixel is (top, left), from YCbCr planes: the chroma planes interpolated to the image's size (linearly,
+    in cells of 2 x 2 samples for 4:2:0, 1 x 1 for 4:4:4: `rows` to `area` are their `base_tables`), then
+    JPEG's inverse transform. The planes may be
     bands: `luma` holds the luma plane's rows from `luma_top` on, `cb` and `cr` the chroma planes' from
     `chroma_top`."""
     width = out.shape[1]
     blue, red = np.empty(width, dtype=np.int32), np.empty(width, dtype=np.int32)
     for y in range(start, stop):
         if y == start or (y - start) % CHUNK == 0:  # the horizontal step for the chroma rows of the next rows
-            first, last = rows[0, top + y], rows[1, top + min(y + CHUNK, stop) - 1]
-            blues = _rows_along(cb, first, last, cols, left, width, cell, chroma_top)
-            reds = _rows_along(cr, first, last, cols, left, width, cell, chroma_top)
-        i0, i1, u = rows[0, top + y] - first, rows[1, top + y] - first, rows[2, top + y]
-        _down(blues, i0, i1, u, cell, shift, blue)
-        _down(reds, i0, i1, u, cell, shift, red)
+            first, last = rows[0, top + y], rows[3, top + min(y + CHUNK, stop) - 1]
+            blues = _rows_along(cb, first, last, cols, count, left, width, chroma_top)
+            reds = _rows_along(cr, first, last, cols, count, left, width, chroma_top)
+        _down(blues, rows, top + y, first, count, shift, area, blue)
+        _down(reds, rows, top + y, first, count, shift, area, red)
         lumas, rgb = luma[top + y - luma_top, left:], out[y].reshape(-1)  # r, g, b of pixel x at 3x, 3x + 1, 3x + 2
         for x in range(width):  # in int32 (no product reaches 2^31), which vectorises
             lum, b, r = np.int32(lumas[x]), blue[x] - np.int32(128), red[x] - np.int32(128)

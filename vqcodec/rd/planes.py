@@ -36,10 +36,10 @@ def merge(planes: list[np.ndarray], colour: str, region=None, size=None, tops=No
     image = np.empty((h, w, len(planes)), dtype=np.uint8)
     cell = 2 if colour == "ycbcr420" else 1
     cb, cr = planes[1], planes[2]
-    tables = pixels.axis(height, cell, chroma_rows(colour, height)), pixels.axis(width, cell, cb.shape[1])
+    tables = pixels.base_tables(height, width, cell, (chroma_rows(colour, height), cb.shape[1]), False)
     rgb = image[:, :, :3] if len(planes) == 3 else np.empty((h, w, 3), dtype=np.uint8)
-    over_rows(pixels.merge_rows, h, rgb, top, left, planes[0], cb, cr, *tables, cell, pixels.shift_of(cell), tops[0],
-              tops[1], minimum=ROWS_PER_THREAD)
+    over_rows(pixels.merge_rows, h, rgb, top, left, planes[0], cb, cr, *tables, tops[0], tops[1],
+              minimum=ROWS_PER_THREAD)
     if len(planes) == 4:
         image[:, :, :3] = rgb
         image[:, :, 3] = planes[3][top - tops[3] : top - tops[3] + h, left : left + w]

@@ -26,6 +26,7 @@ class PlaneSettings:
     lam: float
     tile: int
     refine: float = 0.0
+    cubic: bool = True  # the base a cubic through the cell centres (the plane tool CUBIC), or linear
 
 
 @dataclass(frozen=True)

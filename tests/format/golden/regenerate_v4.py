@@ -16,7 +16,9 @@ REFINE), which vqcodec 0.6.0 added; some of their tiles are refined and some not
 v4-shared-* take codebooks from the shared codebook v4-shared.vqcb (the tools SHARED and SHARED_BOOK,
 which vqcodec 0.7.0 added), learned here from tiles of chelsea.png, which they are not cut from; some of
 their planes take an entry of it and some their own codebook; in v4-shared-extended-*, some take an entry
-followed by codewords of their own (the tool EXTENDED, which vqcodec 0.8.0 added).
+followed by codewords of their own (the tool EXTENDED, which vqcodec 0.8.0 added). The files named
+v4-cubic-* and v4-filter-cubic-* have the cubic base on every plane (the tool CUBIC, which vqcodec 0.9.0
+added and gives every plane), the second with the filter too.
 
 The encoder writes version 5 since vqcodec 0.7.0, version 4 with the header's integers as varints; the
 v4-* files are its output rewritten as version 4, and the v5-* files (V5 names them) are v4-* files
@@ -70,12 +72,16 @@ def inputs() -> dict:
         "v4-shared-grey-40x36": (camera[250:286, 200:240], {"quality": 82}),
         # entries followed by codewords of a plane's own (EXTENDED) for luma and Cr, an entry alone for Cb
         "v4-shared-extended-rgb420-61x53-t32": (coffee()[200:253, 100:161], {"quality": 60, "tile": 32}),
+        # the cubic base: partial tiles and cells at the edges, luma and 4:2:0 chroma, and grey at a low quality
+        # (coarse means, whose steps the cubic overshoots)
+        "v4-cubic-rgb420-75x67-t32": (chelsea[100:167, 200:275], {"quality": 60, "tile": 32}),
+        "v4-filter-cubic-grey-70x75-t32": (camera[300:375, 150:220], {"quality": 20, "tile": 32}),
     }
 
 
 V5 = ("v4-grey-70x75-t32", "v4-rgb420-75x67-t32", "v4-la-constant-39x35-t32", "v4-grey-56x50-k690-t32",
       "v4-filter-rgb420-75x67-t32", "v4-refine-grey-70x75-t32", "v4-shared-rgb420-45x37-t32",
-      "v4-shared-extended-rgb420-61x53-t32")  # as v5-*
+      "v4-shared-extended-rgb420-61x53-t32", "v4-cubic-rgb420-75x67-t32")  # as v5-*
 
 
 def rewritten(data: bytes, version: int) -> bytes:
