@@ -252,7 +252,7 @@ def test_mixer_weights_wrap_around_as_32_bit_integers():
 
 def naive_walk(book: np.ndarray, window: int) -> list[int]:
     """The walk codebook.py describes, step by step in plain Python."""
-    by_key = sorted(range(len(book)), key=lambda j: (int(book[j].astype(np.int64).sum()), j))
+    by_key = sorted(range(len(book)), key=lambda j: (int(book[j].astype(np.int64).sum()), book[j].tolist(), j))
     left = list(by_key)
     walk = [left.pop(0)]
     position = 0  # where the current codeword was in `left` (the unvisited, in sort order)
@@ -273,6 +273,9 @@ def test_codebook_order_is_the_described_walk(seed, k):
     book = rng.integers(0, 4, (k, 3), dtype=np.uint8) * 60  # many ties, in sums and in distances
     order = prune_and_order(book, np.arange(k))[0]
     np.testing.assert_array_equal(order, book[naive_walk(book, WINDOW)])
+    np.testing.assert_array_equal(prune_and_order(order, np.arange(k))[0], order)  # ordering again changes nothing
+    shuffled = book[rng.permutation(k)]  # nor does the codewords' numbering
+    np.testing.assert_array_equal(prune_and_order(shuffled, np.arange(k))[0], order)
 
 
 def test_pruning_and_ordering_change_no_pixel():

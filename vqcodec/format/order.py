@@ -17,12 +17,14 @@ def _chain(book: np.ndarray, window: int) -> np.ndarray:
     """A greedy nearest-neighbour walk through the codewords.
 
     The codewords are first sorted by the sum of their samples (ties by
-    index); the walk starts at the first and steps to the nearest not yet
-    visited among the `window` nearest in that sort order on either side.
-    Exact integer distances, ties to the earlier in sort order: the same
-    order everywhere.
+    their samples, first to last), so that the order depends on the
+    codewords and not on how they were numbered: ordering a codebook again
+    leaves it as it is. The walk starts at the first and steps to the
+    nearest not yet visited among the `window` nearest in that sort order on
+    either side. Exact integer distances, ties to the earlier in sort order:
+    the same order everywhere.
     """
-    by_key = np.argsort(book.sum(axis=1, dtype=np.int64), kind="stable")
+    by_key = np.lexsort((*book.T[::-1], book.sum(axis=1, dtype=np.int64)))
     return _walk(book, by_key, window)
 
 
