@@ -181,7 +181,8 @@ class _PlaneDecode:
             grid = decode_tile_means(self._stream(0, row, column), *shape, model, tiles.side(row, column))
             self.grid[y // cell : y // cell + shape[0], x // cell : x // cell + shape[1]] = means_of(grid, self.p.step)
 
-        cells = self._tiles(rows[0, top] * cell, columns[0, left] * cell, (pixels.last_cell(rows, bottom - 1) + 1) * cell,
+        cells = self._tiles(rows[0, top] * cell, columns[0, left] * cell,
+                            (pixels.last_cell(rows, bottom - 1) + 1) * cell,
                             (pixels.last_cell(columns, right - 1) + 1) * cell)
         return tiles.chains(pool, cells, MeansModel, code)
 

@@ -506,7 +506,8 @@ class _Decodable:
         p = self.p
         top -= top % p.block
         band = np.empty((bottom - top, p.width), dtype=np.uint8)
-        over_rows(reconstruct_rows, len(band), band, top, 0, p.width, self.means, *self.tables, self.book, self.labels[top // p.block : -(-bottom // p.block)], p.block, minimum=THREAD_ROWS)
+        over_rows(reconstruct_rows, len(band), band, top, 0, p.width, self.means, *self.tables, self.book,
+                  self.labels[top // p.block : -(-bottom // p.block)], p.block, minimum=THREAD_ROWS)
         return top, band
 
     def rows(self, top: int, bottom: int) -> tuple[int, np.ndarray]:
