@@ -115,7 +115,7 @@ def _down(along, rows, y, first, count, shift, area, line):
     taps name, weighted and rounded."""
     a, b = along[rows[0, y] - first], along[rows[1, y] - first]
     wa, wb, half = np.int32(rows[4, y]), np.int32(rows[5, y]), np.int32(area // 2)  # int32 throughout: it vectorises
-    if count == 4:
+    if count == 4:  # the cubic base, whose area (128^2) is always a power of two
         c, d = along[rows[2, y] - first], along[rows[3, y] - first]
         wc, wd, s = np.int32(rows[6, y]), np.int32(rows[7, y]), np.int32(shift)
         for x in range(line.shape[0]):
@@ -227,9 +227,8 @@ def merge_rows(start, stop, out, top, left, luma, cb, cr, rows, cols, count, shi
     """Rows start..stop-1 of `out` (C-contiguous), the RGB pixels of a box of the image whose top left
     pixel is (top, left), from YCbCr planes: the chroma planes interpolated to the image's size (linearly,
     in cells of 2 x 2 samples for 4:2:0, 1 x 1 for 4:4:4: `rows` to `area` are their `base_tables`), then
-    JPEG's inverse transform. The planes may be
-    bands: `luma` holds the luma plane's rows from `luma_top` on, `cb` and `cr` the chroma planes' from
-    `chroma_top`."""
+    JPEG's inverse transform. The planes may be bands: `luma` holds the luma plane's rows from `luma_top`
+    on, `cb` and `cr` the chroma planes' from `chroma_top`."""
     width = out.shape[1]
     blue, red = np.empty(width, dtype=np.int32), np.empty(width, dtype=np.int32)
     for y in range(start, stop):
